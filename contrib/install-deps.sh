@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package p2pvpn needs to build, test, fuzz, run the namespace lab
+# and the benchmark. Idempotent: packages already present are skipped, and apt is not touched
+# at all when nothing is missing. Needs root (or sudo) only when something must be installed.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config git
+  # libraries
+  libsodium-dev libboost-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libmnl-dev
+  # fuzzing (libFuzzer ships with clang's runtime)
+  clang libclang-rt-14-dev
+  # namespace lab, end-to-end tests, demo
+  iproute2 nftables conntrack iputils-ping iperf3 procps coturn
+  # benchmark references
+  wireguard-go wireguard-tools fastd
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# coturn's package enables a system service; the lab starts its own turnserver instead.
+if command -v systemctl >/dev/null && systemctl is-active -q coturn 2>/dev/null; then
+  "${sudo_cmd[@]}" systemctl disable --now coturn >/dev/null 2>&1 || true
+fi
+echo "install-deps: done"
