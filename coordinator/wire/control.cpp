@@ -1,0 +1,236 @@
+#include "coordinator/wire/control.hpp"
+
+#include "coordinator/wire/byte_io.hpp"
+
+namespace p2p::wire {
+namespace {
+
+void put_nat(ByteWriter& w, const NatSummary& n) {
+  w.u8(static_cast<std::uint8_t>(n.type));
+  w.u8(static_cast<std::uint8_t>(n.allocation));
+  w.u16(static_cast<std::uint16_t>(n.port_step));
+}
+
+std::optional<NatSummary> get_nat(ByteReader& r) {
+  auto t = r.u8();
+  auto a = r.u8();
+  auto s = r.u16();
+  if (!t || !a || !s || *t > 6 || *a > 3) return std::nullopt;
+  return NatSummary{static_cast<NatType>(*t), static_cast<PortAllocation>(*a),
+                    static_cast<std::int16_t>(*s)};
+}
+
+void put_endpoints(ByteWriter& w, const std::vector<Endpoint>& eps) {
+  auto n = std::min(eps.size(), kMaxLocalEndpoints);
+  w.u8(static_cast<std::uint8_t>(n));
+  for (std::size_t i = 0; i < n; ++i) w.endpoint(eps[i]);
+}
+
+std::optional<std::vector<Endpoint>> get_endpoints(ByteReader& r) {
+  auto n = r.u8();
+  if (!n || *n > kMaxLocalEndpoints) return std::nullopt;
+  std::vector<Endpoint> eps;
+  eps.reserve(*n);
+  for (int i = 0; i < *n; ++i) {
+    auto e = r.endpoint();
+    if (!e) return std::nullopt;
+    eps.push_back(*e);
+  }
+  return eps;
+}
+
+struct Encoder {
+  ByteWriter& w;
+  void operator()(const Register& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kRegister));
+    put_endpoints(w, m.local_endpoints);
+    put_nat(w, m.nat);
+  }
+  void operator()(const RegisterOk& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kRegisterOk));
+    w.endpoint(m.observed);
+    w.u16(m.interval_seconds);
+  }
+  void operator()(const Refused& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kRefused));
+    w.u8(static_cast<std::uint8_t>(m.code));
+    w.str8(m.reason.substr(0, kMaxReasonLength));
+  }
+  void operator()(const PeerRequest& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kPeerRequest));
+    w.u32(m.request_id);
+    if (auto* v = std::get_if<Ipv4>(&m.target)) {
+      w.u8(4);
+      w.u32(v->value);
+    } else {
+      w.u8(1);
+      w.str8(std::get<std::string>(m.target).substr(0, kMaxNameLength));
+    }
+  }
+  void operator()(const Introduce& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kIntroduce));
+    w.u32(m.request_id);
+    w.blob16(m.certificate);
+    w.endpoint(m.observed);
+    put_endpoints(w, m.local_endpoints);
+    put_nat(w, m.nat);
+    w.u8(m.initiate ? 1 : 0);
+  }
+  void operator()(const PeerUnknown& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kPeerUnknown));
+    w.u32(m.request_id);
+    w.str8(m.reason.substr(0, kMaxReasonLength));
+  }
+  void operator()(const Goodbye&) { w.u8(static_cast<std::uint8_t>(ControlType::kGoodbye)); }
+  void operator()(const Relay& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kRelay));
+    w.u32(m.to.value);
+    w.bytes(m.inner);
+  }
+  void operator()(const Relayed& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kRelayed));
+    w.u32(m.from.value);
+    w.bytes(m.inner);
+  }
+  void operator()(const PathProbe& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kPathProbe));
+    w.u64(m.probe_id);
+    w.endpoint(m.sent_to);
+  }
+  void operator()(const PathProbeAck& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kPathProbeAck));
+    w.u64(m.probe_id);
+    w.endpoint(m.observed);
+  }
+};
+
+std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
+  switch (type) {
+    case ControlType::kRegister: {
+      auto eps = get_endpoints(r);
+      auto nat = eps ? get_nat(r) : std::nullopt;
+      if (!nat) return std::nullopt;
+      return Register{std::move(*eps), *nat};
+    }
+    case ControlType::kRegisterOk: {
+      auto e = r.endpoint();
+      auto i = r.u16();
+      if (!e || !i) return std::nullopt;
+      return RegisterOk{*e, *i};
+    }
+    case ControlType::kRefused: {
+      auto c = r.u8();
+      auto s = r.str8(kMaxReasonLength);
+      if (!c || !s || *c < 1 || *c > 5) return std::nullopt;
+      return Refused{static_cast<RefuseCode>(*c), std::move(*s)};
+    }
+    case ControlType::kPeerRequest: {
+      auto id = r.u32();
+      auto kind = r.u8();
+      if (!id || !kind) return std::nullopt;
+      if (*kind == 4) {
+        auto v = r.u32();
+        if (!v) return std::nullopt;
+        return PeerRequest{*id, Ipv4{*v}};
+      }
+      if (*kind != 1) return std::nullopt;
+      auto name = r.str8(kMaxNameLength);
+      if (!name || name->empty()) return std::nullopt;
+      return PeerRequest{*id, std::move(*name)};
+    }
+    case ControlType::kIntroduce: {
+      auto id = r.u32();
+      auto cert = r.blob16(kMaxCertificateSize);
+      auto observed = r.endpoint();
+      auto eps = r.ok() ? get_endpoints(r) : std::nullopt;
+      auto nat = eps ? get_nat(r) : std::nullopt;
+      auto initiate = r.u8();
+      if (!id || !cert || !observed || !nat || !initiate || *initiate > 1) return std::nullopt;
+      return Introduce{*id, std::vector<std::uint8_t>(cert->begin(), cert->end()), *observed,
+                       std::move(*eps), *nat, *initiate == 1};
+    }
+    case ControlType::kPeerUnknown: {
+      auto id = r.u32();
+      auto s = r.str8(kMaxReasonLength);
+      if (!id || !s) return std::nullopt;
+      return PeerUnknown{*id, std::move(*s)};
+    }
+    case ControlType::kGoodbye: return Goodbye{};
+    case ControlType::kRelay:
+    case ControlType::kRelayed: {
+      auto vip = r.u32();
+      auto inner = r.rest();
+      if (!vip || inner.empty()) return std::nullopt;
+      if (type == ControlType::kRelay) return Relay{Ipv4{*vip}, inner};
+      return Relayed{Ipv4{*vip}, inner};
+    }
+    case ControlType::kPathProbe:
+    case ControlType::kPathProbeAck: {
+      auto id = r.u64();
+      auto e = r.endpoint();
+      if (!id || !e) return std::nullopt;
+      if (type == ControlType::kPathProbe) return PathProbe{*id, *e};
+      return PathProbeAck{*id, *e};
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* to_string(NatType t) {
+  switch (t) {
+    case NatType::kUnknown: return "unknown";
+    case NatType::kOpen: return "open internet";
+    case NatType::kFullCone: return "full cone";
+    case NatType::kRestrictedCone: return "restricted cone";
+    case NatType::kPortRestrictedCone: return "port-restricted cone";
+    case NatType::kSymmetric: return "symmetric";
+    case NatType::kUdpBlocked: return "UDP blocked";
+  }
+  return "unknown";
+}
+
+const char* to_string(PortAllocation a) {
+  switch (a) {
+    case PortAllocation::kUnknown: return "unknown";
+    case PortAllocation::kPreserving: return "port-preserving";
+    case PortAllocation::kSequential: return "sequential";
+    case PortAllocation::kRandom: return "random";
+  }
+  return "unknown";
+}
+
+void encode_control(std::vector<std::uint8_t>& out, const ControlMessage& m) {
+  ByteWriter w(out);
+  std::visit(Encoder{w}, m);
+}
+
+std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plaintext) {
+  ByteReader r(plaintext);
+  auto t = r.u8();
+  if (!t) return std::nullopt;
+  auto type = static_cast<ControlType>(*t);
+  bool known = (*t >= 0x01 && *t <= 0x09) || *t == 0x10 || *t == 0x11;
+  if (!known) return std::nullopt;
+  auto m = decode_body(type, r);
+  if (!m || !r.done()) return std::nullopt;
+  return m;
+}
+
+const char* control_name(const ControlMessage& m) {
+  static constexpr const char* kNames[] = {"Register",    "RegisterOk", "Refused", "PeerRequest",
+                                           "Introduce",   "PeerUnknown", "Goodbye", "Relay",
+                                           "Relayed",     "PathProbe",  "PathProbeAck"};
+  return kNames[m.index()];
+}
+
+void write_relay_header(std::uint8_t* at, ControlType type, Ipv4 vip) {
+  at[0] = static_cast<std::uint8_t>(type);
+  at[1] = static_cast<std::uint8_t>(vip.value >> 24);
+  at[2] = static_cast<std::uint8_t>(vip.value >> 16);
+  at[3] = static_cast<std::uint8_t>(vip.value >> 8);
+  at[4] = static_cast<std::uint8_t>(vip.value);
+}
+
+}  // namespace p2p::wire

@@ -1,0 +1,146 @@
+// Control messages: the plaintext of an authenticated Data message whose first byte is
+// 0x01..0x3f (see wire/packet.hpp). Between a node and its coordinator they carry
+// registration, peer requests, introductions and the relay; between two peers they carry path
+// probes. Every message is [type u8][fields...], big-endian, strictly bounded:
+// decode_control() rejects unknown types, short fields, oversize lists and trailing bytes.
+//
+//   node -> coordinator                      coordinator -> node
+//   Register {local endpoints, nat}          RegisterOk {observed endpoint, interval}
+//   PeerRequest {id, vip | name}             Refused {code, reason}
+//   Relay {to vip, inner datagram}           Introduce {id, cert, endpoints, nat, initiate}
+//   Goodbye {}                               PeerUnknown {id, reason}
+//                                            Relayed {from vip, inner datagram}
+//   peer <-> peer
+//   PathProbe {probe id, sent-to endpoint}   PathProbeAck {probe id, observed source}
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "crypto/ip.hpp"
+
+namespace p2p::wire {
+
+inline constexpr std::size_t kMaxLocalEndpoints = 8;
+inline constexpr std::size_t kMaxNameLength = 63;
+inline constexpr std::size_t kMaxCertificateSize = 1024;
+inline constexpr std::size_t kMaxReasonLength = 200;
+
+// What a node learnt about its NAT (wire/nat_discovery.hpp), as the coordinator passes it on.
+enum class NatType : std::uint8_t {
+  kUnknown = 0,
+  kOpen = 1,
+  kFullCone = 2,
+  kRestrictedCone = 3,
+  kPortRestrictedCone = 4,
+  kSymmetric = 5,
+  kUdpBlocked = 6,
+};
+enum class PortAllocation : std::uint8_t { kUnknown = 0, kPreserving = 1, kSequential = 2, kRandom = 3 };
+
+struct NatSummary {
+  NatType type = NatType::kUnknown;
+  PortAllocation allocation = PortAllocation::kUnknown;
+  std::int16_t port_step = 0;  // for kSequential: the observed delta between mappings
+  bool operator==(const NatSummary&) const = default;
+};
+const char* to_string(NatType t);
+const char* to_string(PortAllocation a);
+
+enum class ControlType : std::uint8_t {
+  kRegister = 0x01,
+  kRegisterOk = 0x02,
+  kRefused = 0x03,
+  kPeerRequest = 0x04,
+  kIntroduce = 0x05,
+  kPeerUnknown = 0x06,
+  kGoodbye = 0x07,
+  kRelay = 0x08,
+  kRelayed = 0x09,
+  kPathProbe = 0x10,
+  kPathProbeAck = 0x11,
+};
+
+struct Register {
+  std::vector<Endpoint> local_endpoints;  // at most kMaxLocalEndpoints
+  NatSummary nat;
+  bool operator==(const Register&) const = default;
+};
+struct RegisterOk {
+  Endpoint observed;               // the node's public endpoint as the coordinator sees it
+  std::uint16_t interval_seconds;  // re-register at least this often
+  bool operator==(const RegisterOk&) const = default;
+};
+enum class RefuseCode : std::uint8_t {
+  kBadCertificate = 1,
+  kRevoked = 2,
+  kAddressInUse = 3,
+  kNotRegistered = 4,
+  kRateLimited = 5,
+};
+struct Refused {
+  RefuseCode code;
+  std::string reason;
+  bool operator==(const Refused&) const = default;
+};
+struct PeerRequest {
+  std::uint32_t request_id;
+  std::variant<Ipv4, std::string> target;  // virtual IP or name
+  bool operator==(const PeerRequest&) const = default;
+};
+struct Introduce {
+  std::uint32_t request_id;                // 0 when the other side asked
+  std::vector<std::uint8_t> certificate;   // the peer's certificate, encoded (crypto/certificate)
+  Endpoint observed;                       // the peer's public endpoint as the coordinator sees it
+  std::vector<Endpoint> local_endpoints;   // the peer's own interface endpoints
+  NatSummary nat;
+  bool initiate;                           // true: the receiver starts the handshake
+  bool operator==(const Introduce&) const = default;
+};
+struct PeerUnknown {
+  std::uint32_t request_id;
+  std::string reason;
+  bool operator==(const PeerUnknown&) const = default;
+};
+struct Goodbye {
+  bool operator==(const Goodbye&) const = default;
+};
+// Relay and Relayed carry a complete peer datagram (handshake or Data), opaque to the relay.
+struct Relay {
+  Ipv4 to;
+  std::span<const std::uint8_t> inner;
+};
+struct Relayed {
+  Ipv4 from;
+  std::span<const std::uint8_t> inner;
+};
+struct PathProbe {
+  std::uint64_t probe_id;
+  Endpoint sent_to;  // the endpoint the sender addressed (lets the receiver learn its mapping)
+  bool operator==(const PathProbe&) const = default;
+};
+struct PathProbeAck {
+  std::uint64_t probe_id;
+  Endpoint observed;  // where the probe came from, as the receiver saw it
+  bool operator==(const PathProbeAck&) const = default;
+};
+
+using ControlMessage = std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce,
+                                    PeerUnknown, Goodbye, Relay, Relayed, PathProbe, PathProbeAck>;
+
+// Appends the encoding of `m` to `out` (out is not cleared, so a caller can encode after a
+// header it already holds).
+void encode_control(std::vector<std::uint8_t>& out, const ControlMessage& m);
+// Views into `plaintext` (Relay/Relayed spans) stay valid as long as it does.
+std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plaintext);
+const char* control_name(const ControlMessage& m);
+
+// Relay and Relayed headers are fixed (type + vip): the relay hot path writes them in place.
+inline constexpr std::size_t kRelayHeaderSize = 5;
+void write_relay_header(std::uint8_t* at, ControlType type, Ipv4 vip);
+
+}  // namespace p2p::wire

@@ -1,0 +1,85 @@
+// The p2pvpn datagram formats. Every node has ONE UDP socket that carries STUN, coordinator
+// traffic and peer traffic, so the first byte tells them apart:
+//
+//   0x00..0x3f  STUN (RFC 8489: first two bits 00, magic cookie at offset 4) - wire/stun.hpp
+//   0x81        HandshakeInit   [type][pattern u8][sender_index u32][noise message 1]
+//   0x82        HandshakeResp   [type][pad 3][sender_index u32][receiver_index u32][noise msg 2]
+//   0x83        HandshakeFinal  [type][pad 3][receiver_index u32][noise message 3] (XX only)
+//   0x84        Data            [type][pad 3][receiver_index u32][counter u64][ciphertext][tag16]
+//
+// All integers are big-endian except the counter, which is little-endian like the Noise nonce
+// it becomes (so the receive path reads it with one load). Pad bytes are zero on send and
+// ignored on receive. Data's 16-byte header keeps the ciphertext 16-byte aligned in a buffer
+// whose header starts aligned.
+//
+// Peers use Noise IK (the initiator learnt the responder's static key from the coordinator);
+// a node and its coordinator use Noise XX (the node knows only the coordinator's address).
+// The plaintext of a Data message is one of:
+//   - empty: a keepalive;
+//   - an IP packet (first nibble 4 or 6, so first byte 0x40..0x6f);
+//   - a control message (first byte 0x01..0x3f) - wire/control.hpp.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+namespace p2p::wire {
+
+enum class PacketType : std::uint8_t {
+  kHandshakeInit = 0x81,
+  kHandshakeResp = 0x82,
+  kHandshakeFinal = 0x83,
+  kData = 0x84,
+};
+
+enum class Pattern : std::uint8_t { kIK = 1, kXX = 2 };
+
+inline constexpr std::size_t kDataHeaderSize = 16;
+inline constexpr std::size_t kTagSize = 16;
+inline constexpr std::size_t kDataOverhead = kDataHeaderSize + kTagSize;
+inline constexpr std::size_t kMaxDatagram = 65535;
+
+struct HandshakeInit {
+  Pattern pattern;
+  std::uint32_t sender_index;
+  std::span<const std::uint8_t> noise;
+};
+struct HandshakeResp {
+  std::uint32_t sender_index;
+  std::uint32_t receiver_index;
+  std::span<const std::uint8_t> noise;
+};
+struct HandshakeFinal {
+  std::uint32_t receiver_index;
+  std::span<const std::uint8_t> noise;
+};
+struct DataHeader {
+  std::uint32_t receiver_index;
+  std::uint64_t counter;
+  std::span<const std::uint8_t> ciphertext;  // includes the tag, >= kTagSize bytes
+};
+
+// Classifies a datagram by its first byte (nullopt: STUN or garbage; STUN is recognised by
+// wire::stun::is_stun).
+std::optional<PacketType> packet_type(std::span<const std::uint8_t> d);
+
+// Parsers: bounds-checked views into `d` (which must outlive the result); nullopt if the
+// datagram is too short, has the wrong type or an unknown pattern.
+std::optional<HandshakeInit> parse_handshake_init(std::span<const std::uint8_t> d);
+std::optional<HandshakeResp> parse_handshake_resp(std::span<const std::uint8_t> d);
+std::optional<HandshakeFinal> parse_handshake_final(std::span<const std::uint8_t> d);
+std::optional<DataHeader> parse_data(std::span<const std::uint8_t> d);
+
+// Builders append to `out` (cleared first).
+void build_handshake_init(std::vector<std::uint8_t>& out, Pattern p, std::uint32_t sender,
+                          std::span<const std::uint8_t> noise);
+void build_handshake_resp(std::vector<std::uint8_t>& out, std::uint32_t sender,
+                          std::uint32_t receiver, std::span<const std::uint8_t> noise);
+void build_handshake_final(std::vector<std::uint8_t>& out, std::uint32_t receiver,
+                           std::span<const std::uint8_t> noise);
+// Writes the 16-byte Data header in place at `header` (the caller's headroom).
+void write_data_header(std::uint8_t* header, std::uint32_t receiver, std::uint64_t counter);
+
+}  // namespace p2p::wire

@@ -1,0 +1,152 @@
+// Wire formats shared by daemon and coordinator: outer packets and control messages.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "coordinator/wire/byte_io.hpp"
+#include "coordinator/wire/control.hpp"
+#include "coordinator/wire/packet.hpp"
+
+namespace p2p::wire {
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+Endpoint ep(const char* s) { return *Endpoint::parse(s); }
+
+template <class M>
+void expect_round_trip(const M& m) {
+  Bytes out;
+  encode_control(out, m);
+  auto back = decode_control(out);
+  ASSERT_TRUE(back.has_value()) << control_name(ControlMessage{m});
+  ASSERT_TRUE(std::holds_alternative<M>(*back));
+  EXPECT_EQ(std::get<M>(*back), m);
+  // Every strict prefix must be rejected, and so must a trailing byte.
+  for (std::size_t n = 0; n < out.size(); ++n) {
+    EXPECT_FALSE(decode_control(std::span(out).first(n)).has_value()) << "prefix " << n;
+  }
+  out.push_back(0);
+  EXPECT_FALSE(decode_control(out).has_value());
+}
+
+TEST(Control, RoundTripsEveryFixedMessage) {
+  expect_round_trip(Register{{ep("192.168.1.5:4000"), ep("[fd00::5]:4000")},
+                             {NatType::kSymmetric, PortAllocation::kSequential, 2}});
+  expect_round_trip(RegisterOk{ep("203.0.113.7:61000"), 30});
+  expect_round_trip(Refused{RefuseCode::kRevoked, "certificate revoked"});
+  expect_round_trip(PeerRequest{7, Ipv4{0x0a4d0002}});
+  expect_round_trip(PeerRequest{8, std::string("home-pc")});
+  expect_round_trip(Introduce{9, Bytes(300, 0xab), ep("198.51.100.1:5000"),
+                              {ep("10.0.0.2:5000")}, {NatType::kFullCone, {}, 0}, true});
+  expect_round_trip(PeerUnknown{10, "no such peer"});
+  expect_round_trip(Goodbye{});
+  expect_round_trip(PathProbe{0x0102030405060708, ep("1.2.3.4:5")});
+  expect_round_trip(PathProbeAck{42, ep("[2001:db8::1]:443")});
+}
+
+TEST(Control, RelayCarriesTheInnerDatagramUntouched) {
+  Bytes inner = {0x84, 0, 0, 0, 1, 2, 3, 4};
+  Bytes out;
+  encode_control(out, Relay{Ipv4{0x0a000002}, inner});
+  ASSERT_EQ(out.size(), kRelayHeaderSize + inner.size());
+  auto m = decode_control(out);
+  ASSERT_TRUE(m && std::holds_alternative<Relay>(*m));
+  auto& r = std::get<Relay>(*m);
+  EXPECT_EQ(r.to, Ipv4{0x0a000002});
+  EXPECT_TRUE(std::equal(r.inner.begin(), r.inner.end(), inner.begin(), inner.end()));
+  Bytes in_place(kRelayHeaderSize);
+  write_relay_header(in_place.data(), ControlType::kRelayed, Ipv4{0x0a000003});
+  in_place.insert(in_place.end(), inner.begin(), inner.end());
+  auto m2 = decode_control(in_place);
+  ASSERT_TRUE(m2 && std::holds_alternative<Relayed>(*m2));
+  EXPECT_EQ(std::get<Relayed>(*m2).from, Ipv4{0x0a000003});
+  // An empty relay is meaningless and refused.
+  Bytes empty(kRelayHeaderSize);
+  write_relay_header(empty.data(), ControlType::kRelay, Ipv4{1});
+  EXPECT_FALSE(decode_control(empty).has_value());
+}
+
+TEST(Control, RejectsHostileFields) {
+  EXPECT_FALSE(decode_control(Bytes{}).has_value());
+  EXPECT_FALSE(decode_control(Bytes{0x3f}).has_value());   // unknown type
+  EXPECT_FALSE(decode_control(Bytes{0x45, 0}).has_value());  // an IP packet is not control
+  // Register with more endpoints than allowed.
+  Bytes many = {0x01, static_cast<std::uint8_t>(kMaxLocalEndpoints + 1)};
+  for (std::size_t i = 0; i <= kMaxLocalEndpoints; ++i) {
+    ByteWriter(many).endpoint(ep("1.1.1.1:1"));
+  }
+  many.insert(many.end(), {0, 0, 0, 0});
+  EXPECT_FALSE(decode_control(many).has_value());
+  // An endpoint with an unknown address family.
+  EXPECT_FALSE(decode_control(Bytes{0x02, 5, 1, 2, 3, 4, 0, 1, 0, 30}).has_value());
+  // An Introduce whose certificate length claims more than the limit.
+  Bytes intro = {0x05, 0, 0, 0, 1, 0xff, 0xff};
+  intro.resize(70000, 0);
+  EXPECT_FALSE(decode_control(intro).has_value());
+  // NAT type out of range.
+  EXPECT_FALSE(decode_control(Bytes{0x01, 0, 9, 0, 0, 0}).has_value());
+  // An empty name.
+  EXPECT_FALSE(decode_control(Bytes{0x04, 0, 0, 0, 1, 1, 0}).has_value());
+}
+
+TEST(Control, RandomBytesNeverCrashTheDecoder) {
+  std::mt19937 rng(1234);
+  for (int i = 0; i < 20000; ++i) {
+    Bytes b(rng() % 64);
+    for (auto& x : b) x = static_cast<std::uint8_t>(rng());
+    if (!b.empty()) b[0] = static_cast<std::uint8_t>(rng() % 0x12);
+    auto m = decode_control(b);
+    if (m && !std::holds_alternative<Relay>(*m) && !std::holds_alternative<Relayed>(*m)) {
+      Bytes again;
+      encode_control(again, *m);
+      EXPECT_EQ(again, b);  // the encoding is canonical
+    }
+  }
+}
+
+TEST(Packet, HeadersRoundTrip) {
+  Bytes noise(48, 0x11), out;
+  build_handshake_init(out, Pattern::kIK, 0xdeadbeef, noise);
+  EXPECT_EQ(packet_type(out), PacketType::kHandshakeInit);
+  auto init = parse_handshake_init(out);
+  ASSERT_TRUE(init);
+  EXPECT_EQ(init->pattern, Pattern::kIK);
+  EXPECT_EQ(init->sender_index, 0xdeadbeefu);
+  EXPECT_EQ(init->noise.size(), 48u);
+
+  build_handshake_resp(out, 1, 2, noise);
+  auto resp = parse_handshake_resp(out);
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->sender_index, 1u);
+  EXPECT_EQ(resp->receiver_index, 2u);
+  EXPECT_EQ(resp->noise.size(), 48u);
+
+  build_handshake_final(out, 3, noise);
+  auto fin = parse_handshake_final(out);
+  ASSERT_TRUE(fin);
+  EXPECT_EQ(fin->receiver_index, 3u);
+
+  Bytes data(kDataOverhead + 10);
+  write_data_header(data.data(), 0x01020304, 0x1122334455667788);
+  auto d = parse_data(data);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->receiver_index, 0x01020304u);
+  EXPECT_EQ(d->counter, 0x1122334455667788u);
+  EXPECT_EQ(d->ciphertext.size(), kTagSize + 10);
+  EXPECT_EQ(data[8], 0x88);  // counter is little-endian on the wire
+}
+
+TEST(Packet, RejectsShortAndForeignDatagrams) {
+  EXPECT_FALSE(packet_type(Bytes{}));
+  EXPECT_FALSE(packet_type(Bytes{0x00, 0x01}));  // STUN's first byte
+  EXPECT_FALSE(parse_handshake_init(Bytes{0x81, 1, 0, 0, 0, 1}));       // no noise bytes
+  EXPECT_FALSE(parse_handshake_init(Bytes{0x81, 9, 0, 0, 0, 1, 5}));    // unknown pattern
+  EXPECT_FALSE(parse_handshake_resp(Bytes(12, 0x82)));
+  EXPECT_FALSE(parse_data(Bytes(kDataOverhead - 1, 0x84)));
+  Bytes wrong(kDataOverhead, 0x83);
+  EXPECT_FALSE(parse_data(wrong));
+}
+
+}  // namespace
+}  // namespace p2p::wire
