@@ -1,0 +1,91 @@
+#include "config/coordinator_config.hpp"
+
+#include <algorithm>
+
+#include "config/common_schema.hpp"
+
+namespace p2p::config {
+namespace {
+
+using namespace std::chrono_literals;
+using C = CoordinatorConfig;
+
+void check_relay(const Value& map, C::Relay& relay) {
+  auto burst = map.child("burst");
+  if (!burst) {
+    relay.burst = std::max(relay.rate_limit, C::kMinRelayBurst);
+  } else if (relay.burst < C::kMinRelayBurst) {
+    burst->fail("a burst below 16 KiB (\"132kbit\") cannot pass a full-size packet");
+  }
+}
+
+void check_alternate(const Value& map, C& c) {
+  auto address = map.child("alternate_address");
+  auto port = map.child("alternate_port");
+  if (!address) {
+    if (port) port->fail("alternate_port needs alternate_address");
+    return;
+  }
+  const IpAddress& alt = *c.alternate_address;
+  if (alt.index() != c.listen.address.index()) {
+    address->fail("the alternate address must have the listen address's family (" +
+                  to_string(c.listen.address) + ")");
+  }
+  if (alt == IpAddress{Ipv4{}} || alt == IpAddress{Ipv6{}}) {
+    address->fail("the alternate address must be a specific address, not " + to_string(alt));
+  }
+  if (alt == c.listen.address) address->fail("the alternate address equals the listen address");
+  if (!port) {
+    if (c.listen.port == 65535) {
+      address->fail("the listen port is 65535, so alternate_port must be given");
+    }
+    c.alternate_port = static_cast<std::uint16_t>(c.listen.port + 1);
+  } else if (*c.alternate_port == c.listen.port) {
+    port->fail("the alternate port must differ from the listen port");
+  }
+}
+
+const Schema<C::Relay> kRelay{{
+                                  {"enabled", kOptional, into(&C::Relay::enabled, read_bool)},
+                                  {"rate_limit", kOptional, into(&C::Relay::rate_limit, read_rate)},
+                                  {"burst", kOptional, into(&C::Relay::burst, read_data_size)},
+                              },
+                              check_relay};
+
+const Schema<C> kCoordinator{
+    {
+        {"key", kRequired, into(&C::key, read_private_key_file)},
+        {"cert", kRequired, into(&C::cert, read_readable_file)},
+        {"ca", kRequired, into(&C::ca, read_readable_file)},
+        {"listen", kOptional, into(&C::listen, read_endpoint)},
+        {"alternate_address", kOptional, into(&C::alternate_address, read_ip)},
+        {"alternate_port", kOptional,
+         into(&C::alternate_port, integer_in<std::uint16_t>(1, 65535))},
+        {"revoked", kOptional, into(&C::revoked, read_revoked)},
+        {"node_timeout", kOptional, into(&C::node_timeout, duration_in(5s, 24h))},
+        {"relay", kOptional, into(&C::relay, section(kRelay))},
+        {"log", kOptional, into(&C::log, section(log_schema()))},
+        {"control_socket", kOptional, into(&C::control_socket, read_path)},
+    },
+    check_alternate};
+
+}  // namespace
+
+std::optional<Endpoint> CoordinatorConfig::alternate() const {
+  if (!alternate_address || !alternate_port) return std::nullopt;
+  return Endpoint{*alternate_address, *alternate_port};
+}
+
+CoordinatorConfig parse_coordinator_config(std::string_view text,
+                                           const std::filesystem::path& file_name) {
+  Source source = Source::for_file(file_name);
+  CoordinatorConfig config = read_document(text, source, kCoordinator);
+  config.source = source.absolute_file();
+  return config;
+}
+
+CoordinatorConfig load_coordinator_config(const std::filesystem::path& file) {
+  return parse_coordinator_config(read_config_file(file), file);
+}
+
+}  // namespace p2p::config

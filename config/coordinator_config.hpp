@@ -1,0 +1,73 @@
+// coordinator.yaml: the coordinator's configuration, loaded into a CoordinatorConfig.
+//
+//   key: coord.key                       # required; paths relative to this file
+//   cert: coord.crt                      # required
+//   ca: ca.crt                           # required
+//   listen: 0.0.0.0:7400                 # IP:PORT (IPv6 as [addr]:port), port 1..65535
+//   alternate_address: 203.0.113.11      # optional second IP, for RFC 5780 NAT discovery
+//   alternate_port: 7401                 # optional, only with alternate_address;
+//                                        #   default listen port + 1
+//   revoked: []                          # certificate fingerprints, 64 hex digits
+//   node_timeout: 90s                    # forget a silent node after this long; 5s..1d
+//   relay:
+//     enabled: true
+//     rate_limit: 20mbit                 # per node: bit, kbit, mbit or gbit per second
+//     burst: 4mbit                       # optional bucket size; default one second of
+//                                        #   rate_limit, and never below 16 KiB
+//   log: { level: info }
+//   control_socket: /run/p2pvpn-coordinator.sock
+//
+// Anything invalid, including an unknown key, throws ConfigError. The key, certificate and CA
+// files must exist and be readable, and the key file must not be accessible by group/others.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "config/common.hpp"
+#include "config/config_error.hpp"
+#include "crypto/ip.hpp"
+
+namespace p2p::config {
+
+struct CoordinatorConfig {
+  // The smallest relay burst: one tunnel packet of the largest MTU (9000) with headers fits.
+  static constexpr std::uint64_t kMinRelayBurst = 16 * 1024;
+
+  struct Relay {
+    bool enabled = true;
+    std::uint64_t rate_limit = 20'000'000 / 8;  // bytes per second, per node
+    std::uint64_t burst = 20'000'000 / 8;       // bytes; >= kMinRelayBurst
+  };
+
+  std::filesystem::path source;  // absolute path of the file this was loaded from
+  std::filesystem::path key;     // absolute; mode 0600 or stricter
+  std::filesystem::path cert;
+  std::filesystem::path ca;
+  Endpoint listen{Ipv4{}, 7400};
+  // Both set or both empty. The alternate address has the listen address's family and
+  // differs from it; the alternate port differs from the listen port.
+  std::optional<IpAddress> alternate_address;
+  std::optional<std::uint16_t> alternate_port;
+  std::vector<Fingerprint> revoked;  // no duplicates
+  std::chrono::milliseconds node_timeout = std::chrono::seconds(90);
+  Relay relay;
+  LogConfig log;
+  std::filesystem::path control_socket = "/run/p2pvpn-coordinator.sock";
+
+  // The RFC 5780 alternate endpoint, when configured.
+  std::optional<Endpoint> alternate() const;
+};
+
+// Loads and validates `file`; throws ConfigError (the only exception it throws).
+CoordinatorConfig load_coordinator_config(const std::filesystem::path& file);
+
+// The same from text, reported as coming from `file_name`.
+CoordinatorConfig parse_coordinator_config(std::string_view text,
+                                           const std::filesystem::path& file_name);
+
+}  // namespace p2p::config

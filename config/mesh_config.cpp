@@ -1,0 +1,112 @@
+#include "config/mesh_config.hpp"
+
+#include <algorithm>
+
+#include "config/common_schema.hpp"
+
+namespace p2p::config {
+namespace {
+
+using namespace std::chrono_literals;
+using M = MeshConfig;
+
+// Linux's dev_valid_name(): 1..15 bytes, not "." or "..", no '/', ':' or whitespace.
+std::string read_ifname(const Value& v) {
+  std::string s = read_text(v);
+  bool bad_char = std::any_of(s.begin(), s.end(), [](char c) {
+    return c == '/' || c == ':' || c == ' ' || static_cast<unsigned char>(c) > 0x7e;
+  });
+  if (s.size() > 15 || s == "." || s == ".." || bad_char) {
+    v.expected("an interface name (1..15 characters, no '/', ':' or spaces)");
+  }
+  return s;
+}
+
+void check_peer(const Value& map, M::Peer& peer) {
+  if (peer.name.has_value() == peer.vip.has_value()) {
+    map.fail("a peer needs exactly one of 'name' and 'vip'");
+  }
+}
+
+std::string peer_identity(const M::Peer& p) {
+  return p.name ? "name " + *p.name : "vip " + p.vip->to_string();
+}
+
+// A socket bound to an IPv4 address cannot reach IPv6 coordinators.
+void check_mesh(const Value& map, M& c) {
+  if (!std::holds_alternative<Ipv4>(c.listen.address)) return;
+  auto list = map.child("coordinators")->elements();
+  for (std::size_t i = 0; i < c.coordinators.size(); ++i) {
+    if (!c.coordinators[i].is_v4()) {
+      list[i].fail("an IPv6 coordinator needs an IPv6 listen.address (\"::\" listens on both)");
+    }
+  }
+}
+
+const Schema<M::Node> kNode{{
+    {"key", kRequired, into(&M::Node::key, read_private_key_file)},
+    {"cert", kRequired, into(&M::Node::cert, read_readable_file)},
+}};
+
+const Schema<M::Tun> kTun{{
+    {"name", kOptional, into(&M::Tun::name, read_ifname)},
+    {"mtu", kOptional, into(&M::Tun::mtu, integer_in<std::uint16_t>(576, 9000))},
+}};
+
+const Schema<M::Listen> kListen{{
+    {"port", kOptional, into(&M::Listen::port, integer_in<std::uint16_t>(0, 65535))},
+    {"address", kOptional, into(&M::Listen::address, read_ip)},
+}};
+
+const Schema<M::Peer> kPeer{
+    {
+        {"name", kOptional, into(&M::Peer::name, read_node_name)},
+        {"vip", kOptional, into(&M::Peer::vip, read_ipv4)},
+        {"force", kRequired,
+         into(&M::Peer::force,
+              one_of<ForcedPath>({{"direct", ForcedPath::direct}, {"relay", ForcedPath::relay}}))},
+    },
+    check_peer};
+
+const Schema<M::Punch> kPunch{{
+    {"enabled", kOptional, into(&M::Punch::enabled, read_bool)},
+    {"timeout", kOptional, into(&M::Punch::timeout, duration_in(1s, 5min))},
+    {"port_prediction", kOptional, into(&M::Punch::port_prediction, read_bool)},
+}};
+
+const Schema<M::Relay> kRelay{{
+    {"allowed", kOptional, into(&M::Relay::allowed, read_bool)},
+}};
+
+const Schema<M> kMesh{
+    {
+        {"node", kRequired, into(&M::node, section(kNode))},
+        {"ca", kRequired, into(&M::ca, read_readable_file)},
+        {"coordinators", kRequired,
+         into(&M::coordinators, list_of(read_remote_endpoint, 1, &Endpoint::to_string))},
+        {"tun", kOptional, into(&M::tun, section(kTun))},
+        {"listen", kOptional, into(&M::listen, section(kListen))},
+        {"control_socket", kOptional, into(&M::control_socket, read_path)},
+        {"log", kOptional, into(&M::log, section(log_schema()))},
+        {"keepalive", kOptional, into(&M::keepalive, duration_in(1s, 10min))},
+        {"revoked", kOptional, into(&M::revoked, read_revoked)},
+        {"peers", kOptional, into(&M::peers, list_of(section(kPeer), 0, peer_identity))},
+        {"punch", kOptional, into(&M::punch, section(kPunch))},
+        {"relay", kOptional, into(&M::relay, section(kRelay))},
+    },
+    check_mesh};
+
+}  // namespace
+
+MeshConfig parse_mesh_config(std::string_view text, const std::filesystem::path& file_name) {
+  Source source = Source::for_file(file_name);
+  MeshConfig config = read_document(text, source, kMesh);
+  config.source = source.absolute_file();
+  return config;
+}
+
+MeshConfig load_mesh_config(const std::filesystem::path& file) {
+  return parse_mesh_config(read_config_file(file), file);
+}
+
+}  // namespace p2p::config

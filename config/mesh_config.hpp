@@ -1,0 +1,90 @@
+// mesh.yaml: a node's configuration, loaded into a typed, validated MeshConfig.
+//
+//   node: { key: home-pc.key, cert: home-pc.crt }   # required; paths relative to this file
+//   ca: ca.crt                                      # required
+//   coordinators: [203.0.113.10:7400]               # required, >= 1, IPv4 or [IPv6]:port
+//   tun: { name: p2p0, mtu: 1400 }                  # mtu 576..9000
+//   listen: { port: 0, address: 0.0.0.0 }           # port 0 = a free port picked at start
+//   control_socket: /run/p2pvpnd.sock
+//   log: { level: info }                            # trace|debug|info|warn|error|off
+//   keepalive: 25s                                  # 1s..10m
+//   revoked: []                                     # certificate fingerprints, 64 hex digits
+//   peers:                                          # per-peer overrides
+//     - { name: laptop, force: relay }              # name or vip (exactly one); direct|relay
+//   punch: { enabled: true, timeout: 10s, port_prediction: true }
+//   relay: { allowed: true }
+//
+// Every key but node, ca and coordinators may be left out (the defaults are the values above
+// and the member initialisers below). Anything invalid, including an unknown key, throws
+// ConfigError; the daemon refuses to start. The key and the certificate files must exist and
+// be readable, and the key file must not be accessible by group or others.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/common.hpp"
+#include "config/config_error.hpp"
+#include "crypto/ip.hpp"
+
+namespace p2p::config {
+
+// A peer's path override (`force:`); without an override the daemon picks the path.
+enum class ForcedPath { direct, relay };
+
+struct MeshConfig {
+  struct Node {
+    std::filesystem::path key;  // absolute; mode 0600 or stricter
+    std::filesystem::path cert;
+  };
+  struct Tun {
+    std::string name = "p2p0";  // a valid Linux interface name, <= 15 characters
+    std::uint16_t mtu = 1400;
+  };
+  struct Listen {
+    std::uint16_t port = 0;  // 0: any free port
+    IpAddress address = Ipv4{};
+  };
+  // Identifies the peer by exactly one of name and vip.
+  struct Peer {
+    std::optional<std::string> name;
+    std::optional<Ipv4> vip;
+    ForcedPath force = ForcedPath::direct;
+  };
+  struct Punch {
+    bool enabled = true;
+    std::chrono::milliseconds timeout = std::chrono::seconds(10);  // 1s..5m
+    bool port_prediction = true;
+  };
+  struct Relay {
+    bool allowed = true;
+  };
+
+  std::filesystem::path source;  // absolute path of the file this was loaded from
+  Node node;
+  std::filesystem::path ca;
+  std::vector<Endpoint> coordinators;  // no duplicates, specific addresses, ports 1..65535
+  Tun tun;
+  Listen listen;
+  std::filesystem::path control_socket = "/run/p2pvpnd.sock";
+  LogConfig log;
+  std::chrono::milliseconds keepalive = std::chrono::seconds(25);
+  std::vector<Fingerprint> revoked;  // no duplicates
+  std::vector<Peer> peers;           // no two for the same name or vip
+  Punch punch;
+  Relay relay;
+};
+
+// Loads and validates `file`; throws ConfigError (the only exception it throws).
+MeshConfig load_mesh_config(const std::filesystem::path& file);
+
+// The same from text, reported as coming from `file_name` (relative paths resolve against its
+// folder, key files are checked on disk as above).
+MeshConfig parse_mesh_config(std::string_view text, const std::filesystem::path& file_name);
+
+}  // namespace p2p::config
