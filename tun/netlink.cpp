@@ -86,6 +86,24 @@ int on_error(const nlmsghdr* nlh, void* data) {
   return MNL_CB_ERROR;
 }
 
+// NLMSG_DONE ends a dump; it may carry the dump's error as an int.
+int on_done(const nlmsghdr* nlh, void* data) {
+  if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(int)) {
+    int err = 0;
+    std::memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof err);
+    if (err < 0) {
+      static_cast<Exchange*>(data)->error = -err;
+      return MNL_CB_ERROR;
+    }
+  }
+  return MNL_CB_STOP;
+}
+
+int on_overrun(const nlmsghdr*, void* data) {
+  static_cast<Exchange*>(data)->error = ENOBUFS;
+  return MNL_CB_ERROR;
+}
+
 std::string errno_text(int err) {
   return std::generic_category().message(err);
 }
@@ -249,8 +267,11 @@ Expected<void, TunError> Rtnetlink::transact(nlmsghdr* nlh, std::string_view wha
   if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) {
     return fail(netlink_error(what, errno, {}));
   }
-  std::array<mnl_cb_t, NLMSG_MIN_TYPE> ctl{};  // libmnl 1.0.4 takes it non-const
+  // libmnl 1.0.4 ignores its defaults for any type this table covers, so all are set here.
+  std::array<mnl_cb_t, NLMSG_MIN_TYPE> ctl{};
   ctl[NLMSG_ERROR] = on_error;
+  ctl[NLMSG_DONE] = on_done;
+  ctl[NLMSG_OVERRUN] = on_overrun;
   Exchange ex{on_message, ctx, 0, {}};
   for (;;) {
     ssize_t n = mnl_socket_recvfrom(nl_, rx_.data(), rx_.size());
@@ -276,7 +297,7 @@ Expected<LinkInfo, TunError> Rtnetlink::link(std::string_view name) {
                          fmt::format("looking up interface '{}': no such interface", name)});
   }
   char buf[kTxBufferSize];
-  nlmsghdr* nlh = put_header(buf, RTM_GETLINK, 0);
+  nlmsghdr* nlh = put_header(buf, RTM_GETLINK, NLM_F_ACK);
   auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
   ifi->ifi_family = AF_UNSPEC;
   mnl_attr_put_strz(nlh, IFLA_IFNAME, std::string(name).c_str());

@@ -20,6 +20,14 @@ namespace {
 
 constexpr const char* kTunPath = "/dev/net/tun";
 
+// True if the IP header claims more bytes than `n`: the kernel silently cuts a packet that
+// does not fit the read buffer, so a read that fills the buffer exactly may be a cut one.
+bool truncated(const std::uint8_t* p, std::size_t n) {
+  if (n >= 4 && (p[0] >> 4) == 4) return (std::size_t{p[2]} << 8 | p[3]) > n;
+  if (n >= 6 && (p[0] >> 4) == 6) return 40 + (std::size_t{p[4]} << 8 | p[5]) > n;
+  return n < 6;
+}
+
 std::string errno_text(int err) {
   return std::generic_category().message(err);
 }
@@ -161,8 +169,7 @@ Expected<std::size_t, TunError> TunDevice::read_batch(std::span<PacketSlot> slot
     PacketSlot& slot = slots[n];
     ssize_t r = ::read(fd_, slot.data, slot.capacity);
     if (r >= 0) {
-      // The kernel reports a too-long packet's full length after copying only a prefix.
-      if (static_cast<std::size_t>(r) > slot.capacity) {
+      if (static_cast<std::size_t>(r) == slot.capacity && truncated(slot.data, slot.capacity)) {
         ++oversize_drops_;
         continue;
       }
