@@ -131,8 +131,8 @@ Expected<CaCertificate, CertError> make_ca_certificate(std::string name,
                                                        UnixTime not_before, UnixTime not_after);
 
 struct VerifyPolicy {
-  std::optional<Role> required_role;
-  std::span<const std::string> revoked;  // fingerprints (hex) of revoked certificates
+  std::optional<Role> required_role{};
+  std::span<const std::string> revoked{};  // fingerprints (hex) of revoked certificates
 };
 
 // Checks, in order: issuer key id (wrong_ca), signature (bad_signature), the CA's and then the
