@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 
 #include "config/bandwidth.hpp"
 #include "config/duration.hpp"
@@ -91,6 +93,25 @@ struct stat stat_readable_file(const Value& v, const std::filesystem::path& p) {
   if (rc != 0 || !S_ISREG(st.st_mode)) v.fail(quote_text(p.string()) + " is not a regular file");
   return st;
 }
+
+// Notes where each document starts and ignores the rest.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  YAML::Mark last = YAML::Mark::null_mark();
+
+  void OnDocumentStart(const YAML::Mark& mark) override { last = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -363,12 +384,18 @@ std::size_t read_choice(const Value& v, const std::vector<std::string_view>& nam
 // --- Documents -------------------------------------------------------------------------------
 
 YAML::Node parse_document(std::string_view text, const Source& source) {
-  std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-  if (docs.size() > 1) {
-    Value(docs[1], source, "", docs[1].Mark())
-        .fail("a config file holds one YAML document, found a second one");
+  // Count documents with a bare parser first: YAML::LoadAll never returns on some inputs
+  // (a stray top-level ',' reads as endless empty documents), and one document is the rule.
+  std::string copy(text);
+  std::istringstream in(copy);
+  YAML::Parser parser(in);
+  DocumentStarts docs;
+  if (!parser.HandleNextDocument(docs)) return YAML::Node();
+  if (parser.HandleNextDocument(docs)) {
+    Value(YAML::Node(), source, "", docs.last)
+        .fail("a config file holds one YAML document, found another one (or stray text) here");
   }
-  return docs.empty() ? YAML::Node() : docs.front();
+  return YAML::Load(copy);
 }
 
 void throw_yaml_error(const YAML::Exception& e, const Source& source) {

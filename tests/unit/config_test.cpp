@@ -393,7 +393,12 @@ TEST_F(ConfigTest, YamlSyntaxErrorsCarryTheirPosition) {
   EXPECT_GE(e.line(), 2) << e.what();
   e = error_of([] { parse_mesh_config("a: b: c\n", "mesh.yaml"); });
   EXPECT_EQ(std::string(e.what()).rfind("mesh.yaml:1:", 0), 0u) << e.what();
-  expect_at(mesh_error(kMeshBase + "---\nca: other\n"), 8, 1, "", "second one");
+  expect_at(mesh_error(kMeshBase + "---\nca: other\n"), 7, 1, "", "found another one");
+  // yaml-cpp's LoadAll would loop forever on this one.
+  expect_at(mesh_error(","), 1, 1, "", "found another one (or stray text)");
+  expect_at(mesh_error(kMeshBase + ","), 7, 1, "", "invalid YAML: end of map not found");
+  // An explicit document end is fine.
+  EXPECT_EQ(mesh(kMeshBase + "...\n").tun.mtu, 1400);
 }
 
 TEST_F(ConfigTest, HostileYamlIsAnErrorNotACrash) {
