@@ -1,0 +1,196 @@
+// SimNet: a deterministic, in-process network for testing whole nodes and a coordinator
+// together, without root, sockets or sleeping.
+//
+// - One virtual clock. run_until() jumps straight to the next event: a datagram's arrival
+//   or the earliest deadline a core asked for. Same seed, same run, event for event.
+// - The "internet": public hosts (the coordinator) and NAT routers, each with one public
+//   address and a private LAN behind it. Hosts on the same LAN reach each other directly.
+// - NAT models: mapping (endpoint-independent, address-dependent, address-and-port-
+//   dependent), filtering (the same three), port allocation (preserving, sequential with a
+//   step, random), mapping timeout, hairpinning on/off, flush() (conntrack -F).
+// - Links: latency, loss (seeded), and optional jitter that reorders.
+// - A trace of every datagram (time, from, to, what, fate) for failure messages.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "coordinator/core/coordinator.hpp"
+#include "coordinator/wire/control.hpp"
+#include "crypto/auth_handshake.hpp"
+#include "crypto/certificate.hpp"
+#include "crypto/keys.hpp"
+#include "daemon/core/node.hpp"
+
+namespace p2p::sim {
+
+enum class Behaviour { kIndependent, kAddress, kAddressAndPort };
+enum class Allocation { kPreserving, kSequential, kRandom };
+
+struct NatModel {
+  Behaviour mapping = Behaviour::kIndependent;
+  Behaviour filtering = Behaviour::kAddressAndPort;
+  Allocation allocation = Allocation::kPreserving;
+  int port_step = 1;  // for kSequential
+  Duration mapping_timeout = std::chrono::seconds(60);
+  bool hairpin = false;
+
+  static NatModel full_cone() { return {Behaviour::kIndependent, Behaviour::kIndependent}; }
+  static NatModel restricted() { return {Behaviour::kIndependent, Behaviour::kAddress}; }
+  static NatModel port_restricted() {
+    return {Behaviour::kIndependent, Behaviour::kAddressAndPort};
+  }
+  static NatModel symmetric(Allocation a = Allocation::kRandom) {
+    return {Behaviour::kAddressAndPort, Behaviour::kAddressAndPort, a};
+  }
+};
+
+// The network CA and certificates for tests.
+struct TestCa {
+  crypto::Ed25519KeyPair key;
+  crypto::CaCertificate cert;
+  UnixTime now;
+
+  explicit TestCa(UnixTime now, std::string name = "test-ca");
+  crypto::Identity issue(const std::string& name, const std::string& vip_prefix,
+                         crypto::Role role = crypto::Role::node, UnixTime not_before = 0,
+                         UnixTime not_after = 0) const;
+};
+
+// An IPv4/UDP packet from src to dst carrying `payload` (checksums filled in).
+std::vector<std::uint8_t> make_udp_packet(Ipv4 src, Ipv4 dst, std::uint16_t sport,
+                                          std::uint16_t dport,
+                                          std::span<const std::uint8_t> payload);
+
+class SimNet;
+
+// A host running a Node. Packets the Node writes to its TUN land in `tun_out`.
+class SimNode : public core::NodeEffects {
+ public:
+  SimNode(SimNet& net, std::string name, Endpoint socket, crypto::Identity id,
+          const crypto::CaCertificate& ca, core::NodeSettings settings);
+  core::Node& node() { return *node_; }
+  const Endpoint& socket() const { return socket_; }
+  const std::string& name() const { return name_; }
+  Ipv4 vip() const { return vip_; }
+  // Sends an IP packet into this node's TUN (as the OS would).
+  void tun_send(std::span<const std::uint8_t> ip_packet);
+  void send_udp_to(Ipv4 dst_vip, std::string_view text, std::uint16_t port = 9000);
+  std::vector<std::vector<std::uint8_t>> tun_out;
+
+  // NodeEffects
+  void send_udp(const Endpoint& to, std::span<const std::uint8_t> datagram) override;
+  void write_tun(std::span<const std::uint8_t> packet) override { tun_out.emplace_back(packet.begin(), packet.end()); }
+  void fill_random(std::span<std::uint8_t> out) override;
+  std::uint64_t unix_nanos() override;
+
+ private:
+  SimNet& net_;
+  std::string name_;
+  Endpoint socket_;
+  Ipv4 vip_;
+  std::unique_ptr<core::Node> node_;
+};
+
+class SimCoordinator : public coord::CoordinatorEffects {
+ public:
+  SimCoordinator(SimNet& net, Endpoint primary, std::optional<Ipv4> alternate,
+                 crypto::Identity id, const crypto::CaCertificate& ca,
+                 coord::CoordinatorSettings settings);
+  coord::Coordinator& core() { return *core_; }
+  const Endpoint& endpoint() const { return primary_; }
+  Endpoint socket_endpoint(wire::stun::ServerSocket s) const;
+
+  void send_udp(wire::stun::ServerSocket from, const Endpoint& to,
+                std::span<const std::uint8_t> datagram) override;
+  void fill_random(std::span<std::uint8_t> out) override;
+  std::uint64_t unix_nanos() override;
+
+ private:
+  SimNet& net_;
+  Endpoint primary_;
+  std::optional<Ipv4> alternate_;
+  std::unique_ptr<coord::Coordinator> core_;
+};
+
+class SimNet {
+ public:
+  explicit SimNet(std::uint64_t seed = 1, UnixTime unix_start = 1'800'000'000);
+  ~SimNet();
+
+  // Topology. A NAT router gets a public address; hosts behind it get private ones.
+  int add_nat(Ipv4 public_address, NatModel model);
+  SimCoordinator& add_coordinator(Endpoint primary, std::optional<Ipv4> alternate,
+                                  crypto::Identity id, const crypto::CaCertificate& ca,
+                                  coord::CoordinatorSettings settings = {});
+  // nat < 0: a host with a public address.
+  SimNode& add_node(std::string name, int nat, Endpoint socket, crypto::Identity id,
+                    const crypto::CaCertificate& ca, core::NodeSettings settings);
+  void remove_node(const std::string& name);
+
+  // Link behaviour (one-way latency between any two hosts through the internet, and on a LAN).
+  Duration latency = std::chrono::milliseconds(20);
+  Duration lan_latency = std::chrono::microseconds(300);
+  Duration jitter{};    // uniform extra delay in [0, jitter): reorders
+  double loss = 0.0;    // probability a datagram is lost
+
+  Time now() const { return now_; }
+  UnixTime unix_now() const;
+  std::mt19937_64& rng() { return rng_; }
+
+  // Steps the network until `done()` or `limit` of virtual time passed. Returns done().
+  bool run_until(const std::function<bool()>& done, Duration limit);
+  void run_for(Duration d);
+
+  void flush_nat(int nat);            // forget every mapping (conntrack -F)
+  void set_nat_model(int nat, NatModel model);
+  void set_blocked(int nat, bool blocked);  // drop all UDP through this NAT
+  std::string trace_tail(std::size_t n = 40) const;
+  std::uint64_t delivered() const { return delivered_; }
+
+  // Internal: from a host's socket.
+  void send(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d);
+
+ private:
+  struct Nat;
+  struct InFlight;
+  void deliver(const InFlight& f);
+  std::optional<Endpoint> translate_out(Nat& nat, const Endpoint& from, const Endpoint& to);
+  std::optional<Endpoint> translate_in(Nat& nat, const Endpoint& from, const Endpoint& to);
+  int nat_of(const IpAddress& private_address) const;
+  int nat_by_public(const IpAddress& public_address) const;
+  Duration delay(bool lan);
+  void record(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d,
+              const char* fate);
+
+  struct Receiver {
+    SimNode* node = nullptr;
+    SimCoordinator* coord = nullptr;
+    wire::stun::ServerSocket socket{};
+    int nat = -1;  // the NAT the host sits behind, -1 for a public host
+  };
+  std::map<Endpoint, Receiver> hosts_;  // every socket on the network
+  std::mt19937_64 rng_;
+  UnixTime unix_start_;
+  Time now_{};
+  std::uint64_t seq_ = 0;
+  std::uint64_t delivered_ = 0;
+  std::vector<std::unique_ptr<Nat>> nats_;
+  std::map<std::string, std::unique_ptr<SimNode>> nodes_;
+  std::vector<std::unique_ptr<SimCoordinator>> coordinators_;
+  std::multimap<std::pair<Time, std::uint64_t>, std::unique_ptr<InFlight>> queue_;
+  std::vector<std::string> trace_;
+  std::vector<std::uint8_t> buffer_;
+  friend class SimNode;
+  friend class SimCoordinator;
+};
+
+}  // namespace p2p::sim
