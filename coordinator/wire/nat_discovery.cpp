@@ -109,6 +109,7 @@ std::string describe(const Report& r) {
   s +=
       "public endpoint: " + (r.public_endpoint ? r.public_endpoint->to_string() : "unknown") + "\n";
   s += "behind NAT:      " + yes_no(r.behind_nat) + "\n";
+  if (r.port_preserved) s += "port preserved:  " + yes_no(r.port_preserved) + "\n";
   s += "mapping:         " + std::string(to_string(r.mapping)) + "\n";
   s += "filtering:       " + std::string(to_string(r.filtering)) + "\n";
   if (!r.server_rfc5780) s += "note:            server lacks RFC 5780 (no OTHER-ADDRESS)\n";
@@ -331,6 +332,9 @@ void Discovery::after_test_i(Time now) {
   report_.public_endpoint = p->mapped;
   const auto& locals = config_.local_endpoints;
   report_.behind_nat = std::find(locals.begin(), locals.end(), p->mapped) == locals.end();
+  if (*report_.behind_nat && !locals.empty()) {
+    report_.port_preserved = p->mapped.port == locals.front().port;
+  }
   if (!other_) {
     // RFC 5780 needs OTHER-ADDRESS: report what is known, guess nothing else.
     if (!*report_.behind_nat) report_.mapping = Behaviour::kEndpointIndependent;

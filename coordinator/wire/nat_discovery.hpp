@@ -83,7 +83,9 @@ struct Report {
   bool udp_blocked = false;
   std::optional<Endpoint> public_endpoint;  // XOR-MAPPED-ADDRESS of test I
   std::optional<bool> behind_nat;           // false: public endpoint is one of local_endpoints
-  bool server_rfc5780 = false;              // server sent a usable OTHER-ADDRESS
+  // Behind a NAT: the public port of test I equals the local port (port-preserving NAT).
+  std::optional<bool> port_preserved;
+  bool server_rfc5780 = false;  // server sent a usable OTHER-ADDRESS
   Behaviour mapping = Behaviour::kUnknown;
   Behaviour filtering = Behaviour::kUnknown;
   std::optional<bool> hairpinning;
@@ -104,8 +106,10 @@ class Effects {
 using RandomFill = std::function<void(std::span<std::uint8_t>)>;
 
 struct DiscoveryConfig {
-  Endpoint server;                        // the STUN server's primary endpoint A1:P1
-  std::vector<Endpoint> local_endpoints;  // the socket's own address(es), for "behind NAT?"
+  Endpoint server;  // the STUN server's primary endpoint A1:P1
+  // The socket's own address(es) with its port; for a socket bound to a wildcard, one per
+  // interface address. Empty: behind_nat is reported true whatever the server says.
+  std::vector<Endpoint> local_endpoints;
   Duration initial_rto = std::chrono::milliseconds(500);
   Duration test_timeout = std::chrono::milliseconds(3500);
   bool test_hairpinning = true;

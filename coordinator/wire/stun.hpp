@@ -120,7 +120,8 @@ bool is_stun(std::span<const std::uint8_t> datagram);
 // Full, strict parse (see the top of this file).
 Expected<Message, ParseError> parse(std::span<const std::uint8_t> datagram);
 
-// Encodes m in the attribute order of the fields above, FINGERPRINT last when m.fingerprint.
+// Encodes m: XOR-MAPPED-ADDRESS first (the attribute clients look for), then the others in a
+// fixed order, FINGERPRINT last when m.fingerprint. Padding bytes are zero.
 // Contract: strings within their limits, method < 0x1000, ERROR-CODE code 300..699 (the
 // encoder truncates over-long strings rather than produce a message parse() rejects).
 std::vector<std::uint8_t> encode(const Message& m);

@@ -33,6 +33,7 @@ struct NatModel {
   std::uint32_t seed = 1;
   bool hairpin = false;
   bool drop_all = false;
+  bool preserve_port = false;  // the first mapping keeps the local port
 };
 
 struct SentProbe {
@@ -141,6 +142,7 @@ class SimNet : public Effects {
 
   std::uint16_t allocate_port() {
     if (!nat_.present) return kPublicHost.port;  // no NAT: the identity
+    if (nat_.preserve_port && mappings_.size() == 1) return kLocal.port;
     if (!nat_.random_ports) {
       const auto p = next_port_;
       next_port_ = static_cast<std::uint16_t>(next_port_ + nat_.step);
@@ -240,6 +242,23 @@ TEST(NatDiscovery, FullCone) {
   EXPECT_TRUE(r.server_rfc5780);
   EXPECT_EQ(r.hairpinning, false);
   EXPECT_EQ(r.port_allocation.kind, PortAllocation::Kind::kNotMeasured);
+}
+
+TEST(NatDiscovery, PortPreservation) {
+  NatModel m = nat(kEI, kAPD);
+  m.preserve_port = true;
+  SimNet net(m);
+  const Report r = net.run();
+  EXPECT_EQ(r.public_endpoint, ep("203.0.113.5:5000"));
+  EXPECT_EQ(r.port_preserved, true);
+  EXPECT_EQ(r.type, NatType::kPortRestrictedCone);
+  EXPECT_NE(describe(r).find("port preserved:  yes\n"), std::string::npos);
+  SimNet other(nat(kEI, kAPD));
+  EXPECT_EQ(other.run().port_preserved, false);
+  NatModel open;
+  open.present = false;
+  SimNet no_nat(open);
+  EXPECT_FALSE(no_nat.run().port_preserved);  // meaningless without a NAT
 }
 
 TEST(NatDiscovery, RestrictedCone) {
