@@ -207,41 +207,135 @@ constexpr auto kAPD = Behaviour::kAddressAndPortDependent;
 
 // ---- Classic types ---------------------------------------------------------------------------
 
-TEST(NatDiscovery, OpenInternet) {
-  NatModel m;
+NatModel no_nat(Behaviour filtering) {
+  NatModel m = nat(kEI, filtering);
   m.present = false;
-  SimNet net(m);
-  const Report r = net.run();
-  EXPECT_EQ(r.type, NatType::kOpenInternet) << describe(r);
-  EXPECT_EQ(r.behind_nat, false);
-  EXPECT_EQ(r.public_endpoint, net.kPublicHost);
-  EXPECT_EQ(r.mapping, kEI);
-  EXPECT_EQ(r.filtering, kEI);
-  EXPECT_FALSE(r.hairpinning);  // not asked without a NAT
-  EXPECT_EQ(r.port_allocation.kind, PortAllocation::Kind::kNotMeasured);
+  return m;
+}
+NatModel stepping(Behaviour mapping, int step) {
+  NatModel m = nat(mapping, kAD);
+  m.step = step;
+  return m;
 }
 
-TEST(NatDiscovery, FirewallWithoutNat) {
-  NatModel m = nat(kEI, kAPD);
-  m.present = false;
-  SimNet net(m);
-  const Report r = net.run();
-  EXPECT_EQ(r.type, NatType::kFirewalled) << describe(r);
-  EXPECT_EQ(r.behind_nat, false);
-  EXPECT_EQ(r.filtering, kAPD);
-}
+struct ClassicCase {
+  const char* name;
+  NatModel model;
+  NatType type;
+  Behaviour mapping, filtering;
+  std::optional<bool> behind_nat;
+  Endpoint public_endpoint;
+  PortAllocation::Kind allocation;
+  int step;
+  std::vector<std::uint16_t> ports;  // mapped ports measured, in mapping order
+};
 
-TEST(NatDiscovery, FullCone) {
-  SimNet net(nat(kEI, kEI));
-  const Report r = net.run();
-  EXPECT_EQ(r.type, NatType::kFullCone) << describe(r);
-  EXPECT_EQ(r.behind_nat, true);
-  EXPECT_EQ(r.public_endpoint, ep("203.0.113.5:40000"));
-  EXPECT_EQ(r.mapping, kEI);
-  EXPECT_EQ(r.filtering, kEI);
-  EXPECT_TRUE(r.server_rfc5780);
-  EXPECT_EQ(r.hairpinning, false);
-  EXPECT_EQ(r.port_allocation.kind, PortAllocation::Kind::kNotMeasured);
+TEST(NatDiscovery, ClassifiesEachClassicType) {
+  using K = PortAllocation::Kind;
+  const Endpoint host = ep("203.0.113.77:5000"), nat_port = ep("203.0.113.5:40000");
+  const std::vector<ClassicCase> cases = {
+      {"open internet",
+       no_nat(kEI),
+       NatType::kOpenInternet,
+       kEI,
+       kEI,
+       false,
+       host,
+       K::kNotMeasured,
+       0,
+       {}},
+      {"firewall",
+       no_nat(kAPD),
+       NatType::kFirewalled,
+       kEI,
+       kAPD,
+       false,
+       host,
+       K::kNotMeasured,
+       0,
+       {}},
+      {"full cone",
+       nat(kEI, kEI),
+       NatType::kFullCone,
+       kEI,
+       kEI,
+       true,
+       nat_port,
+       K::kNotMeasured,
+       0,
+       {}},
+      {"restricted",
+       nat(kEI, kAD),
+       NatType::kRestrictedCone,
+       kEI,
+       kAD,
+       true,
+       nat_port,
+       K::kNotMeasured,
+       0,
+       {}},
+      {"port-restricted",
+       nat(kEI, kAPD),
+       NatType::kPortRestrictedCone,
+       kEI,
+       kAPD,
+       true,
+       nat_port,
+       K::kNotMeasured,
+       0,
+       {}},
+      // Test I, mapping II, III and IV each made a mapping (filtering probes reuse test I's).
+      {"symmetric",
+       nat(kAPD, kAPD),
+       NatType::kSymmetric,
+       kAPD,
+       kAPD,
+       true,
+       nat_port,
+       K::kSequential,
+       1,
+       {40000, 40001, 40002, 40003}},
+      // Address-dependent: III and IV reuse II's and I's mappings, one delta to go on.
+      {"symmetric, address-dependent, step 2",
+       stepping(kAD, 2),
+       NatType::kSymmetric,
+       kAD,
+       kAD,
+       true,
+       nat_port,
+       K::kSequential,
+       2,
+       {40000, 40002}},
+      {"symmetric, step -3",
+       stepping(kAPD, -3),
+       NatType::kSymmetric,
+       kAPD,
+       kAD,
+       true,
+       nat_port,
+       K::kSequential,
+       -3,
+       {40000, 39997, 39994, 39991}},
+  };
+  for (const auto& c : cases) {
+    SimNet net(c.model);
+    const Report r = net.run();
+    SCOPED_TRACE(std::string(c.name) + "\n" + describe(r));
+    EXPECT_EQ(r.type, c.type);
+    EXPECT_EQ(r.mapping, c.mapping);
+    EXPECT_EQ(r.filtering, c.filtering);
+    EXPECT_EQ(r.behind_nat, c.behind_nat);
+    EXPECT_EQ(r.public_endpoint, c.public_endpoint);
+    EXPECT_TRUE(r.server_rfc5780);
+    EXPECT_FALSE(r.udp_blocked);
+    EXPECT_EQ(r.port_allocation.kind, c.allocation);
+    EXPECT_EQ(r.port_allocation.step, c.step);
+    if (c.allocation != K::kNotMeasured) {
+      EXPECT_EQ(r.port_allocation.ports, c.ports);
+    }
+    // Hairpinning is asked only behind a NAT (and the model does not hairpin).
+    EXPECT_EQ(r.hairpinning, *c.behind_nat ? std::optional<bool>(false) : std::nullopt);
+  }
 }
 
 TEST(NatDiscovery, PortPreservation) {
@@ -255,51 +349,8 @@ TEST(NatDiscovery, PortPreservation) {
   EXPECT_NE(describe(r).find("port preserved:  yes\n"), std::string::npos);
   SimNet other(nat(kEI, kAPD));
   EXPECT_EQ(other.run().port_preserved, false);
-  NatModel open;
-  open.present = false;
-  SimNet no_nat(open);
-  EXPECT_FALSE(no_nat.run().port_preserved);  // meaningless without a NAT
-}
-
-TEST(NatDiscovery, RestrictedCone) {
-  SimNet net(nat(kEI, kAD));
-  const Report r = net.run();
-  EXPECT_EQ(r.type, NatType::kRestrictedCone) << describe(r);
-  EXPECT_EQ(r.mapping, kEI);
-  EXPECT_EQ(r.filtering, kAD);
-}
-
-TEST(NatDiscovery, PortRestrictedCone) {
-  SimNet net(nat(kEI, kAPD));
-  const Report r = net.run();
-  EXPECT_EQ(r.type, NatType::kPortRestrictedCone) << describe(r);
-  EXPECT_EQ(r.mapping, kEI);
-  EXPECT_EQ(r.filtering, kAPD);
-}
-
-TEST(NatDiscovery, SymmetricSequentialStepOne) {
-  SimNet net(nat(kAPD, kAPD));
-  const Report r = net.run();
-  EXPECT_EQ(r.type, NatType::kSymmetric) << describe(r);
-  EXPECT_EQ(r.mapping, kAPD);
-  EXPECT_EQ(r.filtering, kAPD);
-  EXPECT_EQ(r.port_allocation.kind, PortAllocation::Kind::kSequential);
-  EXPECT_EQ(r.port_allocation.step, 1);
-  // Test I, mapping II, III and IV each made a mapping (filtering probes reuse test I's).
-  EXPECT_EQ(r.port_allocation.ports, (std::vector<std::uint16_t>{40000, 40001, 40002, 40003}));
-}
-
-TEST(NatDiscovery, AddressDependentMappingWithStepTwo) {
-  NatModel m = nat(kAD, kAD);
-  m.step = 2;
-  SimNet net(m);
-  const Report r = net.run();
-  EXPECT_EQ(r.type, NatType::kSymmetric) << describe(r);
-  EXPECT_EQ(r.mapping, kAD);
-  EXPECT_EQ(r.filtering, kAD);
-  EXPECT_EQ(r.port_allocation.kind, PortAllocation::Kind::kSequential);
-  EXPECT_EQ(r.port_allocation.step, 2);
-  EXPECT_EQ(r.port_allocation.ports, (std::vector<std::uint16_t>{40000, 40002}));
+  SimNet open(no_nat(kEI));
+  EXPECT_FALSE(open.run().port_preserved);  // meaningless without a NAT
 }
 
 TEST(NatDiscovery, SymmetricRandomAllocation) {
