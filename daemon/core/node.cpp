@@ -28,6 +28,8 @@ constexpr Duration kTrafficRecent = 5s;
 constexpr Duration kIdleAfter = 180s;             // no traffic: let sessions lapse
 constexpr Duration kMaxPunchBackoff = 300s;
 constexpr Duration kPingTimeout = 2s;
+constexpr Duration kPassiveKeepalive = crypto::kKeepaliveTimeout;
+constexpr Duration kUnansweredTimeout = crypto::kKeepaliveTimeout + crypto::kRekeyTimeout;
 constexpr std::size_t kMaxCandidates = 24;
 constexpr int kPredictedPorts = 16;
 
@@ -50,6 +52,14 @@ std::optional<std::size_t> ipv4_length(std::span<const std::uint8_t> p) {
 }
 
 int kind_rank(PathKind k) { return k == PathKind::kLan ? 0 : 1; }
+
+// When this side renews a session: the initiator after kRekeyAfterTime, the responder (which
+// only renews if the initiator did not) at the point TransportSession::should_rekey names.
+Time rekey_time(const crypto::TransportSession& s) {
+  return s.created() + (s.is_initiator() ? crypto::kRekeyAfterTime
+                                         : crypto::kRejectAfterTime - crypto::kKeepaliveTimeout -
+                                               crypto::kRekeyTimeout);
+}
 
 }  // namespace
 
@@ -203,7 +213,7 @@ void Node::coordinator_tick(Time now) {
   if (c.pending) schedule(c.next_attempt);
   if (c.current) {
     schedule(c.next_register);
-    schedule(c.current->transport.created() + crypto::kRekeyAfterTime);
+    if (!c.pending) schedule(rekey_time(c.current->transport));
   }
   if (c.state == S::kRegistered) schedule(c.last_received + 3 * c.interval + 1ms);
   if (c.state == S::kRefused) schedule(c.next_attempt);
@@ -312,8 +322,11 @@ Expected<void, crypto::CertError> Node::verify_peer(const crypto::Certificate& c
 void Node::request_peer(Time now, Peer& p) {
   p.state = Peer::State::kRequesting;
   p.request_sent = now;
+  if (!registered()) {
+    p.request_attempts = 0;  // sent once RegisterOk arrives
+    return;
+  }
   ++p.request_attempts;
-  if (!registered()) return;  // sent once RegisterOk arrives
   p.request_id = next_request_id_++;
   send_to_coordinator(now, wire::PeerRequest{p.request_id, p.vip});
   schedule(now + kRequestRetry);
@@ -614,8 +627,13 @@ bool Node::send_to_peer(Time now, Peer& p, PacketView packet, bool is_probe_or_k
   if (!is_probe_or_keepalive) {
     p.bytes_out += len;
     ++p.packets_out;
+    if (!p.unanswered_since) {
+      p.unanswered_since = now;
+      schedule(now + kUnansweredTimeout);
+    }
   }
   p.last_sent = now;
+  p.keepalive_due.reset();
   send_datagram_to_peer(now, p, packet, p.active_path());
   return true;
 }
@@ -690,6 +708,7 @@ void Node::on_data(Time now, const Endpoint& from, bool via_relay, PacketView d)
   if (!n) n = decrypt(p.previous);
   if (!n || *n == ~0u) return;
   p.last_received = now;
+  p.unanswered_since.reset();
   on_peer_plaintext(now, p, from, via_relay, body.sub(0, *n));
 }
 
@@ -714,6 +733,10 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
     p.bytes_in += *len;
     ++p.packets_in;
     p.last_data_activity = now;
+    if (!p.keepalive_due) {
+      p.keepalive_due = now + kPassiveKeepalive;
+      schedule(*p.keepalive_due);
+    }
     fx_.write_tun(plain.span().first(*len));
     return;
   }
@@ -895,12 +918,14 @@ void Node::choose_path(Time now, Peer& p) {
     });
     if (p.paths[best].kind == PathKind::kLan || !lan_pending) {
       p.punching = false;
+      Endpoint chosen = p.paths[best].endpoint;
       std::erase_if(p.paths, [&](const Path& x) {
         return !x.confirmed && x.kind == PathKind::kPredicted;
       });
-      // Indices moved: find the active path again.
-      p.active = -1;
-      choose_path(now, p);
+      // Indices moved: point at the chosen path again.
+      for (int i = 0; i < static_cast<int>(p.paths.size()); ++i) {
+        if (p.paths[i].endpoint == chosen) p.active = i;
+      }
     }
   }
 }
@@ -967,11 +992,12 @@ void Node::path_tick(Time now, Peer& p) {
     p.next_punch_retry = Time::max();
     start_punching(now, p);
   }
-  if (p.next_punch_retry != Time::max()) schedule(p.next_punch_retry);
+  if (!p.punching && p.active < 0 && p.next_punch_retry != Time::max())
+    schedule(p.next_punch_retry);
 }
 
 void Node::peer_tick(Time now, Peer& p) {
-  if (p.state == Peer::State::kRequesting && !p.cert) {
+  if (p.state == Peer::State::kRequesting && !p.cert && registered()) {
     if (now - p.request_sent >= kRequestRetry) {
       if (p.request_attempts >= kRequestAttempts) {
         p.state = Peer::State::kUnreachable;
@@ -1008,12 +1034,25 @@ void Node::peer_tick(Time now, Peer& p) {
   if (p.current) {
     bool active = now - p.last_data_activity < kIdleAfter;
     if (active && p.current->transport.should_rekey(now) && !p.pending) start_handshake(now, p);
-    if (!active && !p.pending) {
-      // Idle: let the session lapse; the next packet starts over.
-      schedule(p.current->transport.created() + crypto::kRejectAfterTime);
-    } else {
-      schedule(p.current->transport.created() + crypto::kRekeyAfterTime);
-      schedule(p.current->transport.created() + crypto::kRejectAfterTime);
+    // Idle peers let the session lapse (the next packet starts over); active ones rekey.
+    if (active && !p.pending) schedule(rekey_time(p.current->transport));
+    schedule(p.current->transport.created() + crypto::kRejectAfterTime);
+    if (p.unanswered_since && !p.pending) {
+      if (now - *p.unanswered_since >= kUnansweredTimeout) {
+        log_->info("peer={} silent for {}s while we send: new handshake", p.name(),
+                   std::chrono::duration_cast<std::chrono::seconds>(kUnansweredTimeout).count());
+        p.unanswered_since.reset();
+        start_handshake(now, p);
+      } else {
+        schedule(*p.unanswered_since + kUnansweredTimeout);
+      }
+    }
+    // Passive keepalive: the peer sends us data but we have nothing to say back.
+    if (p.keepalive_due && now >= *p.keepalive_due) {
+      std::vector<std::uint8_t> buf(kHeadroom + kTailroom);
+      send_to_peer(now, p, PacketView(buf.data(), buf.size(), kHeadroom, 0), true);
+    } else if (p.keepalive_due) {
+      schedule(*p.keepalive_due);
     }
     path_tick(now, p);
   } else if (p.state == Peer::State::kConnected) {

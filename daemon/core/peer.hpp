@@ -99,6 +99,12 @@ struct Peer {
   // Traffic.
   std::deque<std::vector<std::uint8_t>> queue;  // IP packets waiting for a session
   Time last_sent{}, last_received{}, last_data_activity{};
+  // First data packet sent since we last heard from the peer (WireGuard's "new handshake
+  // after KEEPALIVE + REKEY_TIMEOUT of unanswered sending": catches a restarted peer).
+  std::optional<Time> unanswered_since;
+  // Data arrived and we have sent nothing since: a keepalive is due at this time
+  // (WireGuard's passive keepalive, so the sender learns the session still works).
+  std::optional<Time> keepalive_due;
   std::uint64_t bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;
 
   // Outstanding ping (p2pvpnctl ping).
