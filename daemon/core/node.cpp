@@ -884,7 +884,7 @@ void Node::start_punching(Time now, Peer& p) {
   path_tick(now, p);
 }
 
-void Node::choose_path(Time now, Peer& p) {
+void Node::choose_path(Time /*now*/, Peer& p) {
   int best = -1;
   for (int i = 0; i < static_cast<int>(p.paths.size()); ++i) {
     const auto& x = p.paths[i];
