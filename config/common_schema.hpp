@@ -1,6 +1,7 @@
 // Schema pieces that mesh.yaml and coordinator.yaml share (internal to config/).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "config/common.hpp"
@@ -10,11 +11,10 @@ namespace p2p::config {
 
 const Schema<LogConfig>& log_schema();
 
-// revoked: [fingerprint, ...], each at most once.
-std::vector<Fingerprint> read_revoked(const Value& v);
+// revoked: [fingerprint, ...], each at most once, as lowercase hex.
+std::vector<std::string> read_revoked(const Value& v);
 
-// A node name as certificates carry it: 1..63 of letters, digits, '.', '_', '-', starting
-// with a letter or digit.
+// A node name as certificates carry it (crypto::valid_name).
 std::string read_node_name(const Value& v);
 
 }  // namespace p2p::config

@@ -78,10 +78,7 @@ std::optional<Endpoint> CoordinatorConfig::alternate() const {
 
 CoordinatorConfig parse_coordinator_config(std::string_view text,
                                            const std::filesystem::path& file_name) {
-  Source source = Source::for_file(file_name);
-  CoordinatorConfig config = read_document(text, source, kCoordinator);
-  config.source = source.absolute_file();
-  return config;
+  return read_config(text, file_name, kCoordinator);
 }
 
 CoordinatorConfig load_coordinator_config(const std::filesystem::path& file) {

@@ -53,7 +53,7 @@ struct CoordinatorConfig {
   // differs from it; the alternate port differs from the listen port.
   std::optional<IpAddress> alternate_address;
   std::optional<std::uint16_t> alternate_port;
-  std::vector<Fingerprint> revoked;  // no duplicates
+  std::vector<std::string> revoked;  // lowercase hex fingerprints, no duplicates
   std::chrono::milliseconds node_timeout = std::chrono::seconds(90);
   Relay relay;
   LogConfig log;

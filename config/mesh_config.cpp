@@ -99,10 +99,7 @@ const Schema<M> kMesh{
 }  // namespace
 
 MeshConfig parse_mesh_config(std::string_view text, const std::filesystem::path& file_name) {
-  Source source = Source::for_file(file_name);
-  MeshConfig config = read_document(text, source, kMesh);
-  config.source = source.absolute_file();
-  return config;
+  return read_config(text, file_name, kMesh);
 }
 
 MeshConfig load_mesh_config(const std::filesystem::path& file) {

@@ -74,7 +74,7 @@ struct MeshConfig {
   std::filesystem::path control_socket = "/run/p2pvpnd.sock";
   LogConfig log;
   std::chrono::milliseconds keepalive = std::chrono::seconds(25);
-  std::vector<Fingerprint> revoked;  // no duplicates
+  std::vector<std::string> revoked;  // lowercase hex fingerprints, no duplicates
   std::vector<Peer> peers;           // no two for the same name or vip
   Punch punch;
   Relay relay;

@@ -120,6 +120,13 @@ int hex_digit(char c) {
   return -1;
 }
 
+// An amount in bits ("20mbit"), as whole bytes (at least one).
+std::uint64_t read_bytes(const Value& v, std::string_view what) {
+  auto bits = parse_bits(v.scalar(what));
+  if (!bits || *bits < 8) v.expected(what);
+  return *bits / 8;
+}
+
 }  // namespace
 
 // --- Source, Value ---------------------------------------------------------------------------
@@ -340,33 +347,24 @@ std::filesystem::path read_private_key_file(const Value& v) {
   return p;
 }
 
-std::array<std::uint8_t, 32> read_fingerprint(const Value& v) {
+std::string read_fingerprint(const Value& v) {
   constexpr std::string_view kWhat = "a certificate fingerprint (64 hex digits)";
   std::string s = v.scalar(kWhat);
-  std::array<std::uint8_t, 32> out{};
-  if (s.size() != 64) v.expected(kWhat);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-    if (hi < 0 || lo < 0) v.expected(kWhat);
-    out[i] = static_cast<std::uint8_t>(hi * 16 + lo);
-  }
-  return out;
+  if (s.size() != 64 || !std::all_of(s.begin(), s.end(), [](char c) { return hex_digit(c) >= 0; }))
+    v.expected(kWhat);
+  std::transform(s.begin(), s.end(), s.begin(), [](char c) {
+    return c >= 'A' && c <= 'F' ? static_cast<char>(c - 'A' + 'a') : c;
+  });
+  return s;
 }
 
 std::uint64_t read_rate(const Value& v) {
-  constexpr std::string_view kWhat =
-      "a rate such as \"20mbit\" (bit, kbit, mbit or gbit per second, at least 8bit)";
-  auto bits = parse_bits(v.scalar(kWhat));
-  if (!bits || *bits < 8) v.expected(kWhat);
-  return *bits / 8;
+  return read_bytes(
+      v, "a rate such as \"20mbit\" (bit, kbit, mbit or gbit per second, at least 8bit)");
 }
 
 std::uint64_t read_data_size(const Value& v) {
-  constexpr std::string_view kWhat =
-      "an amount such as \"4mbit\" (bit, kbit, mbit or gbit, at least 8bit)";
-  auto bits = parse_bits(v.scalar(kWhat));
-  if (!bits || *bits < 8) v.expected(kWhat);
-  return *bits / 8;
+  return read_bytes(v, "an amount such as \"4mbit\" (bit, kbit, mbit or gbit, at least 8bit)");
 }
 
 std::size_t read_choice(const Value& v, const std::vector<std::string_view>& names) {

@@ -18,7 +18,6 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -202,8 +201,9 @@ std::filesystem::path read_path(const Value& v);
 std::filesystem::path read_readable_file(const Value& v);
 // As read_readable_file, and refused when group or others have any access to it.
 std::filesystem::path read_private_key_file(const Value& v);
-// A certificate fingerprint: 64 hex digits (either case), as 32 bytes.
-std::array<std::uint8_t, 32> read_fingerprint(const Value& v);
+// A certificate fingerprint: 64 hex digits (either case), returned in lowercase as
+// crypto::fingerprint() prints it.
+std::string read_fingerprint(const Value& v);
 // A rate such as "20mbit" (per second), converted to bytes per second (at least 1).
 std::uint64_t read_rate(const Value& v);
 // An amount such as "4mbit", converted to bytes (at least 1).
@@ -250,6 +250,16 @@ T read_document(std::string_view text, const Source& source, const Schema<T>& sc
   } catch (const YAML::Exception& e) {
     throw_yaml_error(e, source);
   }
+}
+
+// A config struct (it has a `source` member) from `text`, reported as coming from `file_name`.
+template <class T>
+T read_config(std::string_view text, const std::filesystem::path& file_name,
+              const Schema<T>& schema) {
+  Source source = Source::for_file(file_name);
+  T out = read_document(text, source, schema);
+  out.source = source.absolute_file();
+  return out;
 }
 
 // The contents of a config file (at most 1 MiB); ConfigError if it cannot be read.
