@@ -14,6 +14,7 @@ packages=(
   clang libclang-rt-14-dev
   # namespace lab, end-to-end tests, demo
   iproute2 nftables conntrack iputils-ping iperf3 procps coturn
+  netcat-openbsd jq  # e2e: checksummed TCP transfers, reading `p2pvpnctl status --json`
   # benchmark references
   wireguard-go wireguard-tools fastd
 )
