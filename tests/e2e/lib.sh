@@ -299,3 +299,11 @@ nat_discover() {  # HOST SERVER PORT LOG
 nat_reflexive() {  # LOG
   sed -n 's/.*UDP reflexive addr: \([0-9.:]*\).*/\1/p' "$1" | head -n1
 }
+
+# A line for the run's report: run.sh prints these even when the test passes.
+lab_report() { printf 'report: %s\n' "$*"; }
+
+now_ms() { date +%s%3N; }
+
+# MS milliseconds as seconds with two decimals ("1.25").
+ms_to_s() { printf '%d.%02d' "$(($1 / 1000))" "$((($1 % 1000) / 10))"; }

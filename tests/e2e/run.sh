@@ -82,7 +82,11 @@ for t in "${tests[@]}"; do
   if [ "$status" -eq 0 ]; then
     printf 'PASS  %-28s %4ds\n' "$name" "$took"
     passed=$((passed + 1))
-    [ -n "${E2E_KEEP:-}" ] && sed 's/^/    /' "$out"
+    if [ -n "${E2E_KEEP:-}" ]; then
+      sed 's/^/    /' "$out"
+    else
+      sed -n 's/^report: /    /p' "$out"  # what the test measured
+    fi
   else
     [ "$status" -eq 124 ] && echo "run.sh: $name timed out after ${limit}s" >>"$out"
     printf 'FAIL  %-28s %4ds (exit %d)\n' "$name" "$took" "$status"

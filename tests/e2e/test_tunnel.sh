@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Two public nodes (no NAT) and a coordinator: ping by virtual IP both ways, the status shows
+# the peer on a direct path, and 50 MiB of TCP through the tunnel arrive with the same SHA-256.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/e2e/lib.sh
+source "$here/lib.sh"
+# shellcheck source=tests/e2e/p2p.sh
+source "$here/p2p.sh"
+
+main() {
+  lab_init
+  p2p_init "$E2E_BUILD"
+  lab_internet
+  lab_public_host coord 203.0.113.10
+  lab_public_host alice 203.0.113.101
+  lab_public_host bob 203.0.113.102
+  p2p_coordinator coord
+  p2p_node alice alice 10.77.0.2
+  p2p_node bob bob 10.77.0.3
+
+  p2p_wait_ping alice 10.77.0.3 20 || fail "alice cannot ping bob by virtual IP"
+  p2p_ping bob 10.77.0.2 3 || fail "bob cannot ping alice by virtual IP"
+  p2p_ping alice 10.77.0.3 3 || fail "alice -> bob lost pings once up"
+  lab_log "ping both ways: ok"
+
+  p2p_wait_path alice bob direct 10 || fail "alice's status does not show bob on a direct path"
+  p2p_wait_path bob alice direct 10 || fail "bob's status does not show alice on a direct path"
+  [ "$(p2p_peer alice bob vip)" = 10.77.0.3 ] || fail "alice's status: bob's vip is wrong"
+  [ "$(p2p_peer alice bob endpoint)" = "203.0.113.102:$(p2p_port bob)" ] ||
+    fail "alice's status: bob's endpoint $(p2p_peer alice bob endpoint) is not his socket"
+  lab_log "status: direct both ways, endpoint $(p2p_peer alice bob endpoint)"
+
+  p2p_transfer alice bob 10.77.0.3 5001 50 60 || fail "50 MiB alice -> bob corrupted or lost"
+  p2p_transfer bob alice 10.77.0.2 5002 50 60 || fail "50 MiB bob -> alice corrupted or lost"
+  local out
+  out=$(p2p_peer alice bob bytes_out)
+  ((out > 50 * 1024 * 1024)) || fail "alice's status counts only $out bytes out to bob"
+}
+
+main "$@"
