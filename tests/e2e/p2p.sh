@@ -17,9 +17,12 @@
 #   p2p_wait_path NAME PEER PATH SECS until NAME's status shows PEER on PATH (direct|relay)
 #   p2p_ping HOST VIP [COUNT]         ping through the tunnel, quietly
 #
+#   p2p_build TOP BUILD_DIR           install the dependencies, configure and build
+#
 # Node NAME lives in $LAB_DIR/nodes/NAME (mesh.yaml, its key and certificate, ctl.sock); its
 # log is $LAB_DIR/logs/NAME.log. The coordinator's is $LAB_DIR/logs/coordinator.log.
 
+P2P_LOG_LEVEL=${P2P_LOG_LEVEL:-debug}   # of every daemon the lab starts
 P2P_CTL=""
 P2P_DAEMON=""
 P2P_COORDINATOR=""
@@ -70,7 +73,7 @@ p2p_coordinator() {  # HOST [ALT_IP [YAML]]
     echo "listen: $addr:7400"
     [ -n "$alt" ] && echo "alternate_address: $alt"
     echo "control_socket: $dir/ctl.sock"
-    echo "log: { level: debug }"
+    echo "log: { level: $P2P_LOG_LEVEL }"
     # The lab measures the relay; the per-node default (20 Mbit/s) would be the bottleneck.
     echo "relay: { enabled: true, rate_limit: 10gbit }"
     [ -n "$extra" ] && printf '%s\n' "$extra"
@@ -101,7 +104,7 @@ p2p_configure() {  # NAME HOST VIP [YAML [CA]]
     echo "tun: { name: p2p0, mtu: 1400 }"
     echo "listen: { port: 0 }"
     echo "control_socket: $dir/ctl.sock"
-    echo "log: { level: debug }"
+    echo "log: { level: $P2P_LOG_LEVEL }"
     [ -n "$extra" ] && printf '%s\n' "$extra"
   } >"$dir/mesh.yaml"
   P2P_HOST[$name]=$host
@@ -232,4 +235,11 @@ p2p_relay_settled() {  # NAME PEER
   local reason
   reason=$(p2p_peer "$1" "$2" relay_reason)
   p2p_path_is "$1" "$2" relay && [ -n "$reason" ] && [ "$reason" != punching ]
+}
+
+# For the demo and the benchmark: what the README's first command needs on a fresh Debian.
+p2p_build() {  # TOP BUILD_DIR
+  bash "$1/contrib/install-deps.sh"
+  cmake -S "$1" -B "$2" -G Ninja >/dev/null
+  ninja -C "$2" -j "$(nproc)" p2pvpnd p2pvpnctl p2pvpn-coordinator
 }
