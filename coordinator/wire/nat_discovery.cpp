@@ -377,4 +377,27 @@ void Discovery::finish() {
                      : classify(report_.behind_nat, report_.mapping, report_.filtering);
 }
 
+wire::NatSummary summarize(const Report& r) {
+  wire::NatSummary s;
+  switch (r.type) {
+    case NatType::kUnknown: s.type = wire::NatType::kUnknown; break;
+    case NatType::kUdpBlocked: s.type = wire::NatType::kUdpBlocked; break;
+    case NatType::kOpenInternet: s.type = wire::NatType::kOpen; break;
+    case NatType::kFirewalled: s.type = wire::NatType::kPortRestrictedCone; break;
+    case NatType::kFullCone: s.type = wire::NatType::kFullCone; break;
+    case NatType::kRestrictedCone: s.type = wire::NatType::kRestrictedCone; break;
+    case NatType::kPortRestrictedCone: s.type = wire::NatType::kPortRestrictedCone; break;
+    case NatType::kSymmetric: s.type = wire::NatType::kSymmetric; break;
+  }
+  if (r.port_allocation.kind == PortAllocation::Kind::kSequential) {
+    s.allocation = wire::PortAllocation::kSequential;
+    s.port_step = static_cast<std::int16_t>(r.port_allocation.step);
+  } else if (r.port_allocation.kind == PortAllocation::Kind::kRandom) {
+    s.allocation = wire::PortAllocation::kRandom;
+  } else if (r.port_preserved.value_or(false)) {
+    s.allocation = wire::PortAllocation::kPreserving;
+  }
+  return s;
+}
+
 }  // namespace p2p::nat

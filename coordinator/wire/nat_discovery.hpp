@@ -37,6 +37,7 @@
 #include <string_view>
 #include <vector>
 
+#include "coordinator/wire/control.hpp"
 #include "coordinator/wire/stun.hpp"
 #include "crypto/ip.hpp"
 #include "crypto/time.hpp"
@@ -95,6 +96,11 @@ struct Report {
 NatType classify(std::optional<bool> behind_nat, Behaviour mapping, Behaviour filtering);
 // Several "key: value" lines for `p2pvpnctl netcheck`.
 std::string describe(const Report& r);
+
+// What a node tells the coordinator (and through it, its peers) about its NAT. A firewall
+// without NAT (kFirewalled) filters like a port-restricted cone and keeps its ports, which is
+// all a peer needs to know to punch, so it travels as kPortRestrictedCone.
+wire::NatSummary summarize(const Report& r);
 
 class Effects {
  public:

@@ -945,6 +945,9 @@ void Node::path_tick(Time now, Peer& p) {
           p.relay_reason = "direct path lost";
           log_->warn("peer={} direct path endpoint={} lost", p.name(), path.endpoint.to_string());
           p.next_punch_retry = now + 1s;
+          // Our NAT may have dropped every mapping (a router restart, conntrack -F): refresh
+          // the one the coordinator relays through now rather than at the next interval.
+          if (coord_->current && registered()) send_register(now);
         }
       }
     }
@@ -990,7 +993,14 @@ void Node::path_tick(Time now, Peer& p) {
   if (p.punching) schedule(p.punch_deadline);
   if (!p.punching && p.active < 0 && now >= p.next_punch_retry) {
     p.next_punch_retry = Time::max();
-    start_punching(now, p);
+    if (registered()) {
+      // Mappings may have moved since the last introduction: ask for fresh candidates, and
+      // the coordinator's Introduce starts both sides punching at the same moment.
+      p.request_id = next_request_id_++;
+      send_to_coordinator(now, wire::PeerRequest{p.request_id, p.vip});
+    } else {
+      start_punching(now, p);
+    }
   }
   if (!p.punching && p.active < 0 && p.next_punch_retry != Time::max())
     schedule(p.next_punch_retry);

@@ -121,6 +121,41 @@ void SimNode::send_udp_to(Ipv4 dst, std::string_view text, std::uint16_t port) {
   tun_send(pkt);
 }
 
+void SimNode::discover(Endpoint server) {
+  nat::DiscoveryConfig cfg;
+  cfg.server = server;
+  cfg.local_endpoints = {socket_};
+  discovery_ = std::make_unique<nat::Discovery>(
+      cfg, *this, [this](std::span<std::uint8_t> out) { fill_random(out); });
+  node_->set_stun_sink([this](Time now, const Endpoint& from, std::span<const std::uint8_t> d) {
+    if (!discovery_) return;
+    discovery_->on_response(now, from, d);
+    if (discovery_->done()) {
+      nat_report_ = discovery_->report();
+      discovery_.reset();
+      node_->set_nat(now, nat::summarize(*nat_report_));
+    }
+  });
+  discovery_->start(net_.now());
+}
+
+Time SimNode::next_deadline() const {
+  Time t = node_->next_deadline();
+  if (discovery_ && !discovery_->done()) t = std::min(t, discovery_->next_deadline());
+  return t;
+}
+
+void SimNode::tick(Time now) {
+  if (discovery_ && !discovery_->done() && discovery_->next_deadline() <= now)
+    discovery_->on_tick(now);
+  if (discovery_ && discovery_->done()) {
+    nat_report_ = discovery_->report();
+    discovery_.reset();
+    node_->set_nat(now, nat::summarize(*nat_report_));
+  }
+  if (node_->next_deadline() <= now) node_->on_tick(now);
+}
+
 void SimNode::send_udp(const Endpoint& to, std::span<const std::uint8_t> d) {
   net_.send(socket_, to, d);
 }
@@ -418,7 +453,7 @@ bool SimNet::run_until(const std::function<bool()>& done, Duration limit) {
   while (!done()) {
     Time next = end;
     if (!queue_.empty()) next = std::min(next, queue_.begin()->first.first);
-    for (auto& [name, n] : nodes_) next = std::min(next, n->node().next_deadline());
+    for (auto& [name, n] : nodes_) next = std::min(next, n->next_deadline());
     for (auto& c : coordinators_) next = std::min(next, c->core().next_deadline());
     if (next >= end) {
       now_ = end;
@@ -438,7 +473,7 @@ bool SimNet::run_until(const std::function<bool()>& done, Duration limit) {
       continue;
     }
     for (auto& [name, n] : nodes_) {
-      if (n->node().next_deadline() <= now_) n->node().on_tick(now_);
+      if (n->next_deadline() <= now_) n->tick(now_);
     }
     for (auto& c : coordinators_) {
       if (c->core().next_deadline() <= now_) c->core().on_tick(now_);

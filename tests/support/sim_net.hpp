@@ -25,6 +25,7 @@
 
 #include "coordinator/core/coordinator.hpp"
 #include "coordinator/wire/control.hpp"
+#include "coordinator/wire/nat_discovery.hpp"
 #include "crypto/auth_handshake.hpp"
 #include "crypto/certificate.hpp"
 #include "crypto/keys.hpp"
@@ -73,7 +74,7 @@ std::vector<std::uint8_t> make_udp_packet(Ipv4 src, Ipv4 dst, std::uint16_t spor
 class SimNet;
 
 // A host running a Node. Packets the Node writes to its TUN land in `tun_out`.
-class SimNode : public core::NodeEffects {
+class SimNode : public core::NodeEffects, public nat::Effects {
  public:
   SimNode(SimNet& net, std::string name, Endpoint socket, crypto::Identity id,
           const crypto::CaCertificate& ca, core::NodeSettings settings);
@@ -85,6 +86,18 @@ class SimNode : public core::NodeEffects {
   void tun_send(std::span<const std::uint8_t> ip_packet);
   void send_udp_to(Ipv4 dst_vip, std::string_view text, std::uint16_t port = 9000);
   std::vector<std::vector<std::uint8_t>> tun_out;
+
+  // Runs NAT discovery against the coordinator's STUN service over the node's socket, as the
+  // daemon does at start, and hands the summary to the Node when it finishes.
+  void discover(Endpoint stun_server);
+  const std::optional<nat::Report>& nat_report() const { return nat_report_; }
+  Time next_deadline() const;
+  void tick(Time now);
+
+  // nat::Effects
+  void send(const Endpoint& to, std::span<const std::uint8_t> datagram) override {
+    send_udp(to, datagram);
+  }
 
   // NodeEffects
   void send_udp(const Endpoint& to, std::span<const std::uint8_t> datagram) override;
@@ -98,6 +111,8 @@ class SimNode : public core::NodeEffects {
   Endpoint socket_;
   Ipv4 vip_;
   std::unique_ptr<core::Node> node_;
+  std::unique_ptr<nat::Discovery> discovery_;
+  std::optional<nat::Report> nat_report_;
 };
 
 class SimCoordinator : public coord::CoordinatorEffects {
