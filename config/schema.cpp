@@ -323,7 +323,9 @@ Endpoint read_remote_endpoint(const Value& v) {
 }
 
 std::filesystem::path read_path(const Value& v) {
-  std::filesystem::path p = read_text(v);
+  std::string text = read_text(v);
+  if (text.front() == '~') v.fail("'~' is not expanded here; write the full path");
+  std::filesystem::path p = text;
   if (p.is_relative()) p = v.source().base_dir / p;
   return p.lexically_normal();
 }

@@ -201,6 +201,8 @@ control_socket: ../../run/./p2p.sock
   EXPECT_EQ(c.ca, dir_ / "ca.crt");
   EXPECT_EQ(c.control_socket, dir_ / "run/p2p.sock");
   EXPECT_TRUE(c.node.key.is_absolute());
+  expect_at(mesh_error(kMeshBase + "control_socket: ~/p2p.sock\n"), 7, 17, "control_socket",
+            "'~' is not expanded");
 }
 
 TEST_F(ConfigTest, LoadsRealFiles) {
