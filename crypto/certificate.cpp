@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <tuple>
+#include <utility>
 
 #include "crypto/armor.hpp"
 #include "crypto/secure_buffer.hpp"
@@ -104,6 +106,10 @@ class Reader {
     if (!valid_name(out)) return fail(malformed(std::string(field) + " has invalid characters"));
     return out;
   }
+  // not_before, not_after (not_after >= not_before).
+  Expected<std::pair<UnixTime, UnixTime>, CertError> validity();
+  // The trailing signature, which must end the input.
+  Expected<Signature, CertError> final_signature();
   std::size_t pos() const { return pos_; }
   bool done() const { return pos_ == in_.size(); }
   std::size_t size() const { return in_.size(); }
@@ -200,11 +206,18 @@ Expected<Type, CertError> read_header(Reader& r) {
   return static_cast<Type>(type);
 }
 
-Expected<void, CertError> check_end(const Reader& r) {
-  if (!r.done())
-    return fail(
-        malformed(std::to_string(r.size() - r.pos()) + " trailing bytes after the signature"));
-  return {};
+Expected<std::pair<UnixTime, UnixTime>, CertError> Reader::validity() {
+  P2P_TRY(not_before, i64("not_before"));
+  P2P_TRY(not_after, i64("not_after"));
+  if (auto ok = check_times(not_before, not_after); !ok) return fail(ok.error());
+  return std::pair{not_before, not_after};
+}
+
+Expected<Signature, CertError> Reader::final_signature() {
+  P2P_TRY(sig, array<kSignatureSize>("signature"));
+  if (!done())
+    return fail(malformed(std::to_string(size() - pos()) + " trailing bytes after the signature"));
+  return sig;
 }
 
 Expected<void, CertError> check_window(std::string_view what, UnixTime not_before,
@@ -375,16 +388,12 @@ Expected<Certificate, CertError> decode_certificate(std::span<const std::uint8_t
       return fail(malformed("groups are not sorted and unique"));
     c.groups.push_back(std::move(group));
   }
-  P2P_TRY(not_before, r.i64("not_before"));
-  P2P_TRY(not_after, r.i64("not_after"));
-  c.not_before = not_before;
-  c.not_after = not_after;
-  if (auto ok = check_times(not_before, not_after); !ok) return fail(ok.error());
+  P2P_TRY(times, r.validity());
+  std::tie(c.not_before, c.not_after) = times;
   P2P_TRY(issuer, r.array<kKeyIdSize>("issuer"));
   c.issuer = issuer;
-  P2P_TRY(sig, r.array<kSignatureSize>("signature"));
+  P2P_TRY(sig, r.final_signature());
   c.signature = sig;
-  if (auto ok = check_end(r); !ok) return fail(ok.error());
   return c;
 }
 
@@ -397,14 +406,10 @@ Expected<CaCertificate, CertError> decode_ca_certificate(std::span<const std::ui
   c.name = std::move(name);
   P2P_TRY(pk, r.array<kPublicKeySize>("public key"));
   c.public_key = pk;
-  P2P_TRY(not_before, r.i64("not_before"));
-  P2P_TRY(not_after, r.i64("not_after"));
-  c.not_before = not_before;
-  c.not_after = not_after;
-  if (auto ok = check_times(not_before, not_after); !ok) return fail(ok.error());
-  P2P_TRY(sig, r.array<kSignatureSize>("signature"));
+  P2P_TRY(times, r.validity());
+  std::tie(c.not_before, c.not_after) = times;
+  P2P_TRY(sig, r.final_signature());
   c.signature = sig;
-  if (auto ok = check_end(r); !ok) return fail(ok.error());
   return c;
 }
 

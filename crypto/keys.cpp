@@ -35,6 +35,17 @@ Expected<void, KeyError> write_secret(const std::filesystem::path& path, std::st
   return {};
 }
 
+// Reads a private key file (permission-checked), parses it, wipes the text.
+template <class Key, class Parse>
+Expected<Key, KeyError> load_private(const std::filesystem::path& path, Parse parse) {
+  auto text = read_armored_file(path, true);
+  if (!text) return fail(key_error(text.error().message));
+  WipeGuard wipe{*text};
+  auto key = parse(*text);
+  if (!key) return fail(key_error(file_prefix(path) + key.error().message));
+  return std::move(key).value();
+}
+
 }  // namespace
 
 X25519KeyPair X25519KeyPair::generate() {
@@ -150,21 +161,11 @@ Expected<void, KeyError> save_private_key(const std::filesystem::path& path,
 }
 
 Expected<X25519KeyPair, KeyError> load_x25519_private_key(const std::filesystem::path& path) {
-  auto text = read_armored_file(path, true);
-  if (!text) return fail(key_error(text.error().message));
-  WipeGuard wipe{*text};
-  auto key = x25519_from_armor(*text);
-  if (!key) return fail(key_error(file_prefix(path) + key.error().message));
-  return std::move(key).value();
+  return load_private<X25519KeyPair>(path, x25519_from_armor);
 }
 
 Expected<Ed25519KeyPair, KeyError> load_ed25519_private_key(const std::filesystem::path& path) {
-  auto text = read_armored_file(path, true);
-  if (!text) return fail(key_error(text.error().message));
-  WipeGuard wipe{*text};
-  auto key = ed25519_from_armor(*text);
-  if (!key) return fail(key_error(file_prefix(path) + key.error().message));
-  return std::move(key).value();
+  return load_private<Ed25519KeyPair>(path, ed25519_from_armor);
 }
 
 std::string public_key_to_armor(const PublicKey& key) {

@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "crypto/secure_buffer.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace p2p::crypto {
 namespace {
@@ -135,24 +136,14 @@ TEST(Armor, LabelOfFirstBlock) {
 
 class ArmorFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "p2p-armor-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  static unsigned mode_of(const fs::path& p) {
-    struct stat st {};
-    EXPECT_EQ(::stat(p.c_str(), &st), 0);
-    return st.st_mode & 07777;
-  }
-  fs::path dir_;
+  test::TempDir tmp_{"p2p-armor"};
+  const fs::path dir_ = tmp_.path();
 };
 
 TEST_F(ArmorFile, WriteCreatesWithModeAndRefusesExisting) {
   const fs::path p = dir_ / "k";
   ASSERT_TRUE(write_armored_file(p, "secret\n", 0600, false));
-  EXPECT_EQ(mode_of(p), 0600u);
+  EXPECT_EQ(test::file_mode(p), 0600u);
   auto again = write_armored_file(p, "other\n", 0600, false);
   ASSERT_FALSE(again);
   EXPECT_NE(again.error().message.find("already exists"), std::string::npos);
@@ -166,7 +157,7 @@ TEST_F(ArmorFile, OverwriteReplacesAtomicallyWithTheNewMode) {
   ASSERT_TRUE(write_armored_file(p, "public\n", 0644, false));
   ASSERT_EQ(::chmod(p.c_str(), 0644), 0);
   ASSERT_TRUE(write_armored_file(p, "secret\n", 0600, true));
-  EXPECT_EQ(mode_of(p), 0600u) << "the old file's looser mode must not survive";
+  EXPECT_EQ(test::file_mode(p), 0600u) << "the old file's looser mode must not survive";
   EXPECT_EQ(*read_armored_file(p, true), "secret\n");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1)
       << "no temporary file left behind";

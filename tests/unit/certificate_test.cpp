@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "crypto/armor.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace p2p::crypto {
 namespace {
@@ -469,13 +470,8 @@ TEST(Certificate, ArmourRoundTripAndLabelMixups) {
 
 class CertificateFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "p2p-cert-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  test::TempDir tmp_{"p2p-cert"};
+  const fs::path dir_ = tmp_.path();
 };
 
 TEST_F(CertificateFiles, SaveAndLoad) {

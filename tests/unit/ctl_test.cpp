@@ -13,6 +13,7 @@
 
 #include "crypto/certificate.hpp"
 #include "crypto/keys.hpp"
+#include "tests/support/temp_dir.hpp"
 
 extern char** environ;
 
@@ -39,11 +40,7 @@ class Ctl : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fs::exists(kCtl)) << kCtl << " is not built (ninja p2pvpnctl)";
-    std::string tmpl = (fs::temp_directory_path() / "p2p-ctl-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Runs p2pvpnctl with `args` in dir_, capturing stdout and stderr.
   Result ctl(std::vector<std::string> args) {
@@ -78,19 +75,14 @@ class Ctl : public ::testing::Test {
     return r;
   }
 
-  static unsigned mode_of(const fs::path& p) {
-    struct stat st {};
-    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
-    return st.st_mode & 0777;
-  }
-
   void make_ca(const std::string& dir = "ca", std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"ca", "init", "--dir", dir};
     args.insert(args.end(), extra.begin(), extra.end());
     ok(args);
   }
 
-  fs::path dir_;
+  test::TempDir tmp_{"p2p-ctl"};
+  const fs::path dir_ = tmp_.path();
 };
 
 #define EXPECT_CONTAINS(haystack, needle)                                                       \
@@ -129,8 +121,8 @@ TEST_F(Ctl, UsageErrorsExitNonZero) {
 TEST_F(Ctl, CaInitWritesAPrivateKeyAndACertificate) {
   Result r = ok({"ca", "init", "--dir", "ca", "--name", "acme-net"});
   EXPECT_CONTAINS(r.out, "acme-net");
-  EXPECT_EQ(mode_of(dir_ / "ca" / "ca.key"), 0600u);
-  EXPECT_EQ(mode_of(dir_ / "ca"), 0700u) << "a new CA directory is private";
+  EXPECT_EQ(test::file_mode(dir_ / "ca" / "ca.key"), 0600u);
+  EXPECT_EQ(test::file_mode(dir_ / "ca"), 0700u) << "a new CA directory is private";
   auto ca = load_ca_certificate(dir_ / "ca" / "ca.crt");
   ASSERT_TRUE(ca) << ca.error().message;
   EXPECT_EQ(ca->name, "acme-net");
@@ -161,7 +153,7 @@ TEST_F(Ctl, CaInitRefusesToOverwriteWithoutForce) {
 
   ok({"ca", "init", "--dir", "ca", "--force"});
   EXPECT_NE(slurp(dir_ / "ca" / "ca.crt"), before);
-  EXPECT_EQ(mode_of(dir_ / "ca" / "ca.key"), 0600u);
+  EXPECT_EQ(test::file_mode(dir_ / "ca" / "ca.key"), 0600u);
 }
 
 TEST_F(Ctl, IssueShowVerify) {
@@ -169,7 +161,7 @@ TEST_F(Ctl, IssueShowVerify) {
   Result issued = ok({"issue", "--ca", "ca", "--name", "alice", "--ip", "10.77.0.2/24", "--ip6",
                       "fd00::2/64", "--groups", "ops,db", "--valid", "30d", "--out", "nodes"});
   EXPECT_CONTAINS(issued.out, "alice");
-  EXPECT_EQ(mode_of(dir_ / "nodes" / "alice.key"), 0600u);
+  EXPECT_EQ(test::file_mode(dir_ / "nodes" / "alice.key"), 0600u);
   ASSERT_TRUE(fs::exists(dir_ / "nodes" / "alice.crt"));
 
   // The certificate certifies the key written next to it.
@@ -270,13 +262,13 @@ TEST_F(Ctl, IssueRefusesToOverwriteWithoutForce) {
   forced.push_back("--force");
   ok(forced);
   EXPECT_NE(slurp(dir_ / "out" / "alice.key"), key);
-  EXPECT_EQ(mode_of(dir_ / "out" / "alice.key"), 0600u);
+  EXPECT_EQ(test::file_mode(dir_ / "out" / "alice.key"), 0600u);
 }
 
 TEST_F(Ctl, IssueForAKeyGeneratedOnTheNode) {
   make_ca();
   Result gen = ok({"key", "generate", "--out", "node.key", "--pub", "node.pub"});
-  EXPECT_EQ(mode_of(dir_ / "node.key"), 0600u);
+  EXPECT_EQ(test::file_mode(dir_ / "node.key"), 0600u);
   const std::string pub = gen.out.substr(0, gen.out.find('\n'));
   EXPECT_EQ(ok({"key", "public", "node.key"}).out, pub + "\n");
 

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "crypto/armor.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace p2p::crypto {
 namespace {
@@ -18,22 +19,12 @@ namespace fs = std::filesystem;
 
 class KeyFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "p2p-keys-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  static unsigned mode_of(const fs::path& p) {
-    struct stat st {};
-    EXPECT_EQ(::stat(p.c_str(), &st), 0);
-    return st.st_mode & 07777;
-  }
   static void write(const fs::path& p, const std::string& text, mode_t mode) {
     std::ofstream(p) << text;
     ASSERT_EQ(::chmod(p.c_str(), mode), 0);
   }
-  fs::path dir_;
+  test::TempDir tmp_{"p2p-keys"};
+  const fs::path dir_ = tmp_.path();
 };
 
 TEST(Keys, X25519PublicKeyIsDerivedFromThePrivateKey) {
@@ -115,8 +106,8 @@ TEST_F(KeyFiles, SavedPrivateKeysAre0600AndLoadBack) {
   auto e = Ed25519KeyPair::generate();
   ASSERT_TRUE(save_private_key(dir_ / "node.key", x));
   ASSERT_TRUE(save_private_key(dir_ / "ca.key", e));
-  EXPECT_EQ(mode_of(dir_ / "node.key"), 0600u);
-  EXPECT_EQ(mode_of(dir_ / "ca.key"), 0600u);
+  EXPECT_EQ(test::file_mode(dir_ / "node.key"), 0600u);
+  EXPECT_EQ(test::file_mode(dir_ / "ca.key"), 0600u);
   auto x2 = load_x25519_private_key(dir_ / "node.key");
   ASSERT_TRUE(x2) << x2.error().message;
   EXPECT_EQ(x2->public_key(), x.public_key());
@@ -189,7 +180,7 @@ TEST_F(KeyFiles, ErrorsNeverContainKeyMaterial) {
 TEST_F(KeyFiles, PublicKeyFilesRoundTrip) {
   auto k = X25519KeyPair::generate();
   ASSERT_TRUE(save_public_key(dir_ / "n.pub", k.public_key()));
-  EXPECT_EQ(mode_of(dir_ / "n.pub") & 0600u, 0600u);
+  EXPECT_EQ(test::file_mode(dir_ / "n.pub") & 0600u, 0600u);
   auto pk = load_public_key(dir_ / "n.pub");
   ASSERT_TRUE(pk) << pk.error().message;
   EXPECT_EQ(*pk, k.public_key());
