@@ -6,13 +6,16 @@
 
 #include "daemon/ctl/cert_commands.hpp"
 #include "daemon/ctl/command.hpp"
+#include "daemon/ctl/daemon_commands.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"p2pvpnctl: manage a p2pvpn network (CA, certificates, keys)", "p2pvpnctl"};
+  CLI::App app{"p2pvpnctl: manage a p2pvpn network (CA, certificates, keys) and query p2pvpnd",
+               "p2pvpnctl"};
   app.require_subcommand(1);
   const p2p::ctl::Context ctx{std::cout, std::cerr, p2p::ctl::unix_now()};
   int exit_code = p2p::ctl::kExitOk;
   p2p::ctl::add_cert_commands(app, ctx, exit_code);
+  p2p::ctl::add_daemon_commands(app, ctx, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

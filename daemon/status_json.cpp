@@ -1,0 +1,258 @@
+#include "daemon/status_json.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+namespace p2p::daemon {
+namespace {
+
+using nlohmann::json;
+
+json endpoint_or_null(const std::optional<Endpoint>& ep) {
+  return ep ? json(ep->to_string()) : json(nullptr);
+}
+
+template <class T>
+json optional_or_null(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+// Durations as numbers: seconds to the millisecond, milliseconds to the microsecond.
+double seconds(Duration d) {
+  return std::round(std::chrono::duration<double, std::milli>(d).count()) / 1e3;
+}
+double milliseconds(Duration d) {
+  return std::round(std::chrono::duration<double, std::micro>(d).count()) / 1e3;
+}
+json seconds_or_null(const std::optional<Duration>& d) {
+  return d ? json(seconds(*d)) : json(nullptr);
+}
+json milliseconds_or_null(const std::optional<Duration>& d) {
+  return d ? json(milliseconds(*d)) : json(nullptr);
+}
+
+json nat_to_json(const wire::NatSummary& nat) {
+  return {{"type", wire::to_string(nat.type)},
+          {"allocation", wire::to_string(nat.allocation)},
+          {"port_step", nat.port_step}};
+}
+
+json drops_to_json(const core::DropCounters& d) {
+  return {{"malformed", d.malformed},
+          {"unknown_index", d.unknown_index},
+          {"decrypt_failed", d.decrypt_failed},
+          {"bad_source", d.bad_source},
+          {"no_route", d.no_route},
+          {"queue_full", d.queue_full},
+          {"handshake_failed", d.handshake_failed}};
+}
+
+json peer_to_json(const core::PeerStatus& p) {
+  json candidates = json::array();
+  for (const auto& c : p.candidates) {
+    candidates.push_back({{"endpoint", c.endpoint.to_string()},
+                          {"kind", c.kind},
+                          {"confirmed", c.confirmed},
+                          {"rtt_ms", milliseconds_or_null(c.rtt)}});
+  }
+  const bool relayed = p.path == "relay" && !p.relay_reason.empty();
+  return {{"name", p.name},
+          {"vip", p.vip.to_string()},
+          {"state", p.state},
+          {"path", p.path},
+          {"endpoint", endpoint_or_null(p.endpoint)},
+          {"relay_reason", relayed ? json(p.relay_reason) : json(nullptr)},
+          {"last_handshake_seconds", seconds_or_null(p.since_handshake)},
+          {"rtt_ms", milliseconds_or_null(p.rtt)},
+          {"bytes_in", p.bytes_in},
+          {"bytes_out", p.bytes_out},
+          {"packets_in", p.packets_in},
+          {"packets_out", p.packets_out},
+          {"nat", nat_to_json(p.nat)},
+          {"candidates", std::move(candidates)}};
+}
+
+std::string_view to_string(nat::PortAllocation::Kind k) {
+  switch (k) {
+    case nat::PortAllocation::Kind::kNotMeasured:
+      return "not-measured";
+    case nat::PortAllocation::Kind::kSequential:
+      return "sequential";
+    case nat::PortAllocation::Kind::kRandom:
+      return "random";
+  }
+  return "not-measured";
+}
+
+// ---- Rendering: reads a version-1 document; nlohmann throws on a missing or mistyped field,
+// which render_status() turns into its error.
+
+// A string field that may be null, shown as "-" when null.
+std::string text_or_dash(const json& j, const char* key) {
+  const json& v = j.at(key);
+  return v.is_null() ? "-" : v.get<std::string>();
+}
+
+std::string nat_text(const json& nat) {
+  std::string s = nat.at("type").get<std::string>();
+  const auto allocation = nat.at("allocation").get<std::string>();
+  if (allocation == "sequential")
+    s += fmt::format(", sequential ports (step {})", nat.at("port_step").get<int>());
+  else if (allocation == "random")
+    s += ", random ports";
+  return s;
+}
+
+std::string node_line(const json& node) {
+  const auto& coordinator = node.at("coordinator");
+  std::string coord = coordinator.at("state").get<std::string>();
+  if (!coordinator.at("endpoint").is_null())
+    coord = coordinator.at("endpoint").get<std::string>() + " " + coord;
+  const auto mesh = node.at("mesh").get<std::string>();
+  const auto slash = mesh.find('/');
+  const std::string length = slash == std::string::npos ? "" : mesh.substr(slash);
+  return fmt::format("{} {}{}, public {}, NAT {}, coordinator {}\n",
+                     node.at("name").get<std::string>(), node.at("vip").get<std::string>(), length,
+                     text_or_dash(node, "public_endpoint"), nat_text(node.at("nat")), coord);
+}
+
+std::vector<std::string> peer_row(const json& p) {
+  std::string path = p.at("path").get<std::string>();
+  if (!p.at("relay_reason").is_null()) path += " (" + p.at("relay_reason").get<std::string>() + ")";
+  const json& handshake = p.at("last_handshake_seconds");
+  const json& rtt = p.at("rtt_ms");
+  return {p.at("name").get<std::string>(),
+          p.at("vip").get<std::string>(),
+          p.at("state").get<std::string>(),
+          std::move(path),
+          text_or_dash(p, "endpoint"),
+          handshake.is_null() ? "-" : format_age(handshake.get<double>()),
+          rtt.is_null() ? "-" : format_rtt(rtt.get<double>()),
+          format_bytes(p.at("bytes_in").get<std::uint64_t>()),
+          format_bytes(p.at("bytes_out").get<std::uint64_t>())};
+}
+
+// Left-aligned columns two spaces apart; the last column is not padded.
+std::string table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      if (i + 1 == row.size())
+        out += row[i];
+      else
+        out += fmt::format("{:<{}}  ", row[i], width[i]);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+std::string drops_line(const json& drops) {
+  std::string s;
+  for (const auto& [reason, count] : drops.items()) {
+    const auto n = count.get<std::uint64_t>();
+    if (n == 0) continue;
+    s += fmt::format("{}{} {}", s.empty() ? "dropped: " : ", ", n, reason);
+  }
+  return s.empty() ? s : s + "\n";
+}
+
+}  // namespace
+
+json status_to_json(const core::NodeStatus& s) {
+  json local = json::array();
+  for (const auto& ep : s.local_endpoints) local.push_back(ep.to_string());
+  json peers = json::array();
+  for (const auto& p : s.peers) peers.push_back(peer_to_json(p));
+  const Ipv4Prefix mesh{s.vip.network(), s.vip.length};
+  json node = {{"name", s.name},
+               {"vip", s.vip.address.to_string()},
+               {"mesh", mesh.to_string()},
+               {"public_endpoint", endpoint_or_null(s.public_endpoint)},
+               {"local_endpoints", std::move(local)},
+               {"nat", nat_to_json(s.nat)},
+               {"coordinator",
+                {{"endpoint", endpoint_or_null(s.coordinator)}, {"state", s.coordinator_state}}}};
+  return {{"version", kStatusVersion},
+          {"node", std::move(node)},
+          {"peers", std::move(peers)},
+          {"drops", drops_to_json(s.drops)}};
+}
+
+json report_to_json(const nat::Report& r) {
+  const auto& pa = r.port_allocation;
+  return {
+      {"udp_blocked", r.udp_blocked},
+      {"public_endpoint", endpoint_or_null(r.public_endpoint)},
+      {"behind_nat", optional_or_null(r.behind_nat)},
+      {"port_preserved", optional_or_null(r.port_preserved)},
+      {"server_rfc5780", r.server_rfc5780},
+      {"mapping", nat::to_string(r.mapping)},
+      {"filtering", nat::to_string(r.filtering)},
+      {"hairpinning", optional_or_null(r.hairpinning)},
+      {"port_allocation", {{"kind", to_string(pa.kind)}, {"step", pa.step}, {"ports", pa.ports}}},
+      {"type", nat::to_string(r.type)},
+      {"description", nat::describe(r)}};
+}
+
+Expected<std::string, std::string> render_status(const json& status) {
+  try {
+    const auto version = status.at("version").get<int>();
+    if (version != kStatusVersion)
+      return fail(fmt::format("status version {} is not supported (this p2pvpnctl reads {})",
+                              version, kStatusVersion));
+    std::string out = node_line(status.at("node"));
+    const auto& peers = status.at("peers");
+    if (peers.empty()) {
+      out += "no peers\n";
+    } else {
+      std::vector<std::vector<std::string>> rows{
+          {"PEER", "VIP", "STATE", "PATH", "ENDPOINT", "HANDSHAKE", "RTT", "IN", "OUT"}};
+      for (const auto& p : peers) rows.push_back(peer_row(p));
+      out += "\n" + table(rows);
+    }
+    const std::string drops = drops_line(status.at("drops"));
+    if (!drops.empty()) out += "\n" + drops;
+    return out;
+  } catch (const json::exception& e) {
+    return fail(std::string("malformed status: ") + e.what());
+  }
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  if (bytes < 1024) return fmt::format("{} B", bytes);
+  constexpr std::array<const char*, 6> kUnits = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes) / 1024;
+  std::size_t unit = 0;
+  while (v >= 1024 && unit + 1 < kUnits.size()) {
+    v /= 1024;
+    ++unit;
+  }
+  return fmt::format("{:.1f} {}", v, kUnits[unit]);
+}
+
+std::string format_age(double seconds) {
+  const auto s = static_cast<std::int64_t>(seconds > 0 ? std::min(seconds, 1e12) : 0.0);
+  if (s < 60) return fmt::format("{}s ago", s);
+  if (s < 3600) return fmt::format("{}m {}s ago", s / 60, s % 60);
+  if (s < 86400) return fmt::format("{}h {}m ago", s / 3600, s % 3600 / 60);
+  return fmt::format("{}d {}h ago", s / 86400, s % 86400 / 3600);
+}
+
+std::string format_rtt(double ms) {
+  if (!(ms >= 1)) return fmt::format("{:.2f} ms", ms > 0 ? ms : 0.0);
+  if (ms < 100) return fmt::format("{:.1f} ms", ms);
+  return fmt::format("{:.0f} ms", ms);
+}
+
+}  // namespace p2p::daemon
