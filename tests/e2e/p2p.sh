@@ -243,3 +243,4 @@ p2p_build() {  # TOP BUILD_DIR
   cmake -S "$1" -B "$2" -G Ninja >/dev/null
   ninja -C "$2" -j "$(nproc)" p2pvpnd p2pvpnctl p2pvpn-coordinator
 }
+p2p_host() { printf '%s' "${P2P_HOST[$1]}"; }  # NAME: the lab host its daemon runs in
