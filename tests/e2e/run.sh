@@ -76,7 +76,11 @@ for t in "${tests[@]}"; do
   leftover=$(ip netns list | awk '{print $1}' | grep "^$prefix" || true)
   if [ -n "$leftover" ]; then
     echo "run.sh: $name left namespaces behind: $leftover" >>"$out"
-    for ns in $leftover; do ip netns del "$ns" 2>/dev/null || true; done
+    for ns in $leftover; do
+      # shellcheck disable=SC2046  # one pid per word
+      kill -KILL $(ip netns pids "$ns") 2>/dev/null || true
+      ip netns del "$ns" 2>/dev/null || true
+    done
     [ "$status" -eq 0 ] && status=1
   fi
   if [ "$status" -eq 0 ]; then
