@@ -1,0 +1,82 @@
+// p2pvpn-coordinator: the coordinator daemon. Loads coordinator.yaml, checks its identity
+// (key, coordinator certificate, CA), opens its UDP sockets (one, or four for RFC 5780 NAT
+// discovery) and its control socket, and runs the Coordinator on one io_context until SIGINT
+// or SIGTERM. It refuses to start on any error, with a message on stderr and exit status 1.
+#include <signal.h>
+
+#include <utility>
+// Asio after <utility> (Boost 1.74).
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <exception>
+#include <iostream>
+
+#include "config/coordinator_config.hpp"
+#include "coordinator/shell/coordinator_shell.hpp"
+#include "crypto/secure_buffer.hpp"
+#include "daemon/io/startup.hpp"
+
+namespace {
+
+int refuse(const std::string& message) {
+  std::cerr << "p2pvpn-coordinator: " << message << "\n";
+  return 1;
+}
+
+int run(const std::filesystem::path& config_path) {
+  using namespace p2p;
+  config::CoordinatorConfig config;
+  try {
+    config = config::load_coordinator_config(config_path);
+  } catch (const config::ConfigError& e) {
+    return refuse(e.what());
+  }
+  crypto::init_sodium();
+  coord::CoordinatorLoggers logs{io::make_logger("coord", config.log.level),
+                                 io::make_logger("ctl", config.log.level)};
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  auto identity = io::load_identity(config.key, config.cert, config.ca, crypto::Role::coordinator,
+                                    config.revoked, now);
+  if (!identity) return refuse(identity.error());
+  logs.coord->info("coordinator={} certificate valid until {}", identity->identity.certificate.name,
+                   crypto::format_utc(identity->identity.certificate.not_after));
+
+  boost::asio::io_context io(1);
+  auto shell = coord::CoordinatorShell::create(io, config, std::move(*identity), logs);
+  if (!shell) return refuse(shell.error());
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    logs.coord->info("signal {}: shutting down", signo);
+    (*shell)->stop();
+    io.stop();
+  });
+  (*shell)->start();
+  io.run();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"p2pvpn-coordinator: the p2pvpn coordinator (registry, introductions, relay, STUN)",
+               "p2pvpn-coordinator"};
+  std::filesystem::path config_path;
+  app.add_option("-c,--config", config_path, "Path of coordinator.yaml")->required();
+  app.set_version_flag("--version", std::string("p2pvpn-coordinator ") + P2P_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  ::signal(SIGPIPE, SIG_IGN);  // a control client that hangs up must not kill us
+  try {
+    return run(config_path);
+  } catch (const std::exception& e) {
+    return refuse(e.what());
+  }
+}

@@ -1,0 +1,203 @@
+#include "coordinator/shell/coordinator_shell.hpp"
+
+#include <sodium.h>
+
+#include <chrono>
+
+namespace p2p::coord {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+using wire::stun::ServerSocket;
+
+namespace {
+
+constexpr Duration kWarningInterval = std::chrono::seconds(10);
+
+CoordinatorSettings settings_from(const config::CoordinatorConfig& c) {
+  CoordinatorSettings s;
+  s.node_timeout = c.node_timeout;
+  s.relay_enabled = c.relay.enabled;
+  s.relay_rate = c.relay.rate_limit;
+  s.relay_burst = c.relay.burst;
+  s.revoked = c.revoked;
+  return s;
+}
+
+json nat_json(const wire::NatSummary& n) {
+  return json{{"type", wire::to_string(n.type)},
+              {"allocation", wire::to_string(n.allocation)},
+              {"port_step", n.port_step}};
+}
+
+}  // namespace
+
+json status_to_json(const CoordinatorStatus& status) {
+  json nodes = json::array();
+  for (const auto& n : status.nodes) {
+    json locals = json::array();
+    for (const auto& e : n.local_endpoints) locals.push_back(e.to_string());
+    nodes.push_back(json{
+        {"name", n.name},
+        {"vip", n.vip.to_string()},
+        {"observed", n.observed.to_string()},
+        {"local_endpoints", std::move(locals)},
+        {"nat", nat_json(n.nat)},
+        {"seconds_since_seen", std::chrono::duration<double>(n.since_seen).count()},
+        {"relayed_bytes", n.relayed_bytes},
+        {"relay_dropped", n.relay_dropped},
+    });
+  }
+  return json{{"ok", true},
+              {"nodes", std::move(nodes)},
+              {"counters",
+               {{"handshakes_refused", status.handshakes_refused},
+                {"malformed", status.malformed},
+                {"stun_answered", status.stun_answered}}}};
+}
+
+Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::create(
+    asio::io_context& io, const config::CoordinatorConfig& config, io::LoadedIdentity identity,
+    CoordinatorLoggers logs) {
+  std::unique_ptr<CoordinatorShell> shell(new CoordinatorShell(io, std::move(logs)));
+  // Local endpoints, index = ServerSocket: A1:P1, then A1:P2, A2:P1, A2:P2.
+  std::vector<Endpoint> endpoints{config.listen};
+  if (config.alternate_address && config.alternate_port) {
+    endpoints.push_back(Endpoint{config.listen.address, *config.alternate_port});
+    endpoints.push_back(Endpoint{*config.alternate_address, config.listen.port});
+    endpoints.push_back(Endpoint{*config.alternate_address, *config.alternate_port});
+  }
+  for (std::size_t i = 0; i < endpoints.size(); ++i) {
+    auto batch = i == 0 ? kBatch : kAlternateBatch;
+    auto udp = io::UdpSocket::open(io, endpoints[i], io::UdpOptions{.max_batch = batch});
+    if (!udp) return fail(udp.error().message);
+    shell->sockets_.push_back(std::make_unique<Socket>(std::move(*udp), batch));
+  }
+
+  wire::stun::ServerConfig stun_config;
+  stun_config.primary = shell->endpoint();
+  stun_config.alternate_address = config.alternate_address;
+  stun_config.alternate_port = config.alternate_port.value_or(0);
+  auto stun = wire::stun::Server::create(stun_config);
+  if (!stun) return fail("STUN server: " + stun.error());
+  shell->core_ = std::make_unique<Coordinator>(std::move(identity.identity), std::move(identity.ca),
+                                               settings_from(config), std::move(*stun), *shell,
+                                               shell->log_.coord);
+  if (!config.control_socket.empty()) {
+    auto control = io::ControlServer::open(
+        io, config.control_socket,
+        [s = shell.get()](const json& request, io::ControlServer::Respond respond) {
+          s->on_control(request, std::move(respond));
+        });
+    if (!control) return fail(control.error().message);
+    shell->control_.emplace(std::move(*control));
+  }
+  return shell;
+}
+
+CoordinatorShell::CoordinatorShell(asio::io_context& io, CoordinatorLoggers logs)
+    : log_(std::move(logs)), timer_(io, [this] {
+        if (stopped_) return;
+        core_->on_tick(Clock::now());
+        after_event();
+      }) {}
+
+CoordinatorShell::~CoordinatorShell() {
+  stop();
+}
+
+void CoordinatorShell::start() {
+  if (started_ || stopped_) return;
+  started_ = true;
+  for (std::size_t i = 0; i < sockets_.size(); ++i) {
+    log_.coord->info("listening on udp={}{}", sockets_[i]->socket.local_endpoint().to_string(),
+                     i == 0 ? "" : " (STUN only)");
+    wait(i);
+  }
+  after_event();
+}
+
+void CoordinatorShell::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  flush_all();
+  timer_.arm(Time::max());
+  for (auto& s : sockets_) s->socket.close();
+  if (control_) control_->close();
+  log_.coord->info("stopped");
+}
+
+void CoordinatorShell::send_udp(ServerSocket from, const Endpoint& to,
+                                std::span<const std::uint8_t> datagram) {
+  auto index = static_cast<std::size_t>(from);
+  if (index >= sockets_.size()) return;  // the core only names sockets that exist
+  auto hold = batch_pool_ && batch_pool_->contains(datagram) ? io::UdpSocket::Hold::kReference
+                                                             : io::UdpSocket::Hold::kCopy;
+  sockets_[index]->socket.queue(to, datagram, hold);
+}
+
+void CoordinatorShell::fill_random(std::span<std::uint8_t> out) {
+  randombytes_buf(out.data(), out.size());
+}
+
+std::uint64_t CoordinatorShell::unix_nanos() {
+  auto since = std::chrono::system_clock::now().time_since_epoch();
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(since).count());
+}
+
+void CoordinatorShell::wait(std::size_t index) {
+  sockets_[index]->socket.async_wait_readable([this, index](const boost::system::error_code& ec) {
+    if (!ec && !stopped_) on_readable(index);
+  });
+}
+
+void CoordinatorShell::on_readable(std::size_t index) {
+  Socket& s = *sockets_[index];
+  const auto which = static_cast<ServerSocket>(index);
+  for (int round = 0; round < kRoundsPerWake; ++round) {
+    auto n = s.socket.receive_batch(s.pool, s.rx);
+    if (!n) {
+      Time now = Clock::now();
+      if (now - last_warning_ >= kWarningInterval) {
+        last_warning_ = now;
+        log_.coord->warn("{}", n.error().message);
+      }
+      break;
+    }
+    if (*n == 0) break;
+    Time now = Clock::now();
+    batch_pool_ = &s.pool;
+    for (std::size_t i = 0; i < *n; ++i) {
+      core_->on_udp(now, which, s.rx[i].from, s.pool.view(i, s.rx[i].length));
+    }
+    batch_pool_ = nullptr;
+    flush_all();  // before the next read reuses the pool the queue may point into
+    if (*n < s.rx.size()) break;
+  }
+  after_event();
+  if (!stopped_) wait(index);
+}
+
+void CoordinatorShell::flush_all() {
+  for (auto& s : sockets_) {
+    if (s->socket.queued() > 0) s->socket.flush();
+  }
+}
+
+void CoordinatorShell::after_event() {
+  if (stopped_) return;
+  flush_all();
+  timer_.arm(core_->next_deadline());
+}
+
+void CoordinatorShell::on_control(const json& request, io::ControlServer::Respond respond) {
+  auto cmd = request.find("cmd");
+  if (cmd != request.end() && *cmd == "status") {
+    respond(status_to_json(core_->status(Clock::now())));
+  } else {
+    respond(json{{"ok", false}, {"error", "unknown command"}});
+  }
+}
+
+}  // namespace p2p::coord

@@ -1,0 +1,106 @@
+// CoordinatorShell: p2pvpn-coordinator's Boost.Asio shell around the I/O-free
+// coord::Coordinator.
+//
+// Sockets: the primary one on `listen` carries everything (registration, introductions, the
+// relay, STUN). With an alternate address, three more answer STUN only, for RFC 5780 behaviour
+// discovery: A1:P2, A2:P1, A2:P2 (index = wire::stun::ServerSocket). Each is read in batches
+// into its own pool: primary readable -> recvmmsg a batch -> coordinator.on_udp() per datagram
+// -> every reply queued and sent with one sendmmsg() at the end of the batch. The relay hot
+// path rewrites a datagram in place in the pool, so the forwarded packet leaves from the very
+// buffer it arrived in (queued by reference, never copied). `now` is read once per batch; the
+// one timer follows coordinator.next_deadline().
+//
+// Control socket: {"cmd":"status"} -> {"ok":true,"nodes":[...],"counters":{...}} (see
+// status_to_json below); anything else -> {"ok":false,"error":"unknown command"}.
+//
+// Threading: everything runs on the one thread that runs the io_context.
+#pragma once
+
+#include <utility>
+// Asio after <utility> (Boost 1.74).
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/coordinator_config.hpp"
+#include "coordinator/core/coordinator.hpp"
+#include "crypto/expected.hpp"
+#include "daemon/io/control_server.hpp"
+#include "daemon/io/loop.hpp"
+#include "daemon/io/packet_pool.hpp"
+#include "daemon/io/startup.hpp"
+#include "daemon/io/udp_socket.hpp"
+
+namespace p2p::coord {
+
+struct CoordinatorLoggers {
+  std::shared_ptr<spdlog::logger> coord, ctl;
+};
+
+// The registry as the control socket reports it: {"ok":true,"nodes":[{"name","vip",
+// "observed","local_endpoints":[..],"nat":{"type","allocation","port_step"},
+// "seconds_since_seen","relayed_bytes","relay_dropped"}...],"counters":{"handshakes_refused",
+// "malformed","stun_answered"}}.
+nlohmann::json status_to_json(const CoordinatorStatus& status);
+
+class CoordinatorShell final : public CoordinatorEffects {
+ public:
+  static constexpr std::size_t kBatch = 64;
+  static constexpr std::size_t kAlternateBatch = 8;  // STUN-only sockets
+  static constexpr int kRoundsPerWake = 4;
+
+  // Opens the sockets (and the control socket unless `control_socket` is empty). The message
+  // says what failed.
+  static Expected<std::unique_ptr<CoordinatorShell>, std::string> create(
+      boost::asio::io_context& io, const config::CoordinatorConfig& config,
+      io::LoadedIdentity identity, CoordinatorLoggers logs);
+  ~CoordinatorShell() override;
+  CoordinatorShell(const CoordinatorShell&) = delete;
+  CoordinatorShell& operator=(const CoordinatorShell&) = delete;
+
+  void start();
+  // Closes every socket and the control socket; idempotent.
+  void stop();
+
+  // The primary socket's endpoint (with the real port when listen asked for port 0).
+  const Endpoint& endpoint() const { return sockets_[0]->socket.local_endpoint(); }
+  CoordinatorStatus status() const { return core_->status(Clock::now()); }
+
+  // CoordinatorEffects
+  void send_udp(wire::stun::ServerSocket from, const Endpoint& to,
+                std::span<const std::uint8_t> datagram) override;
+  void fill_random(std::span<std::uint8_t> out) override;
+  std::uint64_t unix_nanos() override;
+
+ private:
+  struct Socket {
+    Socket(io::UdpSocket s, std::size_t batch) : socket(std::move(s)), pool(batch), rx(batch) {}
+    io::UdpSocket socket;
+    io::PacketPool pool;
+    std::vector<io::ReceivedDatagram> rx;
+  };
+
+  CoordinatorShell(boost::asio::io_context& io, CoordinatorLoggers logs);
+  void wait(std::size_t index);
+  void on_readable(std::size_t index);
+  void after_event();
+  void flush_all();
+  void on_control(const nlohmann::json& request, io::ControlServer::Respond respond);
+
+  CoordinatorLoggers log_;
+  std::vector<std::unique_ptr<Socket>> sockets_;  // index = wire::stun::ServerSocket
+  const io::PacketPool* batch_pool_ = nullptr;
+  io::DeadlineTimer timer_;
+  std::optional<io::ControlServer> control_;
+  std::unique_ptr<Coordinator> core_;
+  Time last_warning_{};
+  bool started_ = false, stopped_ = false;
+};
+
+}  // namespace p2p::coord

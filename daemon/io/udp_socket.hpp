@@ -1,0 +1,119 @@
+// UdpSocket: one non-blocking UDP socket read with recvmmsg() and written with sendmmsg().
+//
+// Receive: receive_batch() reads every datagram already queued, up to one per pool buffer
+// (at most kMaxBatch), each straight to pool.packet(i) so that the cores find their headroom
+// and tailroom around it. It never blocks; async_wait_readable() tells when to call it again.
+//
+// Send: queue() collects datagrams and flush() hands them to the kernel in one sendmmsg().
+// A datagram queued by reference is not copied: its bytes must stay unchanged until the next
+// flush() (the shells reference packets in the pool buffer of the batch being processed and
+// flush before the next read into that pool; the cores send such a packet as the last thing
+// they do with it). Anything else is copied into the queue's own arena. A full queue flushes
+// itself. When the socket buffer is full, flush() waits for room (the back-pressure a blocking
+// socket would give) and drops the rest, counted, once no room appears within kSendBlockWait.
+//
+// Errors for single datagrams (unreachable network, no route) are counted and skipped; the
+// data path never throws and allocates nothing after open(). Not thread-safe; one io_context.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <utility>
+// Asio after <utility> (Boost 1.74 needs std::exchange declared first).
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "crypto/expected.hpp"
+#include "crypto/ip.hpp"
+#include "daemon/io/io_error.hpp"
+#include "daemon/io/packet_pool.hpp"
+
+namespace p2p::io {
+
+struct UdpOptions {
+  int receive_buffer = 4 << 20;  // SO_RCVBUF (forced past rmem_max when privileged)
+  int send_buffer = 4 << 20;     // SO_SNDBUF
+  std::size_t max_batch = 64;    // datagrams per receive_batch(), <= kMaxBatch
+};
+
+struct ReceivedDatagram {
+  std::size_t length = 0;  // bytes at pool.packet(i)
+  Endpoint from;
+};
+
+struct UdpStats {
+  std::uint64_t received = 0;
+  std::uint64_t sent = 0;
+  std::uint64_t send_errors = 0;   // refused by the kernel (unreachable, no route, ...)
+  std::uint64_t send_dropped = 0;  // socket buffer stayed full, or unreachable family
+  std::uint64_t truncated = 0;     // larger than a pool buffer (cannot happen for UDP/IPv4)
+  int last_send_errno = 0;
+};
+
+class UdpSocket {
+ public:
+  static constexpr std::size_t kMaxBatch = 256;
+  static constexpr std::size_t kQueueMessages = 256;
+  static constexpr std::size_t kQueueArena = 256 * 1024;
+  static constexpr std::chrono::milliseconds kSendBlockWait{10};
+  static constexpr int kMaxSendWaits = 100;
+
+  // Binds to `local` (port 0: any free port). An IPv6 wildcard socket is dual-stack.
+  static Expected<UdpSocket, IoError> open(boost::asio::io_context& io, const Endpoint& local,
+                                           const UdpOptions& options = {});
+
+  UdpSocket(UdpSocket&&) noexcept;
+  UdpSocket& operator=(UdpSocket&&) noexcept;
+  ~UdpSocket();
+
+  // The bound address and port.
+  const Endpoint& local_endpoint() const { return local_; }
+  int family() const { return family_; }
+  int native_handle() { return socket_.native_handle(); }
+
+  // Reads up to min(out.size(), pool.size(), max_batch) datagrams; datagram i goes to
+  // pool.packet(i) and out[i]. Returns how many (0: none queued). An error only when nothing
+  // was read.
+  Expected<std::size_t, IoError> receive_batch(PacketPool& pool, std::span<ReceivedDatagram> out);
+
+  // Calls `handler(error_code)` once the socket is readable.
+  template <class Handler>
+  void async_wait_readable(Handler&& handler) {
+    socket_.async_wait(boost::asio::socket_base::wait_read, std::forward<Handler>(handler));
+  }
+
+  enum class Hold { kCopy, kReference };
+  // Queues one datagram; false (and counted as dropped) if `to` is not reachable from this
+  // socket's family or the datagram is larger than the arena.
+  bool queue(const Endpoint& to, std::span<const std::uint8_t> datagram, Hold hold = Hold::kCopy);
+  std::size_t queued() const { return queued_; }
+  // Sends everything queued; returns how many the kernel took.
+  std::size_t flush();
+
+  const UdpStats& stats() const { return stats_; }
+  // Closes the socket; pending waits complete with operation_aborted.
+  void close();
+
+ private:
+  struct Buffers;  // the mmsghdr/iovec/sockaddr arrays, allocated once
+  UdpSocket(boost::asio::ip::udp::socket socket, int family, Endpoint local,
+            const UdpOptions& options);
+
+  boost::asio::ip::udp::socket socket_;
+  int family_ = AF_INET;
+  Endpoint local_;
+  std::size_t max_batch_ = 64;
+  std::unique_ptr<Buffers> buf_;
+  std::size_t queued_ = 0;
+  std::size_t arena_used_ = 0;
+  UdpStats stats_;
+};
+
+}  // namespace p2p::io

@@ -1,0 +1,88 @@
+// p2pvpnd: the node daemon. Loads mesh.yaml, checks its identity (key, certificate, CA),
+// opens the TUN device, its UDP socket and its control socket, and runs the Node on one
+// io_context until SIGINT or SIGTERM. It refuses to start on any error, with a message on
+// stderr and exit status 1.
+#include <signal.h>
+
+#include <utility>
+// Asio after <utility> (Boost 1.74).
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <exception>
+#include <iostream>
+
+#include "config/mesh_config.hpp"
+#include "crypto/secure_buffer.hpp"
+#include "daemon/io/startup.hpp"
+#include "daemon/shell/node_shell.hpp"
+
+namespace {
+
+int refuse(const std::string& message) {
+  std::cerr << "p2pvpnd: " << message << "\n";
+  return 1;
+}
+
+p2p::UnixTime unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int run(const std::filesystem::path& config_path) {
+  using namespace p2p;
+  config::MeshConfig config;
+  try {
+    config = config::load_mesh_config(config_path);
+  } catch (const config::ConfigError& e) {
+    return refuse(e.what());
+  }
+  crypto::init_sodium();
+  const auto level = config.log.level;
+  daemon::NodeLoggers logs{io::make_logger("node", level), io::make_logger("tun", level),
+                           io::make_logger("ctl", level), io::make_logger("nat", level)};
+
+  auto identity = io::load_identity(config.node.key, config.node.cert, config.ca,
+                                    crypto::Role::node, config.revoked, unix_now());
+  if (!identity) return refuse(identity.error());
+  logs.node->info("node={} vip={} certificate valid until {}", identity->identity.certificate.name,
+                  identity->identity.certificate.vip.to_string(),
+                  crypto::format_utc(identity->identity.certificate.not_after));
+
+  boost::asio::io_context io(1);
+  auto shell = daemon::NodeShell::create(io, config, std::move(*identity), logs);
+  if (!shell) return refuse(shell.error());
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    logs.node->info("signal {}: shutting down", signo);
+    (*shell)->stop();
+    io.stop();
+  });
+  (*shell)->start();
+  io.run();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"p2pvpnd: the p2pvpn node daemon", "p2pvpnd"};
+  std::filesystem::path config_path;
+  app.add_option("-c,--config", config_path, "Path of mesh.yaml")->required();
+  app.set_version_flag("--version", std::string("p2pvpnd ") + P2P_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  ::signal(SIGPIPE, SIG_IGN);  // a control client that hangs up must not kill us
+  try {
+    return run(config_path);
+  } catch (const std::exception& e) {
+    return refuse(e.what());
+  }
+}

@@ -1,0 +1,399 @@
+#include "daemon/shell/node_shell.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <chrono>
+
+#include "daemon/io/socket_address.hpp"
+#include "daemon/status_json.hpp"
+#include "tun/netlink.hpp"
+
+namespace p2p::daemon {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+namespace {
+
+constexpr Duration kWarningInterval = std::chrono::seconds(10);
+
+core::NodeSettings node_settings(const config::MeshConfig& c) {
+  core::NodeSettings s;
+  s.coordinators = c.coordinators;
+  s.keepalive = c.keepalive;
+  s.punch_enabled = c.punch.enabled;
+  s.punch_timeout = c.punch.timeout;
+  s.port_prediction = c.punch.port_prediction;
+  s.relay_allowed = c.relay.allowed;
+  s.revoked = c.revoked;
+  for (const auto& p : c.peers) {
+    core::PeerPolicy policy;
+    if (p.vip) {
+      policy.match = *p.vip;
+    } else {
+      policy.match = p.name.value_or("");
+    }
+    policy.force =
+        p.force == config::ForcedPath::relay ? core::Force::kRelay : core::Force::kDirect;
+    s.policies.push_back(std::move(policy));
+  }
+  return s;
+}
+
+json refusal(const std::string& message) {
+  return json{{"ok", false}, {"error", message}};
+}
+
+// A control request's "target": a virtual IP or a certificate name.
+std::optional<std::variant<Ipv4, std::string>> target_of(const json& request) {
+  auto it = request.find("target");
+  if (it == request.end() || !it->is_string()) return std::nullopt;
+  const auto& text = it->get_ref<const std::string&>();
+  if (text.empty()) return std::nullopt;
+  if (auto vip = Ipv4::parse(text)) return std::variant<Ipv4, std::string>(*vip);
+  return std::variant<Ipv4, std::string>(text);
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<NodeShell>, std::string> NodeShell::create(
+    asio::io_context& io, const config::MeshConfig& config, io::LoadedIdentity identity,
+    NodeLoggers logs) {
+  const auto& cert = identity.identity.certificate;
+  auto tun = tun::TunDevice::open(config.tun.name, config.tun.mtu, cert.vip, cert.vip6);
+  if (!tun) return fail(tun.error().message);
+  logs.tun->info("interface={} up vip={} mtu={}", tun->name(), cert.vip.to_string(),
+                 config.tun.mtu);
+  auto udp = io::UdpSocket::open(io, Endpoint{config.listen.address, config.listen.port},
+                                 io::UdpOptions{});
+  if (!udp) return fail(udp.error().message);
+  std::unique_ptr<NodeShell> shell(new NodeShell(io, config, std::move(identity), std::move(logs),
+                                                 std::move(*tun), std::move(*udp)));
+  auto control = io::ControlServer::open(
+      io, config.control_socket,
+      [s = shell.get()](const json& request, io::ControlServer::Respond respond) {
+        s->on_control(request, std::move(respond));
+      });
+  if (!control) return fail(control.error().message);
+  shell->control_.emplace(std::move(*control));
+  return shell;
+}
+
+NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
+                     io::LoadedIdentity identity, NodeLoggers logs, tun::TunDevice tun,
+                     io::UdpSocket udp)
+    : io_(io),
+      log_(std::move(logs)),
+      listen_address_(config.listen.address),
+      tun_(std::move(tun)),
+      udp_(std::move(udp)),
+      tun_watch_(io, tun_.native_handle()),
+      node_timer_(io, [this] { on_node_timer(); }),
+      discovery_timer_(io, [this] { on_discovery_timer(); }),
+      housekeeping_timer_(io) {
+  for (std::size_t i = 0; i < kBatch; ++i) {
+    tun_slots_[i] = tun::PacketSlot{tun_pool_.packet(i), io::PacketPool::kPacketCapacity, 0};
+  }
+  node_ = std::make_unique<core::Node>(std::move(identity.identity), std::move(identity.ca),
+                                       node_settings(config), *this, log_.node);
+  node_->set_stun_sink([this](Time now, const Endpoint& from, std::span<const std::uint8_t> d) {
+    // Only feed discovery here; its result is taken up in after_event(), outside the Node.
+    if (discovery_) discovery_timer_.arm(discovery_->on_response(now, from, d));
+  });
+}
+
+NodeShell::~NodeShell() {
+  stop();
+}
+
+void NodeShell::start() {
+  if (started_ || stopped_) return;
+  started_ = true;
+  Time now = Clock::now();
+  log_.node->info("listening on udp={} tun={}", udp_.local_endpoint().to_string(), tun_.name());
+  local_endpoints_ = gather_local_endpoints();
+  node_->set_local_endpoints(now, local_endpoints_);
+  node_->start(now);
+  start_discovery(now);
+  after_event(now);
+  wait_udp();
+  wait_tun();
+  housekeeping_timer_.expires_after(kHousekeeping);
+  housekeeping_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) housekeeping();
+  });
+}
+
+void NodeShell::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (started_) {
+    node_->stop(Clock::now());  // Goodbye to the coordinator
+    udp_.flush();
+  }
+  for (auto& respond : netcheck_waiters_) respond(refusal("daemon stopping"));
+  netcheck_waiters_.clear();
+  discovery_.reset();
+  node_timer_.arm(Time::max());
+  discovery_timer_.arm(Time::max());
+  housekeeping_timer_.cancel();
+  tun_watch_.release();
+  tun_.close();
+  udp_.close();
+  if (control_) control_->close();
+  log_.node->info("stopped");
+}
+
+// ---------------------------------------------------------------------------------------
+// Effects
+
+void NodeShell::send_udp(const Endpoint& to, std::span<const std::uint8_t> datagram) {
+  // A datagram in the pool of the current batch was built in place and stays untouched until
+  // the flush at the end of the batch: send it from there.
+  auto hold = batch_pool_ && batch_pool_->contains(datagram) ? io::UdpSocket::Hold::kReference
+                                                             : io::UdpSocket::Hold::kCopy;
+  udp_.queue(to, datagram, hold);
+}
+
+void NodeShell::send(const Endpoint& to, std::span<const std::uint8_t> datagram) {
+  udp_.queue(to, datagram, io::UdpSocket::Hold::kCopy);
+}
+
+void NodeShell::write_tun(std::span<const std::uint8_t> packet) {
+  if (auto ok = tun_.write_packet(packet); !ok) {
+    ++tun_write_drops_;
+    warn_limited("TUN write failed", ok.error().message);
+  }
+}
+
+void NodeShell::fill_random(std::span<std::uint8_t> out) {
+  randombytes_buf(out.data(), out.size());
+}
+
+std::uint64_t NodeShell::unix_nanos() {
+  auto since = std::chrono::system_clock::now().time_since_epoch();
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(since).count());
+}
+
+void NodeShell::warn_limited(const char* what, const std::string& detail) {
+  Time now = Clock::now();
+  if (now - last_warning_ < kWarningInterval) return;
+  last_warning_ = now;
+  log_.node->warn("{}: {} (further warnings suppressed for {}s)", what, detail,
+                  std::chrono::duration_cast<std::chrono::seconds>(kWarningInterval).count());
+}
+
+// ---------------------------------------------------------------------------------------
+// The data path
+
+void NodeShell::wait_udp() {
+  udp_.async_wait_readable([this](const boost::system::error_code& ec) {
+    if (!ec && !stopped_) on_udp_readable();
+  });
+}
+
+void NodeShell::wait_tun() {
+  tun_watch_.async_wait_readable([this](const boost::system::error_code& ec) {
+    if (!ec && !stopped_) on_tun_readable();
+  });
+}
+
+void NodeShell::on_udp_readable() {
+  Time now{};
+  for (int round = 0; round < kRoundsPerWake; ++round) {
+    auto n = udp_.receive_batch(udp_pool_, received_);
+    if (!n) {
+      warn_limited("UDP receive failed", n.error().message);
+      break;
+    }
+    if (*n == 0) break;
+    now = Clock::now();
+    batch_pool_ = &udp_pool_;
+    for (std::size_t i = 0; i < *n; ++i) {
+      node_->on_udp(now, received_[i].from, udp_pool_.view(i, received_[i].length));
+    }
+    batch_pool_ = nullptr;
+    udp_.flush();
+    if (*n < kBatch) break;
+  }
+  after_event(now == Time{} ? Clock::now() : now);
+  if (!stopped_) wait_udp();
+}
+
+void NodeShell::on_tun_readable() {
+  Time now{};
+  for (int round = 0; round < kRoundsPerWake; ++round) {
+    auto n = tun_.read_batch(tun_slots_);
+    if (!n) {
+      if (n.error().code != tun::TunErrc::kWouldBlock) {
+        warn_limited("TUN read failed", n.error().message);
+      }
+      break;
+    }
+    if (*n == 0) break;
+    now = Clock::now();
+    batch_pool_ = &tun_pool_;
+    for (std::size_t i = 0; i < *n; ++i) {
+      node_->on_tun(now, tun_pool_.view(i, tun_slots_[i].length));
+    }
+    batch_pool_ = nullptr;
+    udp_.flush();
+    if (*n < kBatch) break;
+  }
+  after_event(now == Time{} ? Clock::now() : now);
+  if (!stopped_) wait_tun();
+}
+
+void NodeShell::on_node_timer() {
+  if (stopped_) return;
+  Time now = Clock::now();
+  node_->on_tick(now);
+  after_event(now);
+}
+
+void NodeShell::after_event(Time now) {
+  if (stopped_) return;
+  if (discovery_ && discovery_->done()) finish_discovery(now);
+  if (udp_.queued() > 0) udp_.flush();
+  node_timer_.arm(node_->next_deadline());
+}
+
+// ---------------------------------------------------------------------------------------
+// Local endpoints and NAT discovery
+
+std::vector<Endpoint> NodeShell::gather_local_endpoints() {
+  const std::uint16_t port = udp_.local_endpoint().port;
+  if (!io::is_unspecified(listen_address_)) return {Endpoint{listen_address_, port}};
+  auto addresses = tun::list_local_addresses(tun_.name());
+  if (!addresses) {
+    warn_limited("listing local addresses failed", addresses.error().message);
+    return local_endpoints_;
+  }
+  std::vector<Endpoint> out;
+  for (const auto& a : *addresses) {
+    if (udp_.family() == AF_INET && !std::holds_alternative<Ipv4>(a.address)) continue;
+    out.push_back(Endpoint{a.address, port});
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void NodeShell::refresh_local_endpoints(Time now) {
+  auto endpoints = gather_local_endpoints();
+  if (endpoints == local_endpoints_) return;
+  log_.nat->info("local endpoints changed: {} -> {} addresses, re-running NAT discovery",
+                 local_endpoints_.size(), endpoints.size());
+  local_endpoints_ = std::move(endpoints);
+  node_->set_local_endpoints(now, local_endpoints_);
+  start_discovery(now);
+}
+
+void NodeShell::housekeeping() {
+  if (stopped_) return;
+  Time now = Clock::now();
+  refresh_local_endpoints(now);
+  if (!discovery_ && now - last_discovery_ >= kDiscoveryInterval) start_discovery(now);
+  after_event(now);
+  housekeeping_timer_.expires_after(kHousekeeping);
+  housekeeping_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) housekeeping();
+  });
+}
+
+void NodeShell::start_discovery(Time now) {
+  if (discovery_) return;  // one run at a time; waiters get its result
+  auto status = node_->status(now);
+  if (!status.coordinator) return;
+  nat::DiscoveryConfig config;
+  config.server = *status.coordinator;
+  config.local_endpoints = local_endpoints_;
+  config.software = "p2pvpnd";
+  discovery_ = std::make_unique<nat::Discovery>(
+      std::move(config), static_cast<nat::Effects&>(*this),
+      [](std::span<std::uint8_t> out) { randombytes_buf(out.data(), out.size()); });
+  last_discovery_ = now;
+  log_.nat->debug("discovery started against server={}", status.coordinator->to_string());
+  discovery_timer_.arm(discovery_->start(now));
+}
+
+void NodeShell::on_discovery_timer() {
+  if (stopped_ || !discovery_) return;
+  Time now = Clock::now();
+  discovery_timer_.arm(discovery_->on_tick(now));
+  after_event(now);
+}
+
+void NodeShell::finish_discovery(Time now) {
+  last_report_ = discovery_->report();
+  discovery_.reset();
+  discovery_timer_.arm(Time::max());
+  const auto& r = *last_report_;
+  auto summary = nat::summarize(r);
+  log_.nat->info(
+      "nat type={} public={} mapping={} filtering={} allocation={}", nat::to_string(r.type),
+      r.public_endpoint ? r.public_endpoint->to_string() : std::string("none"),
+      nat::to_string(r.mapping), nat::to_string(r.filtering), wire::to_string(summary.allocation));
+  node_->set_nat(now, summary);
+  auto waiters = std::move(netcheck_waiters_);
+  netcheck_waiters_.clear();
+  for (auto& respond : waiters) respond(json{{"ok", true}, {"report", report_to_json(r)}});
+}
+
+// ---------------------------------------------------------------------------------------
+// Control socket
+
+void NodeShell::on_control(const json& request, io::ControlServer::Respond respond) {
+  if (stopped_) return respond(refusal("daemon stopping"));
+  Time now = Clock::now();
+  auto cmd_it = request.find("cmd");
+  const std::string cmd =
+      cmd_it != request.end() && cmd_it->is_string() ? cmd_it->get<std::string>() : "";
+  if (cmd == "status") {
+    respond(status_to_json(node_->status(now)));
+  } else if (cmd == "ping" || cmd == "connect") {
+    auto target = target_of(request);
+    if (!target) return respond(refusal("missing \"target\": a peer name or virtual IP"));
+    if (cmd == "connect") {
+      node_->connect(now, *target);
+      respond(json{{"ok", true}});
+    } else {
+      node_->ping(now, *target,
+                  [this, respond, target = *target](std::optional<Duration> rtt, std::string path) {
+                    if (rtt) {
+                      double ms = std::chrono::duration<double, std::milli>(*rtt).count();
+                      respond(json{{"ok", true}, {"rtt_ms", ms}, {"path", path}});
+                      return;
+                    }
+                    if (path == "not connected" && !stopped_) {
+                      // Start connecting (outside the Node's call), so that the next ping
+                      // finds a session.
+                      asio::post(io_, [this, target] {
+                        if (stopped_) return;
+                        Time t = Clock::now();
+                        node_->connect(t, target);
+                        after_event(t);
+                      });
+                      path += " (connecting now)";
+                    }
+                    respond(refusal(path));
+                  });
+    }
+  } else if (cmd == "netcheck") {
+    netcheck_waiters_.push_back(std::move(respond));
+    start_discovery(now);
+    if (!discovery_) {
+      auto waiters = std::move(netcheck_waiters_);
+      netcheck_waiters_.clear();
+      for (auto& r : waiters) r(refusal("no coordinator to run NAT discovery against"));
+    }
+  } else {
+    respond(refusal("unknown command"));
+  }
+  after_event(now);
+}
+
+}  // namespace p2p::daemon

@@ -1,0 +1,143 @@
+// NodeShell: p2pvpnd's Boost.Asio shell around the I/O-free core::Node.
+//
+// It owns the OS side: the TUN device, the node's one UDP socket (coordinator, peers and NAT
+// discovery all share it), the timers and the control socket, and feeds the Node:
+//   UDP readable -> recvmmsg a batch into the UDP pool -> node.on_udp() per datagram
+//   TUN readable -> read_batch into the TUN pool      -> node.on_tun() per packet
+//   every send_udp() of a batch is queued (by reference when it lies in the pool, i.e. was
+//   encrypted in place) and leaves in one sendmmsg() at the end of the batch; write_tun()
+//   writes at once. `now` is read once per batch. After each event the one node timer is
+//   re-armed to node.next_deadline() (a no-op when unchanged).
+// Beside the Node it runs nat::Discovery over the same socket (Node hands it STUN datagrams):
+// at start, every kDiscoveryInterval, when the local addresses change, and on `netcheck`;
+// each result goes to node.set_nat(). Local endpoints (interface addresses + our UDP port,
+// never the TUN's) are refreshed every kHousekeeping.
+//
+// Control socket requests (one JSON object per line):
+//   {"cmd":"status"}                     -> status_to_json(node.status())
+//   {"cmd":"ping","target":NAME|VIP}     -> {"ok":true,"rtt_ms":..,"path":..} | {"ok":false,..}
+//   {"cmd":"netcheck"}                   -> after a fresh discovery: {"ok":true,"report":{..}}
+//   {"cmd":"connect","target":NAME|VIP}  -> {"ok":true}
+//   anything else                        -> {"ok":false,"error":"unknown command"}
+//
+// Threading: everything runs on the one thread that runs the io_context.
+#pragma once
+
+#include <utility>
+// Asio after <utility> (Boost 1.74).
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/mesh_config.hpp"
+#include "coordinator/wire/nat_discovery.hpp"
+#include "crypto/expected.hpp"
+#include "daemon/core/node.hpp"
+#include "daemon/io/control_server.hpp"
+#include "daemon/io/loop.hpp"
+#include "daemon/io/packet_pool.hpp"
+#include "daemon/io/startup.hpp"
+#include "daemon/io/udp_socket.hpp"
+#include "tun/tun_device.hpp"
+
+namespace p2p::daemon {
+
+struct NodeLoggers {
+  std::shared_ptr<spdlog::logger> node, tun, ctl, nat;
+};
+
+class NodeShell final : public core::NodeEffects, private nat::Effects {
+ public:
+  static constexpr std::size_t kBatch = 64;
+  static constexpr int kRoundsPerWake = 4;  // batches read per readiness before yielding
+  static constexpr Duration kHousekeeping = std::chrono::seconds(30);
+  static constexpr Duration kDiscoveryInterval = std::chrono::minutes(10);
+
+  // Opens the TUN (named and sized from the config, addressed with our certificate's virtual
+  // IP prefixes), the UDP socket and the control socket. Nothing is read or sent before
+  // start(). The message says what failed and, where known, what to do.
+  static Expected<std::unique_ptr<NodeShell>, std::string> create(boost::asio::io_context& io,
+                                                                  const config::MeshConfig& config,
+                                                                  io::LoadedIdentity identity,
+                                                                  NodeLoggers logs);
+  ~NodeShell() override;
+  NodeShell(const NodeShell&) = delete;
+  NodeShell& operator=(const NodeShell&) = delete;
+
+  // Registers with the coordinator, starts NAT discovery and begins reading.
+  void start();
+  // Says goodbye to the coordinator, flushes, closes the TUN (the interface disappears), the
+  // socket and the control socket (its file is removed). Idempotent. Pending handlers then
+  // complete as cancelled, so the io_context runs out of work.
+  void stop();
+
+  const Endpoint& udp_endpoint() const { return udp_.local_endpoint(); }
+  const std::string& tun_name() const { return tun_.name(); }
+  core::NodeStatus status() const { return node_->status(Clock::now()); }
+
+  // core::NodeEffects
+  void send_udp(const Endpoint& to, std::span<const std::uint8_t> datagram) override;
+  void write_tun(std::span<const std::uint8_t> packet) override;
+  void fill_random(std::span<std::uint8_t> out) override;
+  std::uint64_t unix_nanos() override;
+
+ private:
+  NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
+            io::LoadedIdentity identity, NodeLoggers logs, tun::TunDevice tun, io::UdpSocket udp);
+
+  // nat::Effects: discovery probes leave through the node's socket.
+  void send(const Endpoint& to, std::span<const std::uint8_t> datagram) override;
+
+  void wait_udp();
+  void wait_tun();
+  void on_udp_readable();
+  void on_tun_readable();
+  void on_node_timer();
+  void on_discovery_timer();
+  void housekeeping();
+  // After every event: flush the send queue, finish a completed discovery, re-arm the timer.
+  void after_event(Time now);
+
+  std::vector<Endpoint> gather_local_endpoints();
+  void refresh_local_endpoints(Time now);
+  void start_discovery(Time now);
+  void finish_discovery(Time now);
+
+  void on_control(const nlohmann::json& request, io::ControlServer::Respond respond);
+  void warn_limited(const char* what, const std::string& detail);
+
+  boost::asio::io_context& io_;
+  NodeLoggers log_;
+  IpAddress listen_address_;
+  tun::TunDevice tun_;
+  io::UdpSocket udp_;
+  io::PacketPool udp_pool_{kBatch};
+  io::PacketPool tun_pool_{kBatch};
+  std::array<io::ReceivedDatagram, kBatch> received_{};
+  std::array<tun::PacketSlot, kBatch> tun_slots_{};
+  const io::PacketPool* batch_pool_ = nullptr;  // the pool of the batch being processed
+  io::FdWatch tun_watch_;
+  io::DeadlineTimer node_timer_;
+  io::DeadlineTimer discovery_timer_;
+  boost::asio::steady_timer housekeeping_timer_;
+  std::optional<io::ControlServer> control_;
+  std::unique_ptr<core::Node> node_;
+
+  std::vector<Endpoint> local_endpoints_;
+  std::unique_ptr<nat::Discovery> discovery_;
+  std::optional<nat::Report> last_report_;
+  Time last_discovery_{};
+  std::vector<io::ControlServer::Respond> netcheck_waiters_;
+
+  std::uint64_t tun_write_drops_ = 0;
+  Time last_warning_{};
+  bool started_ = false, stopped_ = false;
+};
+
+}  // namespace p2p::daemon
