@@ -17,6 +17,12 @@ std::array<std::uint8_t, crypto_aead_chacha20poly1305_ietf_NPUBBYTES> nonce_byte
   return nonce;
 }
 
+// libsodium declares the message pointers nonnull even for empty messages (never accessed).
+std::uint8_t* non_null(std::span<std::uint8_t> data) {
+  static std::uint8_t empty;
+  return data.empty() ? &empty : data.data();
+}
+
 // HMAC-BLAKE2b (RFC 2104, HASHLEN 64, BLOCKLEN 128) of the concatenated `parts`.
 // `key` is at most 128 bytes; `pad` is 128 bytes of secure scratch; `out` must not alias key.
 void hmac(ByteSpan key, std::initializer_list<ByteSpan> parts, std::uint8_t* pad,
@@ -84,16 +90,16 @@ KeyPair KeyPair::from_private(std::span<const std::uint8_t, kDhLen> private_key)
 void seal(std::span<const std::uint8_t, kKeyLen> key, std::uint64_t n, ByteSpan ad,
           std::span<std::uint8_t> data, std::span<std::uint8_t, kTagLen> tag) {
   const auto nonce = nonce_bytes(n);
-  crypto_aead_chacha20poly1305_ietf_encrypt_detached(data.data(), tag.data(), nullptr, data.data(),
-                                                     data.size(), ad.data(), ad.size(), nullptr,
-                                                     nonce.data(), key.data());
+  crypto_aead_chacha20poly1305_ietf_encrypt_detached(non_null(data), tag.data(), nullptr,
+                                                     non_null(data), data.size(), ad.data(),
+                                                     ad.size(), nullptr, nonce.data(), key.data());
 }
 
 bool open(std::span<const std::uint8_t, kKeyLen> key, std::uint64_t n, ByteSpan ad,
           std::span<std::uint8_t> data, std::span<const std::uint8_t, kTagLen> tag) {
   const auto nonce = nonce_bytes(n);
   return crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-             data.data(), nullptr, data.data(), data.size(), tag.data(), ad.data(), ad.size(),
+             non_null(data), nullptr, non_null(data), data.size(), tag.data(), ad.data(), ad.size(),
              nonce.data(), key.data()) == 0;
 }
 
