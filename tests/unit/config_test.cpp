@@ -1,8 +1,6 @@
 // mesh.yaml and coordinator.yaml loading: the examples, defaults, every class of error
 // with its exact file:line:column and key, relative paths, and key-file permissions on disk.
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -14,6 +12,7 @@
 #include "config/duration.hpp"
 #include "config/mesh_config.hpp"
 #include "config/schema.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace p2p::config {
 namespace {
@@ -45,16 +44,12 @@ ConfigError error_of(const std::function<void()>& f) {
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "p2p-config-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     for (auto name : {"node.key", "coord.key", "home-pc.key"})
       write_file(dir_ / name, "k", kKeyMode);
     for (auto name : {"node.crt", "ca.crt", "coord.crt", "home-pc.crt"}) {
       write_file(dir_ / name, "c", kPublicMode);
     }
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   MeshConfig mesh(const std::string& text) { return parse_mesh_config(text, dir_ / "mesh.yaml"); }
   CoordinatorConfig coordinator(const std::string& text) {
@@ -69,7 +64,8 @@ class ConfigTest : public ::testing::Test {
   // The file name errors about mesh.yaml start with.
   std::string mesh_file() const { return (dir_ / "mesh.yaml").string(); }
 
-  fs::path dir_;
+  test::TempDir temp_{"p2p-config"};
+  const fs::path& dir_ = temp_.path();
 };
 
 // Six lines every mesh.yaml needs; tests append from line 7 on.
