@@ -88,7 +88,7 @@ struct Refused {
   bool operator==(const Refused&) const = default;
 };
 struct PeerRequest {
-  std::uint32_t request_id;
+  std::uint32_t request_id = 0;
   std::variant<Ipv4, std::string> target;  // virtual IP or name
   bool operator==(const PeerRequest&) const = default;
 };
