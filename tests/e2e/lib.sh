@@ -137,10 +137,18 @@ lab_cleanup() {
 # --- topology -------------------------------------------------------------------------------
 
 lab_add_ns() {  # NAME
-  local ns; ns=$(lab_ns "$1")
+  local ns f
+  ns=$(lab_ns "$1")
   ip netns add "$ns"
   LAB_NAMESPACES+=("$ns")
   ip -n "$ns" link set lo up
+  # Bridges are plain switches: where br_netfilter is loaded (e.g. by a container runtime),
+  # bridged frames would otherwise cross the namespace's IP firewall and conntrack.
+  for f in arptables iptables ip6tables; do
+    if ip netns exec "$ns" test -e "/proc/sys/net/bridge/bridge-nf-call-$f"; then
+      ip netns exec "$ns" sysctl -qw "net.bridge.bridge-nf-call-$f=0"
+    fi
+  done
 }
 
 # A veth pair from HOST's eth0-like name to a port enslaved to BRIDGE in namespace BR_NS.
@@ -243,6 +251,7 @@ table ip lab {
     iifname "lan0" oifname "eth0" meta l4proto udp update @owner { udp sport : ip saddr }
     iifname "lan0" oifname "eth0" meta l4proto udp update @contacted { ip daddr . udp sport }
     iifname "lan0" oifname "eth0" accept
+    iifname "lan0" oifname "lan0" accept
     iifname "eth0" ct state established,related accept
     iifname "eth0" ct status dnat accept
   }

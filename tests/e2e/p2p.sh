@@ -90,11 +90,12 @@ p2p_listening() {  # HOST ADDR:PORT  (UDP)
 }
 
 # Writes NAME's mesh.yaml (not started). YAML: extra lines (e.g. peers:, punch:). CA signs
-# the node's certificate and is the CA the node trusts (default: the network's, "ca").
+# the node's certificate (unless $LAB_DIR/pki/NAME.crt was issued before) and is the CA the
+# node trusts (default: the network's, "ca").
 p2p_configure() {  # NAME HOST VIP [YAML [CA]]
   local name=$1 host=$2 vip=$3 extra=${4:-} ca=${5:-ca} dir=$LAB_DIR/nodes/$1
   mkdir -p "$dir"
-  p2p_issue "$name" "$vip" node "$ca"
+  [ -f "$LAB_DIR/pki/$name.crt" ] || p2p_issue "$name" "$vip" node "$ca"
   cp "$LAB_DIR/pki/$name.key" "$LAB_DIR/pki/$name.crt" "$dir/"
   cp "$LAB_DIR/pki/$ca/ca.crt" "$dir/ca.crt"
   {
@@ -131,7 +132,7 @@ p2p_node() {  # NAME HOST VIP [YAML]
 }
 
 p2p_tun_up() {  # HOST
-  lab_exec "$1" ip -o link show dev p2p0 2>/dev/null | grep -q 'UP'
+  lab_exec "$1" ip -o link show dev p2p0 2>/dev/null | grep -qE '[<,]UP[,>]'
 }
 
 p2p_kill() {  # NAME [SIGNAL]

@@ -35,9 +35,7 @@ main() {
   p2p_node alice alice 10.77.0.2
   p2p_configure mallory mallory 10.77.0.4 "" evil   # trusts and holds the other CA's
   p2p_start mallory
-  p2p_configure eve eve 10.77.0.5
-  cp "$LAB_DIR/pki/eve.crt" "$LAB_DIR/nodes/eve/eve.crt"  # the revoked one, not a re-issue
-  p2p_start eve
+  p2p_node eve eve 10.77.0.5
 
   wait_log eve 'revoked' 15 || fail "eve's log does not say her certificate is revoked"
   wait_log mallory 'wrong CA|bad signature|refused' 15 ||
@@ -49,15 +47,17 @@ main() {
   lab_log "eve: $(grep -iE -m1 'revoked' "$LAB_DIR/logs/eve.log")"
   lab_log "mallory: $(grep -iE -m1 'wrong CA|bad signature|refused' "$LAB_DIR/logs/mallory.log")"
 
-  local who vip
+  local who vip state
   for who in mallory eve; do
     vip=$(p2p_vip "$who")
-    [[ "$(p2p_status "$who" | jq -r .node.coordinator.state)" == refused* ]] ||
-      fail "$who's status does not show the coordinator refused her"
+    state=$(p2p_status "$who" | jq -r .node.coordinator.state)
+    [ "$state" != registered ] || fail "$who's status says she is registered"
     if p2p_ping "$who" 10.77.0.2 3; then fail "$who reached alice"; fi
     if p2p_ping alice "$vip" 3; then fail "alice reached $who"; fi
     [ -z "$(p2p_peer alice "$who" name)" ] || fail "alice has a session with $who"
   done
+  [[ "$(p2p_status eve | jq -r .node.coordinator.state)" == refused*revoked* ]] ||
+    fail "eve's status does not say the coordinator refused her as revoked"
   lab_log "mallory and eve refused, unreachable both ways"
 
   # A daemon holding a certificate its own CA did not sign does not start at all.
