@@ -21,13 +21,14 @@
 #include <variant>
 #include <vector>
 
+#include "crypto/certificate.hpp"
 #include "crypto/ip.hpp"
 
 namespace p2p::wire {
 
 inline constexpr std::size_t kMaxLocalEndpoints = 8;
-inline constexpr std::size_t kMaxNameLength = 63;
-inline constexpr std::size_t kMaxCertificateSize = 1024;
+inline constexpr std::size_t kMaxNameLength = crypto::kMaxNameLength;
+inline constexpr std::size_t kMaxCertificateSize = crypto::kMaxCertificateSize;
 inline constexpr std::size_t kMaxReasonLength = 200;
 
 // What a node learnt about its NAT (wire/nat_discovery.hpp), as the coordinator passes it on.
