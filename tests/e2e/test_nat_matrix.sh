@@ -81,7 +81,7 @@ run_pair() {  # K
     reason=$(p2p_peer "$a" "$b" relay_reason)
   fi
   p2p_transfer "$a" "$b" "$vb" "$((6000 + k))" 2 30 || pair_failed "$k" "2 MiB transfer failed"
-  lab_report "$(printf '%-32s %-7s first reply %5s s   direct after %5s s   %s' \
+  lab_report "$(printf '%-34s %-7s first reply %5s s   direct after %5s s   %s' \
     "${t1} x ${t2}" "$(p2p_peer "$a" "$b" path)" "$(ms_to_s "$first")" "$direct" "$reason")"
 }
 
