@@ -37,7 +37,7 @@ usage() {
 
 while [ $# -gt 0 ]; do
   case $1 in
-    --build) build_dir=$2; shift 2 ;;
+    --build) build_dir=$(realpath -m "$2"); shift 2 ;;
     --no-build) do_build=0; shift ;;
     --time) seconds=$2; shift 2 ;;
     --rows) rows=$2; shift 2 ;;

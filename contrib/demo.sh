@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --keep) keep=1; shift ;;
     --no-build) do_build=0; shift ;;
-    --build) build_dir=$2; shift 2 ;;
+    --build) build_dir=$(realpath -m "$2"); shift 2 ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
@@ -96,6 +96,8 @@ main() {
   show_status alice bob
   say "the path"
   explain alice bob
+  echo "(bob's symmetric NAT gives each destination a new random port, and alice's NAT lets in" \
+    "only the exact address and port she sent to: unless punching finds a way, the relay carries it)"
 
   say "act 2: carol behind another symmetric NAT; bob and carol are both symmetric"
   lab_host carol symmetric 3
@@ -115,7 +117,8 @@ main() {
     echo "a shell in a node:   ip netns exec ${LAB_PREFIX}alice bash   (also bob, carol, coord)"
     echo "status on a node:    ip netns exec ${LAB_PREFIX}alice $P2P_CTL status --socket $LAB_DIR/nodes/alice/ctl.sock"
     echo "logs:                $LAB_DIR/logs/"
-    while true; do sleep 1; done
+    trap 'keep=0' INT  # Ctrl-C: the normal way out of --keep
+    while ((keep)); do sleep 1 || true; done
   fi
   say "tearing down"
 }
