@@ -143,7 +143,12 @@ void NodeShell::stop() {
   tun_.close();
   udp_.close();
   if (control_) control_->close();
-  log_.node->info("stopped");
+  const auto& st = udp_.stats();
+  log_.node->info(
+      "stopped: udp received={} sent={} send_errors={} send_dropped={} tun_write_drops={} "
+      "tun_oversize_drops={}",
+      st.received, st.sent, st.send_errors, st.send_dropped, tun_write_drops_,
+      tun_.oversize_drops());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,0 +1,286 @@
+// The daemons' shells: identity loading at start-up (every refusal the daemon must make), and
+// p2pvpnd's NodeShell with p2pvpn-coordinator's CoordinatorShell in one process, on loopback
+// inside a private network namespace: registration, goodbye, the control-socket commands,
+// and the TUN and socket files disappearing on stop.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <utility>
+// Asio after <utility> (Boost 1.74).
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "coordinator/shell/coordinator_shell.hpp"
+#include "crypto/keys.hpp"
+#include "daemon/io/startup.hpp"
+#include "daemon/shell/node_shell.hpp"
+#include "tests/support/sim_net.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tun/netlink.hpp"
+
+namespace p2p {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+UnixTime wall_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct IdentityFiles {
+  fs::path key, cert;
+};
+
+IdentityFiles write_identity(const fs::path& dir, const std::string& name,
+                             const crypto::Identity& id) {
+  IdentityFiles f{dir / (name + ".key"), dir / (name + ".crt")};
+  auto pair = crypto::X25519KeyPair::from_private(id.key.private_key.clone());
+  EXPECT_TRUE(crypto::save_private_key(f.key, pair, true).has_value());
+  EXPECT_TRUE(crypto::save_certificate(f.cert, id.certificate, true).has_value());
+  return f;
+}
+
+class LoadIdentityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    crypto::init_sodium();
+    ASSERT_TRUE(crypto::save_ca_certificate(ca_file_, ca_.cert).has_value());
+  }
+  std::string refusal(const IdentityFiles& f, crypto::Role role = crypto::Role::node,
+                      std::vector<std::string> revoked = {}) {
+    auto r = io::load_identity(f.key, f.cert, ca_file_, role, revoked, now_);
+    return r ? std::string("accepted") : r.error();
+  }
+
+  UnixTime now_ = wall_now();
+  test::TempDir dir_{"p2p-shell-test"};
+  sim::TestCa ca_{now_};
+  fs::path ca_file_ = dir_ / "ca.crt";
+};
+
+TEST_F(LoadIdentityTest, AcceptsAMatchingValidIdentity) {
+  auto id = ca_.issue("alpha", "10.77.0.2/24");
+  auto f = write_identity(dir_.path(), "alpha", id);
+  auto loaded = io::load_identity(f.key, f.cert, ca_file_, crypto::Role::node, {}, now_);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error();
+  EXPECT_EQ(loaded->identity.certificate, id.certificate);
+  EXPECT_EQ(loaded->identity.key.public_key, id.key.public_key);
+  EXPECT_EQ(loaded->ca, ca_.cert);
+}
+
+TEST_F(LoadIdentityTest, RefusesEveryBadIdentityWithAReason) {
+  auto alpha = write_identity(dir_.path(), "alpha", ca_.issue("alpha", "10.77.0.2/24"));
+  auto beta = write_identity(dir_.path(), "beta", ca_.issue("beta", "10.77.0.3/24"));
+  // The key of another node.
+  auto mixed = IdentityFiles{beta.key, alpha.cert};
+  EXPECT_NE(refusal(mixed).find("does not match"), std::string::npos) << refusal(mixed);
+  // A certificate from another network's CA.
+  sim::TestCa other(now_, "other-ca");
+  auto foreign = write_identity(dir_.path(), "foreign", other.issue("alpha", "10.77.0.2/24"));
+  EXPECT_NE(refusal(foreign).find("wrong CA"), std::string::npos) << refusal(foreign);
+  // Expired, and not yet valid.
+  auto old = write_identity(
+      dir_.path(), "old",
+      ca_.issue("old", "10.77.0.4/24", crypto::Role::node, now_ - 7200, now_ - 3600));
+  EXPECT_NE(refusal(old).find("expired"), std::string::npos) << refusal(old);
+  // A coordinator certificate where a node one is needed, and the other way round.
+  auto coord = write_identity(dir_.path(), "coord",
+                              ca_.issue("coord", "10.77.0.1/24", crypto::Role::coordinator));
+  EXPECT_NE(refusal(coord), "accepted");
+  EXPECT_NE(refusal(alpha, crypto::Role::coordinator), "accepted");
+  EXPECT_EQ(refusal(coord, crypto::Role::coordinator), "accepted");
+  // Revoked.
+  auto cert = crypto::load_certificate(alpha.cert);
+  ASSERT_TRUE(cert.has_value());
+  auto revoked = refusal(alpha, crypto::Role::node, {crypto::fingerprint(*cert)});
+  EXPECT_NE(revoked.find("revoked"), std::string::npos) << revoked;
+  // A key file others can read.
+  fs::permissions(alpha.key,
+                  fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+  EXPECT_NE(refusal(alpha), "accepted");
+  // Missing files name themselves.
+  EXPECT_NE(refusal(IdentityFiles{dir_ / "nope.key", alpha.cert}), "accepted");
+  auto missing = refusal(IdentityFiles{beta.key, dir_ / "nope.crt"});
+  EXPECT_NE(missing.find("nope.crt"), std::string::npos) << missing;
+}
+
+// ---------------------------------------------------------------------------------------
+// Both shells in a private network namespace (root only).
+
+// One request on a fresh connection to a control socket; the answer, or null on failure.
+json ask(const fs::path& socket_path, const json& request) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::strncpy(sa.sun_path, socket_path.c_str(), sizeof sa.sun_path - 1);
+  std::string line = request.dump() + "\n", in;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+      ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
+    ::close(fd);
+    return nullptr;
+  }
+  char buf[4096];
+  pollfd p{fd, POLLIN, 0};
+  while (in.find('\n') == std::string::npos && ::poll(&p, 1, 10'000) > 0) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  auto j = json::parse(in, nullptr, false);
+  return j.is_discarded() ? json(nullptr) : j;
+}
+
+// Asks until `done(answer)` holds or 5 s passed.
+bool eventually(const fs::path& socket_path, const json& request,
+                const std::function<bool(const json&)>& done) {
+  for (int i = 0; i < 50; ++i) {
+    if (auto a = ask(socket_path, request); !a.is_null() && done(a)) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+// Runs `body` in a forked child inside a fresh network namespace with loopback up.
+void in_namespace(const std::function<void()>& body) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(60);  // a hung child dies rather than hanging the suite
+    if (unshare(CLONE_NEWNET) != 0) _exit(77);
+    auto nl = tun::Rtnetlink::open();
+    if (!nl) _exit(77);
+    auto lo = nl->interface_index("lo");
+    if (!lo || !nl->set_link_up(*lo)) _exit(77);
+    body();
+    std::fflush(stdout);
+    std::fflush(stderr);
+    _exit(::testing::Test::HasFailure() ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "test child died with signal " << WTERMSIG(status);
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot create a network namespace here";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "test child failed (its messages are above)";
+}
+
+TEST(Shells, NodeRegistersAnswersControlRequestsAndCleansUp) {
+  if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
+    GTEST_SKIP() << "needs root and /dev/net/tun";
+  }
+  in_namespace([] {
+    crypto::init_sodium();
+    test::TempDir dir("p2p-shells");
+    const UnixTime now = wall_now();
+    sim::TestCa ca(now);
+    ASSERT_TRUE(crypto::save_ca_certificate(dir / "ca.crt", ca.cert).has_value());
+    auto coord_files = write_identity(dir.path(), "coord",
+                                      ca.issue("coord", "10.77.0.1/24", crypto::Role::coordinator));
+    auto node_files = write_identity(dir.path(), "n1", ca.issue("n1", "10.77.0.2/24"));
+    const Ipv4 loopback = *Ipv4::parse("127.0.0.1");
+
+    boost::asio::io_context io;
+    config::CoordinatorConfig cc;
+    cc.key = coord_files.key;
+    cc.cert = coord_files.cert;
+    cc.ca = dir / "ca.crt";
+    cc.listen = Endpoint{loopback, 0};
+    cc.control_socket = dir / "coord.sock";
+    auto coord_id = io::load_identity(cc.key, cc.cert, cc.ca, crypto::Role::coordinator, {}, now);
+    ASSERT_TRUE(coord_id.has_value()) << coord_id.error();
+    auto coordinator =
+        coord::CoordinatorShell::create(io, cc, std::move(*coord_id),
+                                        {io::make_logger("coord", config::LogLevel::warn),
+                                         io::make_logger("ctl", config::LogLevel::warn)});
+    ASSERT_TRUE(coordinator.has_value()) << coordinator.error();
+
+    config::MeshConfig mc;
+    mc.node = {node_files.key, node_files.cert};
+    mc.ca = dir / "ca.crt";
+    mc.coordinators = {(*coordinator)->endpoint()};
+    mc.tun = {"p2pshell0", 1400};
+    mc.listen = {0, loopback};
+    mc.control_socket = dir / "run" / "n1.sock";
+    auto logger = io::make_logger("node", config::LogLevel::warn);
+    daemon::NodeLoggers logs{logger, logger, logger, logger};
+    auto node_id = io::load_identity(mc.node.key, mc.node.cert, mc.ca, crypto::Role::node, {}, now);
+    ASSERT_TRUE(node_id.has_value()) << node_id.error();
+    auto node = daemon::NodeShell::create(io, mc, std::move(*node_id), logs);
+    ASSERT_TRUE(node.has_value()) << node.error();
+    // A second daemon with the same TUN name is refused.
+    auto again = io::load_identity(mc.node.key, mc.node.cert, mc.ca, crypto::Role::node, {}, now);
+    auto twin = daemon::NodeShell::create(io, mc, std::move(*again), logs);
+    ASSERT_FALSE(twin.has_value());
+    EXPECT_NE(twin.error().find("p2pshell0"), std::string::npos) << twin.error();
+
+    (*coordinator)->start();
+    (*node)->start();
+    std::thread loop([&] { io.run(); });
+    const std::string node_endpoint = (*node)->udp_endpoint().to_string();
+
+    // Registered, and the coordinator sees the node at its socket's address.
+    EXPECT_TRUE(eventually(mc.control_socket, {{"cmd", "status"}}, [](const json& a) {
+      return a["node"]["coordinator"]["state"] == "registered";
+    }));
+    auto status = ask(mc.control_socket, {{"cmd", "status"}});
+    EXPECT_EQ(status["node"]["public_endpoint"], node_endpoint);
+    EXPECT_EQ(status["node"]["local_endpoints"], json::array({node_endpoint}));
+    auto registry = ask(cc.control_socket, {{"cmd", "status"}});
+    ASSERT_EQ(registry["nodes"].size(), 1u) << registry.dump();
+    EXPECT_EQ(registry["nodes"][0]["name"], "n1");
+    EXPECT_EQ(registry["nodes"][0]["observed"], node_endpoint);
+    EXPECT_GT(registry["counters"]["stun_answered"], 0);  // discovery ran at start
+    EXPECT_EQ(ask(cc.control_socket, {{"cmd", "reboot"}})["error"], "unknown command");
+
+    // netcheck re-runs discovery against the coordinator and answers with the report.
+    auto netcheck = ask(mc.control_socket, {{"cmd", "netcheck"}});
+    EXPECT_EQ(netcheck["ok"], true) << netcheck.dump();
+    EXPECT_EQ(netcheck["report"]["public_endpoint"], node_endpoint);
+    EXPECT_EQ(netcheck["report"]["server_rfc5780"], false);  // no alternate address here
+    EXPECT_TRUE(netcheck["report"]["description"].is_string());
+
+    auto ping = ask(mc.control_socket, {{"cmd", "ping"}, {"target", "nobody"}});
+    EXPECT_EQ(ping["ok"], false);
+    EXPECT_TRUE(ping["error"].is_string());
+    EXPECT_EQ(ask(mc.control_socket, {{"cmd", "connect"}, {"target", "10.77.0.9"}})["ok"], true);
+    EXPECT_EQ(ask(mc.control_socket, {{"cmd", "connect"}})["ok"], false);
+    EXPECT_EQ(ask(mc.control_socket, {{"cmd", "frobnicate"}})["error"], "unknown command");
+    EXPECT_EQ(ask(mc.control_socket, {{"cmd", 7}})["error"], "unknown command");
+
+    // Stopping the node says goodbye: the coordinator forgets it at once.
+    boost::asio::post(io, [&] { (*node)->stop(); });
+    EXPECT_TRUE(eventually(cc.control_socket, {{"cmd", "status"}},
+                           [](const json& a) { return a["nodes"].empty(); }));
+    EXPECT_FALSE(fs::exists(mc.control_socket));
+    auto nl = tun::Rtnetlink::open();
+    ASSERT_TRUE(nl.has_value());
+    auto link = nl->link("p2pshell0");
+    ASSERT_FALSE(link.has_value());
+    EXPECT_EQ(link.error().code, tun::TunErrc::kNoSuchInterface);
+
+    boost::asio::post(io, [&] { (*coordinator)->stop(); });
+    loop.join();  // both shells stopped: the io_context ran out of work
+    EXPECT_FALSE(fs::exists(cc.control_socket));
+  });
+}
+
+}  // namespace
+}  // namespace p2p
