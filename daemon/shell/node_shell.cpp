@@ -301,7 +301,11 @@ void NodeShell::housekeeping() {
   if (stopped_) return;
   Time now = Clock::now();
   refresh_local_endpoints(now);
-  if (!discovery_ && now - last_discovery_ >= kDiscoveryInterval) start_discovery(now);
+  // Re-run discovery on schedule, and at once when it found UDP blocked but the coordinator
+  // has since answered (it was down or unreachable when we started).
+  bool stale = now - last_discovery_ >= kDiscoveryInterval;
+  bool blocked_but_registered = last_report_ && last_report_->udp_blocked && node_->registered();
+  if (!discovery_ && (stale || blocked_but_registered)) start_discovery(now);
   after_event(now);
   housekeeping_timer_.expires_after(kHousekeeping);
   housekeeping_timer_.async_wait([this](const boost::system::error_code& ec) {
