@@ -16,7 +16,7 @@
 #   lab_addr NAME                   a host's (first) address, a router's WAN address
 #   lab_exec NAME CMD...            run CMD in a namespace
 #   lab_spawn NAME LOG CMD...       start CMD in the background there; pid in LAB_LAST_PID
-#   lab_stop PID                    SIGTERM, then SIGKILL after a bounded wait
+#   lab_stop PID [SIG [SECS]]       SIGTERM (or SIG), SIGKILL after SECS (5); 1 if it had to
 #   wait_for SECONDS WHAT CMD...    poll CMD every 0.1 s until it succeeds; 1 on timeout
 #   fail MSG                        print MSG and the logs' tails, exit 1
 #
@@ -66,14 +66,19 @@ lab_spawn() {  # NAME LOG CMD...
   LAB_PIDS+=("$LAB_LAST_PID")
 }
 
-lab_stop() {  # PID [SECONDS]
-  local pid=$1 limit=${2:-5} i
-  kill -TERM "$pid" 2>/dev/null || return 0
+# Sends SIGNAL (default TERM) and waits up to SECONDS (default 5) for PID to exit, then
+# SIGKILLs it; returns 1 when it had to.
+lab_stop() {  # PID [SIGNAL [SECONDS]]
+  local pid=$1 sig=${2:-TERM} limit=${3:-5} i
+  kill "-$sig" "$pid" 2>/dev/null || return 0
   for ((i = 0; i < limit * 10; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  kill -KILL "$pid" 2>/dev/null || true
+  if kill -KILL "$pid" 2>/dev/null; then
+    wait "$pid" 2>/dev/null || true
+    return 1
+  fi
   wait "$pid" 2>/dev/null || true
 }
 
@@ -110,16 +115,17 @@ lab_cleanup() {
   ((LAB_CLEANED)) && return 0
   LAB_CLEANED=1
   trap - INT TERM
-  for pid in "${LAB_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  # Everything still running inside a lab namespace was started by this run.
+  # Everything running inside a lab namespace was started by this run: SIGTERM first (the
+  # daemons remove their TUNs), SIGKILL after 2 s.
   for ((i = 0; i < 30; i++)); do
     pids=""
     for ns in "${LAB_NAMESPACES[@]}"; do pids+=" $(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"; done
     [ -z "${pids// /}" ] && break
-    if ((i == 20)); then
-      # shellcheck disable=SC2086
-      kill -KILL $pids 2>/dev/null || true
-    fi
+    # shellcheck disable=SC2086  # one pid per word
+    case $i in
+      0) kill -TERM $pids 2>/dev/null || true ;;
+      20) kill -KILL $pids 2>/dev/null || true ;;
+    esac
     sleep 0.1
   done
   for pid in "${LAB_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done

@@ -136,14 +136,7 @@ p2p_tun_up() {  # HOST
 }
 
 p2p_kill() {  # NAME [SIGNAL]
-  local pid=${P2P_PID[$1]} sig=${2:-TERM} i
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$pid" 2>/dev/null && fail "$1: p2pvpnd ignored SIG$sig for 10 s"
-  wait "$pid" 2>/dev/null || true
+  lab_stop "${P2P_PID[$1]}" "${2:-TERM}" 10 || fail "$1: p2pvpnd ignored SIG${2:-TERM} for 10 s"
 }
 
 p2p_status() {  # NAME
