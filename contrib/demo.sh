@@ -60,6 +60,28 @@ explain() {  # NAME PEER
   fi
 }
 
+# A node behind a NAT of TYPE at LAN/index N, virtual IP 10.77.0.(N+1); waits (bounded) for
+# its NAT discovery so the status shows the type.
+add_node() {  # NAME TYPE N
+  local name=$1 type=$2 n=$3
+  lab_host "$name" "$type" "$n"
+  p2p_node "$name" "$name" "10.77.0.$((n + 1))"
+  printf '%-12s 10.77.0.%-3s LAN 192.168.%s.10, %s NAT 203.0.113.%s\n' "$name" "$((n + 1))" \
+    "$n" "$type" "$((20 + n))"
+  wait_for 20 "$name's NAT discovery" p2p_nat_is "$name" "$(p2p_nat_name "$type")" || true
+}
+
+# A pings B, both statuses once the path has settled, and what the path is and why.
+show_pair() {  # A B WHY...
+  local a=$1 b=$2; shift 2
+  ping_peer "$a" "$b"
+  wait_for 30 "$a's path to $b to settle" settled "$a" "$b" || true
+  show_status "$a" "$b"
+  say "the path"
+  explain "$a" "$b"
+  echo "($*)"
+}
+
 ping_peer() {  # NAME PEER
   say "$1 pings $2 by virtual IP: ping $(p2p_vip "$2")"
   p2p_wait_ping "$(p2p_host "$1")" "$(p2p_vip "$2")" 20 || fail "$1 cannot reach $2"
@@ -83,34 +105,17 @@ main() {
   lab_internet
   lab_public_host coord 203.0.113.10 203.0.113.11
   p2p_coordinator coord 203.0.113.11
-  lab_host alice port-restricted 1
-  lab_host bob symmetric 2
-  p2p_node alice alice 10.77.0.2
-  p2p_node bob bob 10.77.0.3
   echo "coordinator  203.0.113.10:7400 (RFC 5780 second address 203.0.113.11)"
-  echo "alice        10.77.0.2   LAN 192.168.1.10, port-restricted NAT 203.0.113.21"
-  echo "bob          10.77.0.3   LAN 192.168.2.10, symmetric NAT 203.0.113.22"
-  wait_for 20 "NAT discovery" p2p_nat_is bob symmetric || true
-  ping_peer alice bob
-  wait_for 30 "alice's path to bob to settle" settled alice bob || true
-  show_status alice bob
-  say "the path"
-  explain alice bob
-  echo "(bob's symmetric NAT gives each destination a new random port, and alice's NAT lets in" \
-    "only the exact address and port she sent to: unless punching finds a way, the relay carries it)"
+  add_node alice port-restricted 1
+  add_node bob symmetric 2
+  show_pair alice bob "bob's symmetric NAT gives each destination a new random port, and" \
+    "alice's NAT lets in only the exact address and port she sent to: unless punching finds" \
+    "a way, the relay carries the tunnel"
 
   say "act 2: carol behind another symmetric NAT; bob and carol are both symmetric"
-  lab_host carol symmetric 3
-  p2p_node carol carol 10.77.0.4
-  echo "carol        10.77.0.4   LAN 192.168.3.10, symmetric NAT 203.0.113.23"
-  wait_for 20 "NAT discovery" p2p_nat_is carol symmetric || true
-  ping_peer bob carol
-  wait_for 30 "bob's path to carol to settle" settled bob carol || true
-  show_status bob carol
-  say "the path"
-  explain bob carol
-  echo "(two symmetric NATs give every destination a new random port, so neither side can" \
-    "learn an endpoint the other's NAT would let in)"
+  add_node carol symmetric 3
+  show_pair bob carol "two symmetric NATs give every destination a new random port, so" \
+    "neither side can learn an endpoint the other's NAT would let in"
 
   if ((keep)); then
     say "the lab stays up until Ctrl-C"

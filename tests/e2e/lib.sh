@@ -315,6 +315,42 @@ nat_reflexive() {  # LOG
   sed -n 's/.*UDP reflexive addr: \([0-9.:]*\).*/\1/p' "$1" | head -n1
 }
 
+# Puts a host h<i> behind each lab NAT type (and one public, index i+1), runs the discovery
+# from all of them at once against SERVER:PORT (an RFC 5780 server), and checks every verdict
+# and that the server saw the right public address. Reports a line per type; 1 on a misjudged
+# type.
+nat_check_types() {  # SERVER PORT
+  local types=(none full restricted port-restricted symmetric) i type want got seen log
+  local failed=0 jobs_running=()
+  for i in "${!types[@]}"; do lab_host "h$i" "${types[$i]}" "$((i + 1))"; done
+  for i in "${!types[@]}"; do
+    nat_discover "h$i" "$1" "$2" "$LAB_DIR/logs/natdiscovery-${types[$i]}.log" \
+      >"$LAB_DIR/verdict-$i" &
+    jobs_running+=("$!")
+  done
+  wait "${jobs_running[@]}"
+
+  for i in "${!types[@]}"; do
+    type=${types[$i]}
+    log="$LAB_DIR/logs/natdiscovery-$type.log"
+    want=$(nat_expected_verdict "$type")
+    got=$(cat "$LAB_DIR/verdict-$i")
+    # Behind no NAT the server must see the host's own address; behind a NAT, the router's.
+    seen=$(lab_addr "h$i")
+    [ "$type" != none ] && seen=$(lab_addr "r-h$i")
+    if [ "$got" != "$want" ]; then
+      lab_log "$type: expected '$want', turnutils_natdiscovery says '$got'"
+      failed=1
+    elif [[ "$(nat_reflexive "$log")" != "$seen":* ]]; then
+      lab_log "$type: reflexive address $(nat_reflexive "$log"), expected $seen"
+      failed=1
+    else
+      lab_report "$(printf '%-16s mapping|filtering: %s (public %s)' "$type" "$want" "$seen")"
+    fi
+  done
+  return "$failed"
+}
+
 # A line for the run's report: run.sh prints these even when the test passes.
 lab_report() { printf 'report: %s\n' "$*"; }
 

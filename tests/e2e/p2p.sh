@@ -1,6 +1,10 @@
 # shellcheck shell=bash
 # p2pvpn in the namespace lab (sources lib.sh): certificates, a coordinator, nodes, status.
 #
+#   p2p_lab [ALT_IP [YAML]]           the usual start: lab_init, p2p_init $E2E_BUILD, the
+#                                     internet, host coord (203.0.113.10 [+ALT_IP]) running
+#                                     the coordinator (p2p_coordinator's ALT_IP and YAML)
+#   p2p_public_pair                   p2p_lab plus public nodes alice 10.77.0.2, bob 10.77.0.3
 #   p2p_init BUILD_DIR                binaries from BUILD_DIR; a CA in $LAB_DIR/pki
 #   p2p_issue NAME VIP [ROLE [CA]]    $LAB_DIR/pki/NAME.{key,crt} signed by CA (default "ca")
 #   p2p_fingerprint CERT              its fingerprint, as coordinator.yaml's revoked: wants it
@@ -44,6 +48,26 @@ p2p_init() {  # BUILD_DIR
   command -v jq >/dev/null || fail "jq is missing (contrib/install-deps.sh installs it)"
   mkdir -p "$LAB_DIR/pki" "$LAB_DIR/nodes"
   p2p_ca ca
+}
+
+p2p_lab() {  # [ALT_IP [YAML]]
+  local alt=${1:-} extra=${2:-}
+  lab_init
+  p2p_init "$E2E_BUILD"
+  lab_internet
+  # shellcheck disable=SC2086  # no second address when ALT_IP is empty
+  lab_public_host coord 203.0.113.10 $alt
+  p2p_coordinator coord "$alt" "$extra"
+}
+
+# p2p_lab, plus alice (203.0.113.101, vip 10.77.0.2) and bob (203.0.113.102, vip 10.77.0.3):
+# public hosts, no NAT, nodes running.
+p2p_public_pair() {
+  p2p_lab ""
+  lab_public_host alice 203.0.113.101
+  lab_public_host bob 203.0.113.102
+  p2p_node alice alice 10.77.0.2
+  p2p_node bob bob 10.77.0.3
 }
 
 p2p_ca() {  # NAME: a CA in $LAB_DIR/pki/NAME

@@ -20,11 +20,7 @@ flush() {
 
 main() {
   local t0 transfer status=0 round
-  lab_init
-  p2p_init "$E2E_BUILD"
-  lab_internet
-  lab_public_host coord 203.0.113.10 203.0.113.11
-  p2p_coordinator coord 203.0.113.11
+  p2p_lab 203.0.113.11
   lab_host alice symmetric 1
   lab_host bob full 2
   p2p_node alice alice 10.77.0.2

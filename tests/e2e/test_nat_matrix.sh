@@ -86,11 +86,7 @@ run_pair() {  # K
 }
 
 main() {
-  lab_init
-  p2p_init "$E2E_BUILD"
-  lab_internet
-  lab_public_host coord 203.0.113.10 203.0.113.11
-  p2p_coordinator coord 203.0.113.11
+  p2p_lab 203.0.113.11
   setup
   check_nat_types
   local k

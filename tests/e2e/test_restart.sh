@@ -13,15 +13,7 @@ tun_gone() {  # HOST
 }
 
 main() {
-  lab_init
-  p2p_init "$E2E_BUILD"
-  lab_internet
-  lab_public_host coord 203.0.113.10
-  lab_public_host alice 203.0.113.101
-  lab_public_host bob 203.0.113.102
-  p2p_coordinator coord
-  p2p_node alice alice 10.77.0.2
-  p2p_node bob bob 10.77.0.3
+  p2p_public_pair
   p2p_wait_ping alice 10.77.0.3 20 || fail "alice cannot ping bob"
 
   local sig start

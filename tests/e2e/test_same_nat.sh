@@ -29,11 +29,7 @@ lan_pair() {  # TYPE N: router r<N> of TYPE, nodes x<N> and y<N> on its LAN 192.
 }
 
 main() {
-  lab_init
-  p2p_init "$E2E_BUILD"
-  lab_internet
-  lab_public_host coord 203.0.113.10 203.0.113.11
-  p2p_coordinator coord 203.0.113.11
+  p2p_lab 203.0.113.11
   lan_pair port-restricted 1
   lan_pair symmetric 2
 }
