@@ -393,6 +393,7 @@ void NodeShell::on_control(const json& request, io::ControlServer::Respond respo
     }
   } else if (cmd == "netcheck") {
     netcheck_waiters_.push_back(std::move(respond));
+    refresh_local_endpoints(now);  // starts discovery itself when the addresses changed
     start_discovery(now);
     if (!discovery_) {
       auto waiters = std::move(netcheck_waiters_);
