@@ -241,7 +241,7 @@ main() {
 
   want underlay && measure underlay left 203.0.113.102
   if want p2pvpn; then
-    measure "p2pvpn" left 10.77.0.3 "$(p2p_pid left)" "$(p2p_pid right)"
+    measure "p2pvpn direct" left 10.77.0.3 "$(p2p_pid left)" "$(p2p_pid right)"
     p2p_path_is left right direct || lab_log "warning: left -> right is not direct"
   fi
   if want relay; then

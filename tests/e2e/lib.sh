@@ -15,7 +15,8 @@
 #                                   router of that type at 203.0.113.(20+N)
 #   lab_addr NAME                   a host's (first) address, a router's WAN address
 #   lab_exec NAME CMD...            run CMD in a namespace
-#   lab_spawn NAME LOG CMD...       start CMD in the background there; pid in LAB_LAST_PID
+#   lab_spawn NAME LOG CMD...       start CMD in the background there (own session, output
+#                                   appended to LOG); pid in LAB_LAST_PID
 #   lab_stop PID [SIG [SECS]]       SIGTERM (or SIG), SIGKILL after SECS (5); 1 if it had to
 #   wait_for SECONDS WHAT CMD...    poll CMD every 0.1 s until it succeeds; 1 on timeout
 #   fail MSG                        print MSG and the logs' tails, exit 1
@@ -59,9 +60,13 @@ lab_exec() {  # NAME CMD...
   ip netns exec "$ns" "$@"
 }
 
+# In its own session, so a Ctrl-C at the terminal reaches only the script (whose cleanup then
+# stops everything in order), not the daemons in the middle of a measurement. Appends to LOG.
 lab_spawn() {  # NAME LOG CMD...
   local ns log; ns=$(lab_ns "$1"); log=$2; shift 2
-  ip netns exec "$ns" "$@" >"$log" 2>&1 </dev/null &
+  # A background job of a script is no group leader, so setsid execs in place: $! stays the
+  # command's pid.
+  ip netns exec "$ns" setsid "$@" >>"$log" 2>&1 </dev/null &
   LAB_LAST_PID=$!
   LAB_PIDS+=("$LAB_LAST_PID")
 }

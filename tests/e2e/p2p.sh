@@ -140,11 +140,7 @@ p2p_configure() {  # NAME HOST VIP [YAML [CA]]
 p2p_start() {  # NAME
   local name=$1 host=${P2P_HOST[$1]}
   echo "---- start $(date +%T.%N)" >>"$LAB_DIR/logs/$name.log"
-  lab_exec "$host" true  # the namespace exists
-  ip netns exec "$(lab_ns "$host")" "$P2P_DAEMON" -c "$LAB_DIR/nodes/$name/mesh.yaml" \
-    >>"$LAB_DIR/logs/$name.log" 2>&1 </dev/null &
-  LAB_LAST_PID=$!
-  LAB_PIDS+=("$LAB_LAST_PID")
+  lab_spawn "$host" "$LAB_DIR/logs/$name.log" "$P2P_DAEMON" -c "$LAB_DIR/nodes/$name/mesh.yaml"
   P2P_PID[$name]=$LAB_LAST_PID
   wait_for 10 "$name's TUN p2p0 up" p2p_tun_up "$host" ||
     fail "$name: p2pvpnd did not bring up p2p0"
