@@ -8,7 +8,6 @@
 // Asio after <utility> (Boost 1.74).
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <chrono>
 #include <exception>
 #include <iostream>
@@ -54,16 +53,7 @@ int run(const std::filesystem::path& config_path) {
   boost::asio::io_context io(1);
   auto shell = daemon::NodeShell::create(io, config, std::move(*identity), logs);
   if (!shell) return refuse(shell.error());
-
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    logs.node->info("signal {}: shutting down", signo);
-    (*shell)->stop();
-    io.stop();
-  });
-  (*shell)->start();
-  io.run();
+  io::run_until_signalled(io, **shell, *logs.node);
   return 0;
 }
 

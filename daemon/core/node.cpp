@@ -759,23 +759,9 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
         schedule(now);
       }
     }
-    wire::PathProbeAck ack{probe->probe_id, from};
-    scratch_.assign(kHeadroom, 0);
-    wire::encode_control(scratch_, ack);
-    std::size_t len = scratch_.size() - kHeadroom;
-    scratch_.resize(scratch_.size() + kTailroom);
-    PacketView v(scratch_.data(), scratch_.size(), kHeadroom, len);
-    if (!p.current) return;
-    auto ctr = p.current->transport.encrypt(now, v.span_with_tailroom(), len);
-    if (!ctr) return;
-    v.resize(len + wire::kTagSize);
-    v.push_front(wire::kDataHeaderSize);
-    wire::write_data_header(v.data(), p.current->remote_index, *ctr);
-    if (via_relay) {
-      send_relayed(now, p.vip, v);
-    } else {
-      fx_.send_udp(from, v.span());
-    }
+    // Answer the way it came: to its source, or back through the relay.
+    send_control_to_peer(now, p, wire::PathProbeAck{probe->probe_id, from},
+                         via_relay ? std::nullopt : std::optional<Endpoint>(from));
     return;
   }
   if (auto* ack = std::get_if<wire::PathProbeAck>(&*m)) {
@@ -809,7 +795,8 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
   log_->debug("peer={} sent unexpected {}", p.name(), wire::control_name(*m));
 }
 
-void Node::send_control_to_peer(Time now, Peer& p, const ControlMessage& m, const Endpoint& to) {
+void Node::send_control_to_peer(Time now, Peer& p, const ControlMessage& m,
+                                std::optional<Endpoint> to) {
   if (!p.current) return;
   scratch_.assign(kHeadroom, 0);
   wire::encode_control(scratch_, m);
@@ -821,7 +808,11 @@ void Node::send_control_to_peer(Time now, Peer& p, const ControlMessage& m, cons
   v.resize(len + wire::kTagSize);
   v.push_front(wire::kDataHeaderSize);
   wire::write_data_header(v.data(), p.current->remote_index, *ctr);
-  fx_.send_udp(to, v.span());
+  if (to) {
+    fx_.send_udp(*to, v.span());
+  } else {
+    send_relayed(now, p.vip, v);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1119,19 +1110,10 @@ void Node::ping(Time now, std::variant<Ipv4, std::string> target, PingDone done)
   p->ping_sent = now;
   p->ping_done = std::move(done);
   schedule(now + kPingTimeout);
-  wire::PathProbe probe{p->ping_probe, p->active_path() ? p->active_path()->endpoint : Endpoint{}};
-  if (const Path* path = p->active_path()) {
-    send_control_to_peer(now, *p, probe, path->endpoint);
-    return;
-  }
-  // Over the relay: the probe is wrapped like any datagram.
-  scratch_.assign(kHeadroom, 0);
-  wire::encode_control(scratch_, probe);
-  std::size_t len = scratch_.size() - kHeadroom;
-  scratch_.resize(scratch_.size() + kTailroom);
-  std::vector<std::uint8_t> buf = scratch_;
-  PacketView v(buf.data(), buf.size(), kHeadroom, len);
-  send_to_peer(now, *p, v, true);
+  const Path* path = p->active_path();
+  wire::PathProbe probe{p->ping_probe, path ? path->endpoint : Endpoint{}};
+  send_control_to_peer(now, *p, probe,
+                       path ? std::optional<Endpoint>(path->endpoint) : std::nullopt);
 }
 
 NodeStatus Node::status(Time now) const {

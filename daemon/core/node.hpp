@@ -185,8 +185,10 @@ class Node {
   // the active path. Returns false if there is no usable session or path.
   bool send_to_peer(Time now, Peer& p, PacketView packet, bool is_probe_or_keepalive = false);
   void send_datagram_to_peer(Time now, Peer& p, PacketView datagram, const Path* direct);
+  // Encrypts a control message in the peer's current session and sends it to `to`, or
+  // through the coordinator's relay when `to` is empty.
   void send_control_to_peer(Time now, Peer& p, const wire::ControlMessage& m,
-                            const Endpoint& to);
+                            std::optional<Endpoint> to);
   void send_relayed(Time now, Ipv4 to, PacketView datagram);
   void peer_tick(Time now, Peer& p);
   void path_tick(Time now, Peer& p);
