@@ -41,6 +41,11 @@ void check_mesh(const Value& map, M& c) {
       list[i].fail("an IPv6 coordinator needs an IPv6 listen.address (\"::\" listens on both)");
     }
   }
+  if (c.discovery.server && !c.discovery.server->is_v4()) {
+    map.child("discovery")
+        ->child("server")
+        ->fail("an IPv6 STUN server needs an IPv6 listen.address (\"::\" listens on both)");
+  }
 }
 
 const Schema<M::Node> kNode{{
@@ -78,6 +83,11 @@ const Schema<M::Relay> kRelay{{
     {"allowed", kOptional, into(&M::Relay::allowed, read_bool)},
 }};
 
+const Schema<M::Discovery> kDiscovery{{
+    {"server", kOptional, into(&M::Discovery::server, read_remote_endpoint)},
+    {"interval", kOptional, into(&M::Discovery::interval, duration_in(1min, 24h))},
+}};
+
 const Schema<M> kMesh{
     {
         {"node", kRequired, into(&M::node, section(kNode))},
@@ -93,6 +103,7 @@ const Schema<M> kMesh{
         {"peers", kOptional, into(&M::peers, list_of(section(kPeer), 0, peer_identity))},
         {"punch", kOptional, into(&M::punch, section(kPunch))},
         {"relay", kOptional, into(&M::relay, section(kRelay))},
+        {"discovery", kOptional, into(&M::discovery, section(kDiscovery))},
     },
     check_mesh};
 

@@ -13,6 +13,7 @@
 //     - { name: laptop, force: relay }              # name or vip (exactly one); direct|relay
 //   punch: { enabled: true, timeout: 10s, port_prediction: true }
 //   relay: { allowed: true }
+//   discovery: { server: 198.51.100.7:3478, interval: 10m }   # NAT discovery; 1m..24h
 //
 // Every key but node, ca and coordinators may be left out (the defaults are the values above
 // and the member initialisers below). Anything invalid, including an unknown key, throws
@@ -64,6 +65,12 @@ struct MeshConfig {
   struct Relay {
     bool allowed = true;
   };
+  // NAT discovery (RFC 5780). Without a server the daemon asks the coordinator it uses; a
+  // coordinator with one address cannot tell filtering apart, another RFC 5780 server can.
+  struct Discovery {
+    std::optional<Endpoint> server;
+    std::chrono::milliseconds interval = std::chrono::minutes(10);  // re-run period, 1m..24h
+  };
 
   std::filesystem::path source;  // absolute path of the file this was loaded from
   Node node;
@@ -78,6 +85,7 @@ struct MeshConfig {
   std::vector<Peer> peers;           // no two for the same name or vip
   Punch punch;
   Relay relay;
+  Discovery discovery;
 };
 
 // Loads and validates `file`; throws ConfigError (the only exception it throws).

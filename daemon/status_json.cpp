@@ -192,6 +192,7 @@ json status_to_json(const core::NodeStatus& s) {
 json report_to_json(const nat::Report& r) {
   const auto& pa = r.port_allocation;
   return {
+      {"server", r.server.to_string()},
       {"udp_blocked", r.udp_blocked},
       {"public_endpoint", endpoint_or_null(r.public_endpoint)},
       {"behind_nat", optional_or_null(r.behind_nat)},

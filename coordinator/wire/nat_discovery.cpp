@@ -104,6 +104,7 @@ std::string describe(const Report& r) {
   };
   std::string s;
   s += "NAT type:        " + std::string(to_string(r.type)) + "\n";
+  s += "STUN server:     " + r.server.to_string() + "\n";
   s += "UDP:             " + std::string(r.udp_blocked ? "blocked" : "reachable") + "\n";
   if (r.udp_blocked) return s;
   s +=
@@ -132,6 +133,7 @@ std::string describe(const Report& r) {
 Discovery::Discovery(DiscoveryConfig config, Effects& effects, RandomFill random)
     : config_(std::move(config)), effects_(effects), random_(std::move(random)) {
   probes_.reserve(8);  // at most seven probes per run
+  report_.server = config_.server;
 }
 
 Time Discovery::next_deadline() const {

@@ -81,6 +81,7 @@ inline constexpr int kMaxSequentialStep = 64;
 PortAllocation analyse_ports(std::vector<std::uint16_t> ports);
 
 struct Report {
+  Endpoint server;  // the STUN server asked (DiscoveryConfig::server)
   bool udp_blocked = false;
   std::optional<Endpoint> public_endpoint;  // XOR-MAPPED-ADDRESS of test I
   std::optional<bool> behind_nat;           // false: public endpoint is one of local_endpoints

@@ -112,6 +112,8 @@ Node::~Node() = default;
 
 bool Node::registered() const { return coord_->state == CoordinatorLink::State::kRegistered; }
 
+std::optional<Endpoint> Node::public_endpoint() const { return coord_->observed; }
+
 void Node::start(Time now) {
   if (settings_.coordinators.empty()) return;
   coord_->endpoint = settings_.coordinators[0];

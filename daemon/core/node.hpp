@@ -151,6 +151,8 @@ class Node {
   NodeStatus status(Time now) const;
   const crypto::Certificate& certificate() const { return identity_.certificate; }
   bool registered() const;
+  // Our endpoint as the coordinator last saw it (RegisterOk); nullopt before registering.
+  std::optional<Endpoint> public_endpoint() const;
 
  private:
   struct CoordinatorLink;

@@ -19,6 +19,7 @@
 
 #include "config/mesh_config.hpp"
 #include "crypto/expected.hpp"
+#include "crypto/ip.hpp"
 #include "daemon/status_json.hpp"
 
 namespace p2p::ctl {
@@ -264,7 +265,9 @@ int run_ping(const PingOptions& opt, const Context& ctx) {
 }
 
 int run_netcheck(const NetcheckOptions& opt, const Context& ctx) {
-  auto answer = ask(opt.daemon, {{"cmd", "netcheck"}}, ctx);
+  json request{{"cmd", "netcheck"}};
+  if (!opt.server.empty()) request["server"] = opt.server;
+  auto answer = ask(opt.daemon, request, ctx);
   if (!answer) return answer.error();
   const auto report = answer->find("report");
   if (report == answer->end() || !report->is_object())
@@ -307,6 +310,16 @@ void add_daemon_commands(CLI::App& app, const Context& ctx, int& exit_code) {
       "netcheck", "Run NAT discovery now and print the report (asks the running p2pvpnd)");
   add_daemon_options(*netcheck_cmd, netcheck->daemon);
   netcheck_cmd->add_flag("--json", netcheck->json, "Print the report as JSON");
+  netcheck_cmd
+      ->add_option("--server", netcheck->server,
+                   "Ask this STUN server (IP:PORT, [IPv6]:PORT) instead of the daemon's own "
+                   "(mesh.yaml discovery.server, or the coordinator); the node's NAT state is "
+                   "not changed")
+      ->check([](const std::string& text) -> std::string {
+        auto e = Endpoint::parse(text);
+        if (!e || e->port == 0) return "expected IP:PORT or [IPv6]:PORT, got \"" + text + "\"";
+        return {};
+      });
   netcheck_cmd->callback(
       [&ctx, &exit_code, netcheck] { exit_code = run_netcheck(*netcheck, ctx); });
 }

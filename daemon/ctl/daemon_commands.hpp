@@ -48,7 +48,9 @@ struct PingOptions {
 };
 
 struct NetcheckOptions {
-  DaemonOptions daemon{.socket = {}, .config = {}, .timeout_seconds = 10};  // discovery is slow
+  // Discovery takes up to ~7 s behind a strict NAT, and may wait for a run under way.
+  DaemonOptions daemon{.socket = {}, .config = {}, .timeout_seconds = 30};
+  std::string server;  // "IP:PORT": another RFC 5780 STUN server; empty = the daemon's own
   bool json = false;
 };
 

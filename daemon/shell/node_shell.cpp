@@ -92,7 +92,9 @@ NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
       tun_watch_(io, tun_.native_handle()),
       node_timer_(io, [this] { on_node_timer(); }),
       discovery_timer_(io, [this] { on_discovery_timer(); }),
-      housekeeping_timer_(io) {
+      housekeeping_timer_(io),
+      discovery_server_(config.discovery.server),
+      discovery_interval_(config.discovery.interval) {
   for (std::size_t i = 0; i < kBatch; ++i) {
     tun_slots_[i] = tun::PacketSlot{tun_pool_.packet(i), io::PacketPool::kPacketCapacity, 0};
   }
@@ -116,7 +118,7 @@ void NodeShell::start() {
   local_endpoints_ = gather_local_endpoints();
   node_->set_local_endpoints(now, local_endpoints_);
   node_->start(now);
-  start_discovery(now);
+  request_discovery(now, std::nullopt);
   after_event(now);
   wait_udp();
   wait_tun();
@@ -133,8 +135,12 @@ void NodeShell::stop() {
     node_->stop(Clock::now());  // Goodbye to the coordinator
     udp_.flush();
   }
-  for (auto& respond : netcheck_waiters_) respond(refusal("daemon stopping"));
-  netcheck_waiters_.clear();
+  for (auto& respond : running_.waiters) respond(refusal("daemon stopping"));
+  for (auto& job : queued_) {
+    for (auto& respond : job.waiters) respond(refusal("daemon stopping"));
+  }
+  running_ = {};
+  queued_.clear();
   discovery_.reset();
   node_timer_.arm(Time::max());
   discovery_timer_.arm(Time::max());
@@ -262,6 +268,15 @@ void NodeShell::on_node_timer() {
 void NodeShell::after_event(Time now) {
   if (stopped_) return;
   if (discovery_ && discovery_->done()) finish_discovery(now);
+  // A new public endpoint (another upstream, a rebooted router) may mean another NAT.
+  if (auto pub = node_->public_endpoint(); pub && pub != last_public_) {
+    if (last_public_) {
+      log_.nat->info("public endpoint moved {} -> {}, re-running NAT discovery",
+                     last_public_->to_string(), pub->to_string());
+      request_discovery(now, std::nullopt);
+    }
+    last_public_ = pub;
+  }
   if (udp_.queued() > 0) udp_.flush();
   node_timer_.arm(node_->next_deadline());
 }
@@ -294,7 +309,7 @@ void NodeShell::refresh_local_endpoints(Time now) {
                  local_endpoints_.size(), endpoints.size());
   local_endpoints_ = std::move(endpoints);
   node_->set_local_endpoints(now, local_endpoints_);
-  start_discovery(now);
+  request_discovery(now, std::nullopt);
 }
 
 void NodeShell::housekeeping() {
@@ -303,9 +318,9 @@ void NodeShell::housekeeping() {
   refresh_local_endpoints(now);
   // Re-run discovery on schedule, and at once when it found UDP blocked but the coordinator
   // has since answered (it was down or unreachable when we started).
-  bool stale = now - last_discovery_ >= kDiscoveryInterval;
+  bool stale = now - last_discovery_ >= discovery_interval_;
   bool blocked_but_registered = last_report_ && last_report_->udp_blocked && node_->registered();
-  if (!discovery_ && (stale || blocked_but_registered)) start_discovery(now);
+  if (stale || blocked_but_registered) request_discovery(now, std::nullopt);
   after_event(now);
   housekeeping_timer_.expires_after(kHousekeeping);
   housekeeping_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -313,20 +328,51 @@ void NodeShell::housekeeping() {
   });
 }
 
-void NodeShell::start_discovery(Time now) {
-  if (discovery_) return;  // one run at a time; waiters get its result
-  auto status = node_->status(now);
-  if (!status.coordinator) return;
-  nat::DiscoveryConfig config;
-  config.server = *status.coordinator;
-  config.local_endpoints = local_endpoints_;
-  config.software = "p2pvpnd";
-  discovery_ = std::make_unique<nat::Discovery>(
-      std::move(config), static_cast<nat::Effects&>(*this),
-      [](std::span<std::uint8_t> out) { randombytes_buf(out.data(), out.size()); });
-  last_discovery_ = now;
-  log_.nat->debug("discovery started against server={}", status.coordinator->to_string());
-  discovery_timer_.arm(discovery_->start(now));
+std::optional<Endpoint> NodeShell::own_discovery_server() const {
+  if (discovery_server_) return discovery_server_;
+  return node_->status(Clock::now()).coordinator;
+}
+
+void NodeShell::request_discovery(Time now, std::optional<Endpoint> server,
+                                  io::ControlServer::Respond respond) {
+  auto join = [&](DiscoveryJob& job) {
+    if (respond) job.waiters.push_back(std::move(respond));
+  };
+  if (discovery_ && running_.server == server) return join(running_);
+  for (auto& job : queued_) {
+    if (job.server == server) return join(job);
+  }
+  if (queued_.size() >= kMaxQueuedDiscoveries) {
+    if (respond) respond(refusal("busy: too many NAT discovery runs waiting, try again shortly"));
+    return;
+  }
+  queued_.push_back(DiscoveryJob{server, {}});
+  join(queued_.back());
+  if (!discovery_) start_next_discovery(now);
+}
+
+void NodeShell::start_next_discovery(Time now) {
+  while (!discovery_ && !queued_.empty() && !stopped_) {
+    DiscoveryJob job = std::move(queued_.front());
+    queued_.pop_front();
+    const auto target = job.server ? job.server : own_discovery_server();
+    if (!target) {
+      for (auto& respond : job.waiters) respond(refusal("no server to run NAT discovery against"));
+      continue;
+    }
+    nat::DiscoveryConfig config;
+    config.server = *target;
+    config.local_endpoints = local_endpoints_;
+    config.software = "p2pvpnd";
+    discovery_ = std::make_unique<nat::Discovery>(
+        std::move(config), static_cast<nat::Effects&>(*this),
+        [](std::span<std::uint8_t> out) { randombytes_buf(out.data(), out.size()); });
+    running_ = std::move(job);
+    if (!running_.server) last_discovery_ = now;
+    log_.nat->debug("discovery started against server={}{}", target->to_string(),
+                    running_.server ? " (netcheck)" : "");
+    discovery_timer_.arm(discovery_->start(now));
+  }
 }
 
 void NodeShell::on_discovery_timer() {
@@ -337,19 +383,24 @@ void NodeShell::on_discovery_timer() {
 }
 
 void NodeShell::finish_discovery(Time now) {
-  last_report_ = discovery_->report();
+  const nat::Report report = discovery_->report();
   discovery_.reset();
   discovery_timer_.arm(Time::max());
-  const auto& r = *last_report_;
-  auto summary = nat::summarize(r);
-  log_.nat->info(
-      "nat type={} public={} mapping={} filtering={} allocation={}", nat::to_string(r.type),
-      r.public_endpoint ? r.public_endpoint->to_string() : std::string("none"),
-      nat::to_string(r.mapping), nat::to_string(r.filtering), wire::to_string(summary.allocation));
-  node_->set_nat(now, summary);
-  auto waiters = std::move(netcheck_waiters_);
-  netcheck_waiters_.clear();
-  for (auto& respond : waiters) respond(json{{"ok", true}, {"report", report_to_json(r)}});
+  DiscoveryJob job = std::move(running_);
+  running_ = {};
+  auto summary = nat::summarize(report);
+  log_.nat->info("{}nat type={} server={} public={} mapping={} filtering={} allocation={}",
+                 job.server ? "netcheck: " : "", nat::to_string(report.type),
+                 report.server.to_string(),
+                 report.public_endpoint ? report.public_endpoint->to_string() : "none",
+                 nat::to_string(report.mapping), nat::to_string(report.filtering),
+                 wire::to_string(summary.allocation));
+  if (!job.server) {
+    last_report_ = report;
+    node_->set_nat(now, summary);
+  }
+  for (auto& respond : job.waiters) respond(json{{"ok", true}, {"report", report_to_json(report)}});
+  start_next_discovery(now);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -392,18 +443,28 @@ void NodeShell::on_control(const json& request, io::ControlServer::Respond respo
                   });
     }
   } else if (cmd == "netcheck") {
-    netcheck_waiters_.push_back(std::move(respond));
-    refresh_local_endpoints(now);  // starts discovery itself when the addresses changed
-    start_discovery(now);
-    if (!discovery_) {
-      auto waiters = std::move(netcheck_waiters_);
-      netcheck_waiters_.clear();
-      for (auto& r : waiters) r(refusal("no coordinator to run NAT discovery against"));
-    }
+    handle_netcheck(now, request, std::move(respond));
   } else {
     respond(refusal("unknown command"));
   }
   after_event(now);
+}
+
+void NodeShell::handle_netcheck(Time now, const json& request, io::ControlServer::Respond respond) {
+  refresh_local_endpoints(now);  // queues the node's own discovery when the addresses changed
+  std::optional<Endpoint> server;
+  if (auto it = request.find("server"); it != request.end()) {
+    auto parsed =
+        it->is_string() ? Endpoint::parse(it->get_ref<const std::string&>()) : std::nullopt;
+    if (!parsed || io::is_unspecified(parsed->address) || parsed->port == 0)
+      return respond(refusal("\"server\" must be a STUN server's IP:PORT or [IPv6]:PORT"));
+    if (!parsed->is_v4() && udp_.family() == AF_INET)
+      return respond(refusal(fmt::format("cannot reach {} from this daemon's {} socket",
+                                         parsed->to_string(), udp_.local_endpoint().to_string())));
+    // Asking our own discovery server is asking for the node's own discovery.
+    if (parsed != own_discovery_server()) server = parsed;
+  }
+  request_discovery(now, server, std::move(respond));
 }
 
 }  // namespace p2p::daemon

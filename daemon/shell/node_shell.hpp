@@ -8,15 +8,21 @@
 //   encrypted in place) and leaves in one sendmmsg() at the end of the batch; write_tun()
 //   writes at once. `now` is read once per batch. After each event the one node timer is
 //   re-armed to node.next_deadline() (a no-op when unchanged).
-// Beside the Node it runs nat::Discovery over the same socket (Node hands it STUN datagrams):
-// at start, every kDiscoveryInterval, when the local addresses change, and on `netcheck`;
-// each result goes to node.set_nat(). Local endpoints (interface addresses + our UDP port,
-// never the TUN's) are refreshed every kHousekeeping.
+// Beside the Node it runs nat::Discovery over the same socket (Node hands it STUN datagrams),
+// one run at a time. The node's own discovery asks mesh.yaml's discovery.server, or else the
+// coordinator in use; it runs at start, every discovery.interval, when the local addresses
+// or the public endpoint the coordinator sees change, and on `netcheck`; its result goes to
+// node.set_nat(). `netcheck` with a "server" runs discovery against that server for the
+// caller only (the node's NAT state is not changed). Runs asked for while one is under way
+// wait in a short queue; asking again for a run that is running or queued joins it. Local
+// endpoints (interface addresses + our UDP port, never the TUN's) are refreshed every
+// kHousekeeping.
 //
 // Control socket requests (one JSON object per line):
 //   {"cmd":"status"}                     -> status_to_json(node.status())
 //   {"cmd":"ping","target":NAME|VIP}     -> {"ok":true,"rtt_ms":..,"path":..} | {"ok":false,..}
 //   {"cmd":"netcheck"}                   -> after a fresh discovery: {"ok":true,"report":{..}}
+//   {"cmd":"netcheck","server":"IP:PORT"} -> the same, against that STUN server
 //   {"cmd":"connect","target":NAME|VIP}  -> {"ok":true}
 //   anything else                        -> {"ok":false,"error":"unknown command"}
 //
@@ -30,6 +36,7 @@
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,7 +64,7 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   static constexpr std::size_t kBatch = 64;
   static constexpr int kRoundsPerWake = 4;  // batches read per readiness before yielding
   static constexpr Duration kHousekeeping = std::chrono::seconds(30);
-  static constexpr Duration kDiscoveryInterval = std::chrono::minutes(10);
+  static constexpr std::size_t kMaxQueuedDiscoveries = 4;
 
   // Opens the TUN (named and sized from the config, addressed with our certificate's virtual
   // IP prefixes), the UDP socket and the control socket. Nothing is read or sent before
@@ -104,10 +111,22 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   // After every event: flush the send queue, finish a completed discovery, re-arm the timer.
   void after_event(Time now);
 
+  // A discovery run asked for. No server: the node's own discovery, whose result is applied.
+  struct DiscoveryJob {
+    std::optional<Endpoint> server;
+    std::vector<io::ControlServer::Respond> waiters;
+  };
+
   std::vector<Endpoint> gather_local_endpoints();
   void refresh_local_endpoints(Time now);
-  void start_discovery(Time now);
+  std::optional<Endpoint> own_discovery_server() const;
+  // Starts the run, joins the running or queued one for the same server, or queues it.
+  void request_discovery(Time now, std::optional<Endpoint> server,
+                         io::ControlServer::Respond respond = nullptr);
+  // Starts queued runs until one is under way or the queue is empty.
+  void start_next_discovery(Time now);
   void finish_discovery(Time now);
+  void handle_netcheck(Time now, const nlohmann::json& request, io::ControlServer::Respond respond);
 
   void on_control(const nlohmann::json& request, io::ControlServer::Respond respond);
   void warn_limited(const char* what, const std::string& detail);
@@ -130,10 +149,14 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   std::unique_ptr<core::Node> node_;
 
   std::vector<Endpoint> local_endpoints_;
+  std::optional<Endpoint> discovery_server_;  // mesh.yaml discovery.server
+  Duration discovery_interval_;
   std::unique_ptr<nat::Discovery> discovery_;
-  std::optional<nat::Report> last_report_;
+  DiscoveryJob running_;                    // the run discovery_ carries out
+  std::deque<DiscoveryJob> queued_;         // at most kMaxQueuedDiscoveries
+  std::optional<nat::Report> last_report_;  // of the node's own discovery
   Time last_discovery_{};
-  std::vector<io::ControlServer::Respond> netcheck_waiters_;
+  std::optional<Endpoint> last_public_;  // as the coordinator last saw us
 
   std::uint64_t tun_write_drops_ = 0;
   Time last_warning_{};

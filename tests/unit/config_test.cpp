@@ -132,6 +132,8 @@ TEST_F(ConfigTest, MeshDefaults) {
   EXPECT_EQ(c.punch.timeout, 10s);
   EXPECT_TRUE(c.punch.port_prediction);
   EXPECT_TRUE(c.relay.allowed);
+  EXPECT_FALSE(c.discovery.server);  // the coordinator
+  EXPECT_EQ(c.discovery.interval, 10min);
 }
 
 TEST_F(ConfigTest, MeshEmptySectionsKeepDefaults) {
@@ -156,6 +158,7 @@ peers:
   - { vip: 10.77.0.9, force: direct }
 punch: { enabled: false, timeout: 3s, port_prediction: false }
 relay: { allowed: false }
+discovery: { server: "[2001:db8::9]:3478", interval: 1h }
 )");
   ASSERT_EQ(c.coordinators.size(), 2u);
   EXPECT_EQ(c.coordinators[1], *Endpoint::parse("[2001:db8::7]:7500"));
@@ -180,6 +183,8 @@ relay: { allowed: false }
   EXPECT_EQ(c.punch.timeout, 3s);
   EXPECT_FALSE(c.punch.port_prediction);
   EXPECT_FALSE(c.relay.allowed);
+  EXPECT_EQ(c.discovery.server, Endpoint::parse("[2001:db8::9]:3478"));
+  EXPECT_EQ(c.discovery.interval, 1h);
 }
 
 TEST_F(ConfigTest, RelativePathsResolveAgainstTheConfigFolder) {
@@ -311,6 +316,25 @@ TEST_F(ConfigTest, InvalidAddressesAndEndpoints) {
             "peers[0].vip", "expected an IPv4 address");
   expect_at(mesh_error(kMeshBase + "peers:\n  - { vip: '::1', force: relay }\n"), 8, 12,
             "peers[0].vip", "expected an IPv4 address");
+}
+
+TEST_F(ConfigTest, DiscoveryServer) {
+  auto c = mesh(kMeshBase + "discovery: { server: 198.51.100.7:3478, interval: 1m }\n");
+  EXPECT_EQ(c.discovery.server, Endpoint::parse("198.51.100.7:3478"));
+  EXPECT_EQ(c.discovery.interval, 1min);
+  EXPECT_EQ(mesh(kMeshBase + "discovery: { interval: 24h }\n").discovery.interval, 24h);
+  expect_at(mesh_error(kMeshBase + "discovery: { server: 0.0.0.0:3478 }\n"), 7, 22,
+            "discovery.server", "specific");
+  expect_at(mesh_error(kMeshBase + "discovery: { server: 198.51.100.7 }\n"), 7, 22,
+            "discovery.server", "198.51.100.7");
+  expect_at(mesh_error(kMeshBase + "discovery: { interval: 59s }\n"), 7, 24, "discovery.interval",
+            "1m..1d");
+  expect_at(mesh_error(kMeshBase + "discovery: { interval: 25h }\n"), 7, 24, "discovery.interval",
+            "1m..1d");
+  expect_at(mesh_error(kMeshBase + "discovery:\n  server: '[2001:db8::9]:3478'\n"), 8, 11,
+            "discovery.server", "IPv6 listen.address");
+  expect_at(mesh_error(kMeshBase + "discovery: { sever: 198.51.100.7:3478 }\n"), 7, 14,
+            "discovery.sever", "did you mean 'server'?");
 }
 
 TEST_F(ConfigTest, Ipv6CoordinatorNeedsAnIpv6Socket) {

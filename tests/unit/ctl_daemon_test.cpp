@@ -389,6 +389,7 @@ TEST_F(CtlDaemon, PingAnswerWithoutRttIsAnError) {
 
 nat::Report cone_report() {
   nat::Report r;
+  r.server = *Endpoint::parse("203.0.113.10:7400");
   r.public_endpoint = Endpoint::parse("203.0.113.5:41641");
   r.behind_nat = true;
   r.port_preserved = true;
@@ -414,6 +415,23 @@ TEST_F(CtlDaemon, Netcheck) {
   r = ask("netcheck", {"--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out), report_to_json(report));
+}
+
+TEST_F(CtlDaemon, NetcheckAgainstAnotherServer) {
+  const nat::Report report = cone_report();
+  serve_line(json({{"ok", true}, {"report", report_to_json(report)}}).dump());
+  Result r = ask("netcheck", {"--server", "198.51.100.7:3478"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(requests().at(0), json({{"cmd", "netcheck"}, {"server", "198.51.100.7:3478"}}));
+  EXPECT_CONTAINS(r.out, "STUN server:     ");
+
+  // Not an endpoint: refused before asking the daemon.
+  for (const char* bad : {"198.51.100.7", "stun.example.org:3478", "198.51.100.7:0"}) {
+    r = ask("netcheck", {"--server", bad});
+    EXPECT_NE(r.code, 0) << bad;  // a usage error
+    EXPECT_CONTAINS(r.err, "expected IP:PORT");
+  }
+  EXPECT_EQ(requests().size(), 1u);
 }
 
 TEST_F(CtlDaemon, NetcheckFailures) {

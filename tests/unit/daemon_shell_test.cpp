@@ -256,6 +256,47 @@ TEST(Shells, NodeRegistersAnswersControlRequestsAndCleansUp) {
     EXPECT_EQ(netcheck["report"]["public_endpoint"], node_endpoint);
     EXPECT_EQ(netcheck["report"]["server_rfc5780"], false);  // no alternate address here
     EXPECT_TRUE(netcheck["report"]["description"].is_string());
+    EXPECT_EQ(netcheck["report"]["server"], (*coordinator)->endpoint().to_string());
+
+    // netcheck against another STUN server: a second coordinator with an RFC 5780 second
+    // address. Two asks at once are both answered; the node's own NAT state stays as it was.
+    config::CoordinatorConfig sc = cc;
+    sc.listen = *Endpoint::parse("127.0.0.3:3478");
+    sc.alternate_address = *Ipv4::parse("127.0.0.4");
+    sc.alternate_port = 3479;
+    sc.control_socket = dir / "stun.sock";
+    auto stun_id = io::load_identity(sc.key, sc.cert, sc.ca, crypto::Role::coordinator, {}, now);
+    ASSERT_TRUE(stun_id.has_value()) << stun_id.error();
+    auto stun_server =
+        coord::CoordinatorShell::create(io, sc, std::move(*stun_id),
+                                        {io::make_logger("stun", config::LogLevel::warn),
+                                         io::make_logger("ctl", config::LogLevel::warn)});
+    ASSERT_TRUE(stun_server.has_value()) << stun_server.error();
+    boost::asio::post(io, [&] { (*stun_server)->start(); });
+    const auto nat_before = ask(mc.control_socket, {{"cmd", "status"}})["node"]["nat"];
+    const json other{{"cmd", "netcheck"}, {"server", "127.0.0.3:3478"}};
+    json first_answer;
+    std::thread first([&] { first_answer = ask(mc.control_socket, other); });
+    auto second_answer = ask(mc.control_socket, other);
+    first.join();
+    for (const auto& answer : {first_answer, second_answer}) {
+      ASSERT_EQ(answer["ok"], true) << answer.dump();
+      EXPECT_EQ(answer["report"]["server"], "127.0.0.3:3478");
+      EXPECT_EQ(answer["report"]["server_rfc5780"], true);
+      EXPECT_EQ(answer["report"]["behind_nat"], false);
+      EXPECT_EQ(answer["report"]["filtering"], "endpoint-independent");
+      EXPECT_EQ(answer["report"]["type"], "open internet");
+    }
+    auto stun_status = ask(sc.control_socket, {{"cmd", "status"}});
+    EXPECT_GT(stun_status["counters"]["stun_answered"], 0);
+    EXPECT_EQ(ask(mc.control_socket, {{"cmd", "status"}})["node"]["nat"], nat_before);
+    for (const json& bad : {json("stun.example.org:3478"), json(3478), json("0.0.0.0:3478"),
+                            json("127.0.0.3:0"), json("[::1]:3478")}) {
+      auto answer = ask(mc.control_socket, {{"cmd", "netcheck"}, {"server", bad}});
+      EXPECT_EQ(answer["ok"], false) << bad.dump();
+      EXPECT_TRUE(answer["error"].is_string());
+    }
+    boost::asio::post(io, [&] { (*stun_server)->stop(); });
 
     auto ping = ask(mc.control_socket, {{"cmd", "ping"}, {"target", "nobody"}});
     EXPECT_EQ(ping["ok"], false);
