@@ -347,6 +347,9 @@ TEST(NatDiscovery, PortPreservation) {
   EXPECT_EQ(r.port_preserved, true);
   EXPECT_EQ(r.type, NatType::kPortRestrictedCone);
   EXPECT_NE(describe(r).find("port preserved:  yes\n"), std::string::npos);
+  EXPECT_EQ(r.server, net.kA1P1);  // the report names the server it asked
+  EXPECT_NE(describe(r).find("STUN server:     " + net.kA1P1.to_string() + "\n"),
+            std::string::npos);
   SimNet other(nat(kEI, kAPD));
   EXPECT_EQ(other.run().port_preserved, false);
   SimNet open(no_nat(kEI));

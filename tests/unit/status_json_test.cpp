@@ -206,6 +206,7 @@ TEST(StatusJson, Drops) {
 
 nat::Report symmetric_report() {
   nat::Report r;
+  r.server = ep("203.0.113.10:7400");
   r.public_endpoint = ep("203.0.113.5:40001");
   r.behind_nat = true;
   r.port_preserved = false;
@@ -222,9 +223,10 @@ TEST(ReportJson, EveryFieldOfTheReport) {
   const nat::Report r = symmetric_report();
   const json j = report_to_json(r);
   EXPECT_EQ(keys(j),
-            (std::set<std::string>{"udp_blocked", "public_endpoint", "behind_nat", "port_preserved",
-                                   "server_rfc5780", "mapping", "filtering", "hairpinning",
-                                   "port_allocation", "type", "description"}));
+            (std::set<std::string>{"server", "udp_blocked", "public_endpoint", "behind_nat",
+                                   "port_preserved", "server_rfc5780", "mapping", "filtering",
+                                   "hairpinning", "port_allocation", "type", "description"}));
+  EXPECT_EQ(j["server"], "203.0.113.10:7400");
   EXPECT_EQ(j["udp_blocked"], false);
   EXPECT_EQ(j["public_endpoint"], "203.0.113.5:40001");
   EXPECT_EQ(j["behind_nat"], true);
