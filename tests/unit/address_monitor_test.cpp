@@ -385,6 +385,13 @@ Bytes link_payload(int index, const Bytes& attrs = {}) {
   return b;
 }
 
+Bytes address_payload(unsigned index) {
+  ifaddrmsg ifa{};
+  ifa.ifa_family = AF_INET;
+  ifa.ifa_index = index;
+  return bytes_of(ifa);
+}
+
 Bytes default_route_payload(const Bytes& attrs) {
   rtmsg rtm{};
   rtm.rtm_family = AF_INET;
@@ -424,10 +431,7 @@ TEST(AddressMonitor, SkipsMalformedNotificationsAndCountsWellFormedOnes) {
     add("route payload too short", 0, [](Bytes& d) { message(d, RTM_NEWROUTE, Bytes(4)); });
     add("short address, then a good one", 1, [](Bytes& d) {
       message(d, RTM_NEWADDR, Bytes(4));
-      ifaddrmsg ifa{};
-      ifa.ifa_family = AF_INET;
-      ifa.ifa_index = 100001;
-      message(d, RTM_DELADDR, bytes_of(ifa));
+      message(d, RTM_DELADDR, address_payload(100001));
     });
     add("a message type nobody watches", 0,
         [](Bytes& d) { message(d, RTM_NEWNEIGH, Bytes(sizeof(ndmsg))); });
@@ -442,12 +446,8 @@ TEST(AddressMonitor, SkipsMalformedNotificationsAndCountsWellFormedOnes) {
     add("new link named exactly like the ignored one", 0, [](Bytes& d) {
       message(d, RTM_NEWLINK, link_payload(100004, attr(IFLA_IFNAME, name(kIgnored, true))));
     });
-    add("an address on that link", 0, [](Bytes& d) {
-      ifaddrmsg ifa{};
-      ifa.ifa_family = AF_INET;
-      ifa.ifa_index = 100004;
-      message(d, RTM_NEWADDR, bytes_of(ifa));
-    });
+    add("an address on that link", 0,
+        [](Bytes& d) { message(d, RTM_NEWADDR, address_payload(100004)); });
     add("default route with a zero-length next hop", 1, [](Bytes& d) {
       rtnexthop hop{};
       hop.rtnh_ifindex = 100004;
@@ -477,6 +477,22 @@ TEST(AddressMonitor, SkipsMalformedNotificationsAndCountsWellFormedOnes) {
     add("default route via an ordinary link", 1, [](Bytes& d) {
       std::uint32_t oif = 100002;
       message(d, RTM_NEWROUTE, default_route_payload(attr(RTA_OIF, bytes_of(oif))));
+    });
+    add("an IPv6 detail of a new link (not the link itself)", 0, [](Bytes& d) {
+      Bytes p = link_payload(100006);
+      reinterpret_cast<ifinfomsg*>(p.data())->ifi_family = AF_INET6;
+      message(d, RTM_NEWLINK, p);
+    });
+    add("another new link", 1, [](Bytes& d) {
+      message(d, RTM_NEWLINK, link_payload(100005, attr(IFLA_IFNAME, name("eth9", true))));
+    });
+    add("that link renamed to the ignored name", 0, [](Bytes& d) {
+      message(d, RTM_NEWLINK, link_payload(100005, attr(IFLA_IFNAME, name(kIgnored, true))));
+      message(d, RTM_NEWADDR, address_payload(100005));
+    });
+    add("and back: its addresses count again", 1, [](Bytes& d) {
+      message(d, RTM_NEWLINK, link_payload(100005, attr(IFLA_IFNAME, name("eth9", true))));
+      message(d, RTM_NEWADDR, address_payload(100005));
     });
     add("the ignored link deleted", 0,
         [](Bytes& d) { message(d, RTM_DELLINK, link_payload(100004)); });
