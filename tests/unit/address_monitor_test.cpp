@@ -182,46 +182,50 @@ TEST(AddressMonitor, RejectsAnIgnoredNameNoInterfaceCanHave) {
 
 // --- what counts ------------------------------------------------------------------------------
 
+// One `ip` command and whether the monitor must count what it caused.
+enum Expect { kCounted, kFiltered };
+struct Step {
+  std::string command;
+  Expect expect;
+  const char* what;
+};
+
+void run_steps(AddressMonitor& m, const std::vector<Step>& steps) {
+  for (const Step& step : steps) {
+    ip(step.command);
+    if (step.expect == kCounted) {
+      EXPECT_GT(changes(m), 0u) << step.what << " was not counted";
+    } else {
+      expect_filtered(m, step.what);
+    }
+  }
+  EXPECT_FALSE(readable(m, kQuietMs)) << "notifications after the last change";
+}
+
 TEST(AddressMonitor, CountsAddressLinkAndDefaultRouteChanges) {
   in_fresh_netns([] {
     AddressMonitor m = open_monitor();
     EXPECT_FALSE(readable(m, kQuietMs)) << "notifications with nothing happening";
     EXPECT_EQ(drain(m), 0u);
-
-    ip("link add d0 type veth peer name d1");
-    EXPECT_GT(changes(m), 0u) << "new links";
-    ip("link set d0 mtu 1400");
-    expect_filtered(m, "an MTU change");
-    ip("addr add 192.0.2.1/24 dev d0");
-    EXPECT_GT(changes(m), 0u) << "IPv4 address added";
-    ip("link set d0 up");
-    EXPECT_GT(changes(m), 0u) << "link up (no carrier yet)";
-    ip("link set d1 up");
-    EXPECT_GT(changes(m), 0u) << "peer up, carrier on";
-
-    ip("route add 198.51.100.0/24 via 192.0.2.254");
-    expect_filtered(m, "a route that is not a default route");
-    ip("route add default via 192.0.2.254 table 100");
-    expect_filtered(m, "a default route in table 100");
-    ip("route add default via 192.0.2.254 table 1000");  // the id travels in RTA_TABLE
-    expect_filtered(m, "a default route in table 1000");
-    ip("route add default via 192.0.2.254");
-    EXPECT_GT(changes(m), 0u) << "IPv4 default route added";
-    ip("route del default");
-    EXPECT_GT(changes(m), 0u) << "IPv4 default route removed";
-
-    ip("-6 addr add 2001:db8::1/64 dev d0 nodad");
-    EXPECT_GT(changes(m), 0u) << "IPv6 address added";
-    ip("-6 route add default via 2001:db8::fe dev d0");
-    EXPECT_GT(changes(m), 0u) << "IPv6 default route added";
-
-    ip("addr del 192.0.2.1/24 dev d0");
-    EXPECT_GT(changes(m), 0u) << "IPv4 address removed";
-    ip("link set d0 down");
-    EXPECT_GT(changes(m), 0u) << "link down";
-    ip("link del d0");
-    EXPECT_GT(changes(m), 0u) << "links deleted";
-    EXPECT_FALSE(readable(m, kQuietMs)) << "notifications after the last change";
+    run_steps(
+        m, {
+               {"link add d0 type veth peer name d1", kCounted, "new links"},
+               {"link set d0 mtu 1400", kFiltered, "an MTU change"},
+               {"addr add 192.0.2.1/24 dev d0", kCounted, "IPv4 address added"},
+               {"link set d0 up", kCounted, "link up (no carrier yet)"},
+               {"link set d1 up", kCounted, "peer up, carrier on"},
+               {"route add 198.51.100.0/24 via 192.0.2.254", kFiltered, "a non-default route"},
+               {"route add default via 192.0.2.254 table 100", kFiltered, "default in table 100"},
+               // A table id above 255 travels in RTA_TABLE only.
+               {"route add default via 192.0.2.254 table 1000", kFiltered, "default in 1000"},
+               {"route add default via 192.0.2.254", kCounted, "IPv4 default route added"},
+               {"route del default", kCounted, "IPv4 default route removed"},
+               {"-6 addr add 2001:db8::1/64 dev d0 nodad", kCounted, "IPv6 address added"},
+               {"-6 route add default via 2001:db8::fe dev d0", kCounted, "IPv6 default added"},
+               {"addr del 192.0.2.1/24 dev d0", kCounted, "IPv4 address removed"},
+               {"link set d0 down", kCounted, "link down"},
+               {"link del d0", kCounted, "links deleted"},
+           });
   });
 }
 
@@ -231,23 +235,17 @@ TEST(AddressMonitor, CountsAddressLinkAndDefaultRouteChanges) {
 TEST(AddressMonitor, CountsCarrierChangesAndNothingOfTheIgnoredInterface) {
   in_fresh_netns([] {
     AddressMonitor m = open_monitor();
-    ip(std::string("link add d0 type veth peer name ") + kIgnored);
-    EXPECT_GT(changes(m), 0u) << "d0 created";
-
-    ip(std::string("addr add 10.77.0.2/24 dev ") + kIgnored);
-    expect_filtered(m, "an address on the ignored interface");
-    ip(std::string("link set ") + kIgnored + " mtu 1300");
-    expect_filtered(m, "an MTU change on the ignored interface");
-    ip(std::string("link set ") + kIgnored + " up");  // d0 is down: its carrier stays off
-    expect_filtered(m, "the ignored interface going up");
-
-    ip("link set d0 up");
-    EXPECT_GT(changes(m), 0u) << "d0 up";
-    ip(std::string("link set ") + kIgnored + " down");
-    EXPECT_GT(changes(m), 0u) << "d0 lost its carrier";
-    ip(std::string("link set ") + kIgnored + " up");
-    EXPECT_GT(changes(m), 0u) << "d0 got its carrier back";
-    EXPECT_FALSE(readable(m, kQuietMs)) << "notifications after the last change";
+    const std::string peer = kIgnored;
+    run_steps(m, {
+                     {"link add d0 type veth peer name " + peer, kCounted, "d0 created"},
+                     {"addr add 10.77.0.2/24 dev " + peer, kFiltered, "an ignored address"},
+                     {"link set " + peer + " mtu 1300", kFiltered, "an ignored MTU change"},
+                     // d0 is down, so its carrier stays off.
+                     {"link set " + peer + " up", kFiltered, "the ignored interface going up"},
+                     {"link set d0 up", kCounted, "d0 up"},
+                     {"link set " + peer + " down", kCounted, "d0 losing its carrier"},
+                     {"link set " + peer + " up", kCounted, "d0 getting its carrier back"},
+                 });
   });
 }
 
