@@ -19,6 +19,12 @@ namespace {
 
 constexpr Duration kWarningInterval = std::chrono::seconds(10);
 
+std::string endpoints_text(const std::vector<Endpoint>& endpoints) {
+  std::string out = "[";
+  for (const auto& e : endpoints) out += (out.size() > 1 ? " " : "") + e.to_string();
+  return out + "]";
+}
+
 core::NodeSettings node_settings(const config::MeshConfig& c) {
   core::NodeSettings s;
   s.coordinators = c.coordinators;
@@ -93,6 +99,7 @@ NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
       node_timer_(io, [this] { on_node_timer(); }),
       discovery_timer_(io, [this] { on_discovery_timer(); }),
       housekeeping_timer_(io),
+      network_timer_(io, [this] { on_network_settled(); }),
       discovery_server_(config.discovery.server),
       discovery_interval_(config.discovery.interval) {
   for (std::size_t i = 0; i < kBatch; ++i) {
@@ -115,6 +122,7 @@ void NodeShell::start() {
   started_ = true;
   Time now = Clock::now();
   log_.node->info("listening on udp={} tun={}", udp_.local_endpoint().to_string(), tun_.name());
+  open_address_monitor();  // before reading the addresses, so no change slips in between
   local_endpoints_ = gather_local_endpoints();
   node_->set_local_endpoints(now, local_endpoints_);
   node_->start(now);
@@ -144,7 +152,10 @@ void NodeShell::stop() {
   discovery_.reset();
   node_timer_.arm(Time::max());
   discovery_timer_.arm(Time::max());
+  network_timer_.arm(Time::max());
   housekeeping_timer_.cancel();
+  monitor_watch_.reset();
+  monitor_.reset();
   tun_watch_.release();
   tun_.close();
   udp_.close();
@@ -273,7 +284,7 @@ void NodeShell::after_event(Time now) {
     if (last_public_) {
       log_.nat->info("public endpoint moved {} -> {}, re-running NAT discovery",
                      last_public_->to_string(), pub->to_string());
-      request_discovery(now, std::nullopt);
+      request_fresh_discovery(now);
     }
     last_public_ = pub;
   }
@@ -302,20 +313,20 @@ std::vector<Endpoint> NodeShell::gather_local_endpoints() {
   return out;
 }
 
-void NodeShell::refresh_local_endpoints(Time now) {
+bool NodeShell::refresh_local_endpoints(Time now) {
   auto endpoints = gather_local_endpoints();
-  if (endpoints == local_endpoints_) return;
-  log_.nat->info("local endpoints changed: {} -> {} addresses, re-running NAT discovery",
-                 local_endpoints_.size(), endpoints.size());
+  if (endpoints == local_endpoints_) return false;
+  log_.nat->info("local endpoints changed: {} -> {}", endpoints_text(local_endpoints_),
+                 endpoints_text(endpoints));
   local_endpoints_ = std::move(endpoints);
   node_->set_local_endpoints(now, local_endpoints_);
-  request_discovery(now, std::nullopt);
+  return true;
 }
 
 void NodeShell::housekeeping() {
   if (stopped_) return;
   Time now = Clock::now();
-  refresh_local_endpoints(now);
+  if (refresh_local_endpoints(now)) request_fresh_discovery(now);
   // Re-run discovery on schedule, and at once when it found UDP blocked but the coordinator
   // has since answered (it was down or unreachable when we started).
   bool stale = now - last_discovery_ >= discovery_interval_;
@@ -326,6 +337,48 @@ void NodeShell::housekeeping() {
   housekeeping_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) housekeeping();
   });
+}
+
+void NodeShell::open_address_monitor() {
+  auto monitor = tun::AddressMonitor::open(tun_.name());
+  if (!monitor) {
+    log_.nat->warn("no network change notifications ({}); polling addresses every {}s",
+                   monitor.error().message,
+                   std::chrono::duration_cast<std::chrono::seconds>(kHousekeeping).count());
+    return;
+  }
+  monitor_.emplace(std::move(*monitor));
+  monitor_watch_.emplace(io_, monitor_->native_handle());
+  wait_address_monitor();
+}
+
+void NodeShell::wait_address_monitor() {
+  monitor_watch_->async_wait_readable([this](const boost::system::error_code& ec) {
+    if (!ec && !stopped_) on_address_monitor_readable();
+  });
+}
+
+void NodeShell::on_address_monitor_readable() {
+  auto changes = monitor_->drain();
+  if (!changes) {
+    log_.nat->warn("network change notifications failed ({}); polling addresses every {}s",
+                   changes.error().message,
+                   std::chrono::duration_cast<std::chrono::seconds>(kHousekeeping).count());
+    monitor_watch_.reset();
+    monitor_.reset();
+  }
+  if (!changes || *changes > 0) network_timer_.arm(Clock::now() + kNetworkSettle);
+  if (monitor_) wait_address_monitor();
+}
+
+void NodeShell::on_network_settled() {
+  if (stopped_) return;
+  Time now = Clock::now();
+  // Even with the same addresses (say, another default route) the NAT in front may differ.
+  refresh_local_endpoints(now);
+  log_.nat->info("network changed, re-running NAT discovery");
+  request_fresh_discovery(now);
+  after_event(now);
 }
 
 std::optional<Endpoint> NodeShell::own_discovery_server() const {
@@ -342,13 +395,31 @@ void NodeShell::request_discovery(Time now, std::optional<Endpoint> server,
   for (auto& job : queued_) {
     if (job.server == server) return join(job);
   }
-  if (queued_.size() >= kMaxQueuedDiscoveries) {
+  // The node's own run is never refused (it is queued at most once); other servers are.
+  if (server && queued_.size() >= kMaxQueuedDiscoveries) {
     if (respond) respond(refusal("busy: too many NAT discovery runs waiting, try again shortly"));
     return;
   }
   queued_.push_back(DiscoveryJob{server, {}});
   join(queued_.back());
   if (!discovery_) start_next_discovery(now);
+}
+
+void NodeShell::request_fresh_discovery(Time now) {
+  // A run under way measures a network that is gone (its mappings may straddle the change):
+  // start it over, its waiters still waiting, ahead of the rest.
+  // A run that began within kNetworkSettle already sees the new network (one change often
+  // shows up twice: as netlink news and as a new public endpoint at registration).
+  if (discovery_ && now - running_started_ >= kNetworkSettle) {
+    log_.nat->debug("network changed during discovery against {}: starting it over",
+                    discovery_->report().server.to_string());
+    discovery_.reset();
+    discovery_timer_.arm(Time::max());
+    queued_.push_front(std::move(running_));
+    running_ = {};
+  }
+  request_discovery(now, std::nullopt);
+  start_next_discovery(now);
 }
 
 void NodeShell::start_next_discovery(Time now) {
@@ -368,6 +439,7 @@ void NodeShell::start_next_discovery(Time now) {
         std::move(config), static_cast<nat::Effects&>(*this),
         [](std::span<std::uint8_t> out) { randombytes_buf(out.data(), out.size()); });
     running_ = std::move(job);
+    running_started_ = now;
     if (!running_.server) last_discovery_ = now;
     log_.nat->debug("discovery started against server={}{}", target->to_string(),
                     running_.server ? " (netcheck)" : "");
@@ -451,7 +523,7 @@ void NodeShell::on_control(const json& request, io::ControlServer::Respond respo
 }
 
 void NodeShell::handle_netcheck(Time now, const json& request, io::ControlServer::Respond respond) {
-  refresh_local_endpoints(now);  // queues the node's own discovery when the addresses changed
+  if (refresh_local_endpoints(now)) request_fresh_discovery(now);
   std::optional<Endpoint> server;
   if (auto it = request.find("server"); it != request.end()) {
     auto parsed =

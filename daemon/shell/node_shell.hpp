@@ -10,12 +10,13 @@
 //   re-armed to node.next_deadline() (a no-op when unchanged).
 // Beside the Node it runs nat::Discovery over the same socket (Node hands it STUN datagrams),
 // one run at a time. The node's own discovery asks mesh.yaml's discovery.server, or else the
-// coordinator in use; it runs at start, every discovery.interval, when the local addresses
-// or the public endpoint the coordinator sees change, and on `netcheck`; its result goes to
-// node.set_nat(). `netcheck` with a "server" runs discovery against that server for the
-// caller only (the node's NAT state is not changed). Runs asked for while one is under way
-// wait in a short queue; asking again for a run that is running or queued joins it. Local
-// endpoints (interface addresses + our UDP port, never the TUN's) are refreshed every
+// coordinator in use; it runs at start, every discovery.interval, when the network changes
+// (a netlink notification about addresses, links or default routes, kNetworkSettle after
+// the last of a burst; or the public endpoint the coordinator sees moves), and on
+// `netcheck`; its result goes to node.set_nat(). `netcheck` with a "server" runs discovery against
+// that server for the caller only (the node's NAT state is not changed). Runs asked for while one
+// is under way wait in a short queue; asking again for a run that is running or queued joins it.
+// Local endpoints (interface addresses + our UDP port, never the TUN's) are refreshed every
 // kHousekeeping.
 //
 // Control socket requests (one JSON object per line):
@@ -51,6 +52,7 @@
 #include "daemon/io/packet_pool.hpp"
 #include "daemon/io/startup.hpp"
 #include "daemon/io/udp_socket.hpp"
+#include "tun/address_monitor.hpp"
 #include "tun/tun_device.hpp"
 
 namespace p2p::daemon {
@@ -65,6 +67,9 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   static constexpr int kRoundsPerWake = 4;  // batches read per readiness before yielding
   static constexpr Duration kHousekeeping = std::chrono::seconds(30);
   static constexpr std::size_t kMaxQueuedDiscoveries = 4;
+  // A network change comes as a burst of notifications (address, link, route); act once it
+  // has been quiet this long.
+  static constexpr Duration kNetworkSettle = std::chrono::milliseconds(500);
 
   // Opens the TUN (named and sized from the config, addressed with our certificate's virtual
   // IP prefixes), the UDP socket and the control socket. Nothing is read or sent before
@@ -108,6 +113,10 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   void on_node_timer();
   void on_discovery_timer();
   void housekeeping();
+  void open_address_monitor();
+  void wait_address_monitor();
+  void on_address_monitor_readable();
+  void on_network_settled();
   // After every event: flush the send queue, finish a completed discovery, re-arm the timer.
   void after_event(Time now);
 
@@ -118,11 +127,15 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   };
 
   std::vector<Endpoint> gather_local_endpoints();
-  void refresh_local_endpoints(Time now);
+  // Re-reads the interface addresses and hands them to the Node; true when they changed.
+  bool refresh_local_endpoints(Time now);
   std::optional<Endpoint> own_discovery_server() const;
   // Starts the run, joins the running or queued one for the same server, or queues it.
   void request_discovery(Time now, std::optional<Endpoint> server,
                          io::ControlServer::Respond respond = nullptr);
+  // The node's own discovery after a change: a run under way started before it, so it is
+  // started over.
+  void request_fresh_discovery(Time now);
   // Starts queued runs until one is under way or the queue is empty.
   void start_next_discovery(Time now);
   void finish_discovery(Time now);
@@ -145,6 +158,11 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   io::DeadlineTimer node_timer_;
   io::DeadlineTimer discovery_timer_;
   boost::asio::steady_timer housekeeping_timer_;
+  // Netlink change notifications; without them (not permitted, or failed) the addresses
+  // are still polled every kHousekeeping.
+  std::optional<tun::AddressMonitor> monitor_;
+  std::optional<io::FdWatch> monitor_watch_;
+  io::DeadlineTimer network_timer_;
   std::optional<io::ControlServer> control_;
   std::unique_ptr<core::Node> node_;
 
@@ -152,7 +170,8 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   std::optional<Endpoint> discovery_server_;  // mesh.yaml discovery.server
   Duration discovery_interval_;
   std::unique_ptr<nat::Discovery> discovery_;
-  DiscoveryJob running_;                    // the run discovery_ carries out
+  DiscoveryJob running_;  // the run discovery_ carries out
+  Time running_started_{};
   std::deque<DiscoveryJob> queued_;         // at most kMaxQueuedDiscoveries
   std::optional<nat::Report> last_report_;  // of the node's own discovery
   Time last_discovery_{};

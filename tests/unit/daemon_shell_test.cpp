@@ -17,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -305,6 +306,25 @@ TEST(Shells, NodeRegistersAnswersControlRequestsAndCleansUp) {
     EXPECT_EQ(ask(mc.control_socket, {{"cmd", "connect"}})["ok"], false);
     EXPECT_EQ(ask(mc.control_socket, {{"cmd", "frobnicate"}})["error"], "unknown command");
     EXPECT_EQ(ask(mc.control_socket, {{"cmd", 7}})["error"], "unknown command");
+
+    // A network change (here a new interface with an address, in this test's namespace)
+    // re-runs the node's own discovery at once, not at its next scheduled run in 10 min.
+    const auto answered = [&] {
+      return ask(cc.control_socket, {{"cmd", "status"}})["counters"]["stun_answered"].get<int>();
+    };
+    const int before_change = answered();
+    ASSERT_EQ(std::system("ip link add p2pveth0 type veth peer name p2pveth1 && "
+                          "ip addr add 192.0.2.1/24 dev p2pveth0 && ip link set p2pveth0 up"),
+              0);
+    EXPECT_TRUE(eventually(cc.control_socket, {{"cmd", "status"}}, [&](const json& a) {
+      return a["counters"]["stun_answered"].get<int>() > before_change;
+    })) << "no discovery after the network changed";
+    // Changes to the node's own TUN are its own doing, not a network change.
+    std::this_thread::sleep_for(1s);  // let the discovery above finish
+    const int settled = answered();
+    ASSERT_EQ(std::system("ip addr add 10.99.0.1/32 dev p2pshell0"), 0);
+    std::this_thread::sleep_for(1500ms);  // kNetworkSettle is 0.5 s
+    EXPECT_EQ(answered(), settled);
 
     // Stopping the node says goodbye: the coordinator forgets it at once.
     boost::asio::post(io, [&] { (*node)->stop(); });
