@@ -200,7 +200,10 @@ bool AddressMonitor::link_changed(const nlmsghdr* nlh) {
 
 bool AddressMonitor::address_changed(const nlmsghdr* nlh) const {
   const auto* ifa = fixed_header<ifaddrmsg>(nlh);
-  return ifa && !is_ignored_index(static_cast<int>(ifa->ifa_index));
+  // Link- and host-scope addresses (fe80::/10 after DAD on every link that comes up, 127/8)
+  // never carry traffic to a coordinator.
+  if (!ifa || ifa->ifa_scope >= RT_SCOPE_LINK) return false;
+  return !is_ignored_index(static_cast<int>(ifa->ifa_index));
 }
 
 bool AddressMonitor::default_route_changed(const nlmsghdr* nlh) const {

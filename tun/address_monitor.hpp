@@ -5,7 +5,8 @@
 // rtnetlink groups for links, IPv4/IPv6 addresses and IPv4/IPv6 routes.
 //
 // What counts, one event per kernel message:
-//   - RTM_NEWADDR / RTM_DELADDR of any address;
+//   - RTM_NEWADDR / RTM_DELADDR of an address of global (or site) scope; link-local and
+//     host addresses (fe80::/10, 127/8) never reach a coordinator;
 //   - RTM_NEWLINK for a link not seen before, or whose IFF_UP or IFF_RUNNING flag flipped
 //     (the monitor remembers each link's flags: a carrier change carries no change mask),
 //     and RTM_DELLINK;

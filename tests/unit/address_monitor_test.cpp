@@ -221,6 +221,8 @@ TEST(AddressMonitor, CountsAddressLinkAndDefaultRouteChanges) {
                {"route add default via 192.0.2.254", kCounted, "IPv4 default route added"},
                {"route del default", kCounted, "IPv4 default route removed"},
                {"-6 addr add 2001:db8::1/64 dev d0 nodad", kCounted, "IPv6 address added"},
+               {"-6 addr add fe80::1/64 dev d0 nodad", kFiltered, "an IPv6 link-local address"},
+               {"addr add 127.0.0.2/8 dev lo", kFiltered, "a host-scope address"},
                {"-6 route add default via 2001:db8::fe dev d0", kCounted, "IPv6 default added"},
                {"addr del 192.0.2.1/24 dev d0", kCounted, "IPv4 address removed"},
                {"link set d0 down", kCounted, "link down"},
