@@ -372,9 +372,12 @@ void Node::on_introduce(Time now, const wire::Introduce& m) {
     p.previous.reset();
   }
   if (p.current && !p.current->transport.is_expired(now)) {
-    // Already connected (e.g. re-introduced after the other side restarted its request):
-    // refresh candidates and punch again if no direct path holds.
-    if (p.active < 0) start_punching(now, p);
+    // Already connected, yet the other side asked for an introduction: it has no direct path
+    // (it lost ours, or its network changed). Ours may be just as dead without our knowing
+    // (idle paths are probed only every keepalive): check it at once, and punch the fresh
+    // candidates beside it.
+    check_paths_now(now, p);
+    start_punching(now, p);
     return;
   }
   if (m.initiate || !p.queue.empty()) {
@@ -1097,6 +1100,22 @@ void Node::set_nat(Time now, wire::NatSummary nat) {
   if (nat == nat_) return;
   nat_ = nat;
   if (coord_->current) send_register(now);
+}
+
+void Node::network_changed(Time now) {
+  if (coord_->current) send_register(now);
+  for (auto& [vip, p] : peers_) check_paths_now(now, *p);
+}
+
+void Node::check_paths_now(Time now, Peer& p) {
+  for (auto& path : p.paths) {
+    if (!path.confirmed) continue;
+    // One probe decides: unanswered, the path is dead (traffic falls back to the relay and
+    // punching starts over); answered, nothing changes.
+    path.unanswered = std::max(path.unanswered, kProbesToDeclareDead - 1);
+    path.next_probe = now;
+  }
+  schedule(now);
 }
 
 void Node::set_stun_sink(StunSink sink) { stun_sink_ = std::move(sink); }

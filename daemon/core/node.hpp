@@ -90,8 +90,8 @@ struct DropCounters {
 struct PeerStatus {
   std::string name;
   Ipv4 vip;
-  std::string state;         // "requesting", "handshaking", "connected", "unreachable"
-  std::string path;          // "direct", "relay" or "none"
+  std::string state;  // "requesting", "handshaking", "connected", "unreachable"
+  std::string path;   // "direct", "relay" or "none"
   std::optional<Endpoint> endpoint;
   std::string relay_reason;  // why relayed (empty when direct)
   std::optional<Duration> since_handshake;
@@ -135,6 +135,11 @@ class Node {
   // they carry) and the result of NAT discovery. Changes re-register with the coordinator.
   void set_local_endpoints(Time now, std::vector<Endpoint> endpoints);
   void set_nat(Time now, wire::NatSummary nat);
+  // The host's network may have changed (an interface, address or default route): register
+  // again now, so the coordinator sees where we are, and probe every confirmed direct path
+  // now: one unanswered probe (kProbeTimeout) declares it dead, instead of three at the
+  // path's probe interval (up to the keepalive interval when idle).
+  void network_changed(Time now);
 
   // Starts connecting to a peer by virtual IP or name without waiting for traffic.
   void connect(Time now, std::variant<Ipv4, std::string> target);
@@ -195,6 +200,8 @@ class Node {
   void peer_tick(Time now, Peer& p);
   void path_tick(Time now, Peer& p);
   void start_punching(Time now, Peer& p);
+  // Probes every confirmed direct path of `p` now; one unanswered probe declares it dead.
+  void check_paths_now(Time now, Peer& p);
   void add_candidate(Peer& p, const Endpoint& ep, PathKind kind);
   void choose_path(Time now, Peer& p);
   Force policy_for(const crypto::Certificate& cert) const;

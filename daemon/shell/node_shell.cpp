@@ -376,6 +376,7 @@ void NodeShell::on_network_settled() {
   Time now = Clock::now();
   // Even with the same addresses (say, another default route) the NAT in front may differ.
   refresh_local_endpoints(now);
+  node_->network_changed(now);
   log_.nat->info("network changed, re-running NAT discovery");
   request_fresh_discovery(now);
   after_event(now);

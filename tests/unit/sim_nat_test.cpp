@@ -273,6 +273,58 @@ TEST(SimNat, FlushedMappingsThatMoveFallBackToTheRelayAndRecover) {
   EXPECT_NE(peer(a, lab.net, b.vip())->endpoint, before);  // the new mapping
 }
 
+TEST(SimNat, NetworkChangeChecksIdleDirectPathsAtOnce) {
+  // Idle peers on a direct path; a's network changes under it (here: a's NAT loses its
+  // mappings and hands out new ports, as a new network would). Told of the change, a finds the path
+  // dead with one probe, falls back to the relay and punches a new direct path. Without that news
+  // an idle path is probed only every keepalive interval. A change that broke nothing moves
+  // nothing.
+  for (bool told : {true, false}) {
+    SCOPED_TRACE(told ? "network_changed() called" : "not told");
+    Lab lab;
+    auto m = NatModel::port_restricted();
+    m.allocation = Allocation::kSequential;
+    int na = lab.net.add_nat(ip("198.51.100.1"), m);
+    int nb = lab.net.add_nat(ip("198.51.100.2"), m);
+    auto& a = lab.net.add_node("a", na, ep("192.168.1.2:41000"), lab.ca.issue("a", "10.77.0.2/24"),
+                               lab.ca.cert, lab.settings);
+    auto& b = lab.net.add_node("b", nb, ep("192.168.2.2:41000"), lab.ca.issue("b", "10.77.0.3/24"),
+                               lab.ca.cert, lab.settings);
+    ASSERT_TRUE(
+        lab.net.run_until([&] { return a.node().registered() && b.node().registered(); }, 10s));
+    ASSERT_TRUE(lab.reach(a, b, "start"));
+    ASSERT_TRUE(
+        lab.net.run_until([&] { return peer(a, lab.net, b.vip())->path == "direct"; }, 12s));
+    lab.net.run_for(10s);  // idle: no traffic, so the path is probed at the keepalive interval
+
+    if (told) {  // nothing broke: one answered probe, the path stays
+      a.node().network_changed(lab.net.now());
+      lab.net.run_for(3s);
+      EXPECT_EQ(peer(a, lab.net, b.vip())->path, "direct") << lab.net.trace_tail();
+    }
+    const auto before = peer(b, lab.net, a.vip())->endpoint;  // a's old public endpoint
+    lab.net.flush_nat(na);
+    if (told) a.node().network_changed(lab.net.now());
+    lab.net.run_for(2s);
+    if (!told) {
+      EXPECT_EQ(peer(a, lab.net, b.vip())->path, "direct");  // stale, for now
+      continue;
+    }
+    EXPECT_EQ(peer(a, lab.net, b.vip())->path, "relay") << lab.net.trace_tail();
+    EXPECT_TRUE(lab.reach(a, b, "over the relay"));
+    // b was idle and none the wiser; a's request for a new introduction makes it check its
+    // path at once and punch to a's new endpoint.
+    ASSERT_TRUE(lab.net.run_until(
+        [&] {
+          return peer(a, lab.net, b.vip())->path == "direct" &&
+                 peer(b, lab.net, a.vip())->path == "direct" &&
+                 peer(b, lab.net, a.vip())->endpoint != before;
+        },
+        10s))
+        << lab.net.trace_tail();
+  }
+}
+
 TEST(SimNat, KeepalivesHoldTheMappingsOpenWhileIdle) {
   Lab lab;
   auto m = NatModel::port_restricted();
