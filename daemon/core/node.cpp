@@ -758,10 +758,18 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
     if (!via_relay) {
       bool known = std::any_of(p.paths.begin(), p.paths.end(),
                                [&](const Path& x) { return x.endpoint == from; });
-      if (!known && p.force != Force::kRelay) {
-        add_candidate(p, from, PathKind::kReflexive);
+      const std::size_t held = p.paths.size();
+      if (!known && p.force != Force::kRelay) add_candidate(p, from, PathKind::kReflexive);
+      if (p.paths.size() > held) {
         p.paths.back().next_probe = now;
         schedule(now);
+        // A probe from an endpoint we did not know: the peer may have moved (another
+        // network, a NAT that remapped it). Check the paths we hold now, and probe the new
+        // one beside them, rather than wait for the old ones to time out one by one.
+        if (!p.punching && p.active >= 0) {
+          check_paths_now(now, p);
+          start_punching(now, p);
+        }
       }
     }
     // Answer the way it came: to its source, or back through the relay.

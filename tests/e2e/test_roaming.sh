@@ -2,9 +2,10 @@
 # e2e-timeout: 240
 # A laptop changes networks mid-transfer, from a port-restricted café NAT to a symmetric one:
 # its interface disappears and a new one comes up with another address and default route.
-# p2pvpnd hears of it from the kernel (netlink), re-runs NAT discovery and finds the symmetric
-# NAT, registers from its new public address, and the TCP stream inside the tunnel survives:
-# 30 MiB arrive intact. Afterwards the pair pings both ways and is direct again (home sits
+# Home follows laptop to its new address on a direct path (an authenticated probe from an
+# unknown endpoint makes it check its paths at once); laptop's p2pvpnd hears of the change
+# from the kernel (netlink), re-runs NAT discovery and finds the symmetric NAT, registers from
+# its new public address, and the TCP stream inside the tunnel survives: 30 MiB arrive intact. Afterwards the pair pings both ways and is direct again (home sits
 # behind a full cone). The laptop's uplink is shaped to 40 Mbit/s before the move so the
 # transfer is still running when it happens.
 set -euo pipefail
@@ -22,6 +23,10 @@ move() {  # HOST ROUTER N
   lab_link "$host" eth0 "$router" lan0
   ip -n "$(lab_ns "$host")" addr add "192.168.$n.10/24" dev eth0
   ip -n "$(lab_ns "$host")" route add default via "192.168.$n.1"
+}
+
+home_sees_laptop_at() {  # ADDRESS
+  p2p_path_is home laptop direct && [[ "$(p2p_peer home laptop endpoint)" == "$1":* ]]
 }
 
 public_address_is() {  # NAME ADDRESS
@@ -49,6 +54,11 @@ main() {
   t0=$(now_ms)
   move laptop r-mobile 3
   lab_log "laptop moved to the symmetric NAT (path now $(p2p_peer laptop home path))"
+  wait_for 15 "home reaches laptop directly at $mobile_wan" home_sees_laptop_at "$mobile_wan" ||
+    fail "home still reaches laptop $(p2p_peer home laptop path) at" \
+      "$(p2p_peer home laptop endpoint) 15 s after the move"
+  lab_report "home on a direct path to laptop's new address $(ms_to_s $(($(now_ms) - t0))) s" \
+    "after the move"
   wait_for 15 "laptop finds it is behind a symmetric NAT" p2p_nat_is laptop symmetric ||
     fail "laptop still says '$(p2p_status laptop | jq -r .node.nat.type)' 15 s after the move"
   lab_report "new NAT type known $(ms_to_s $(($(now_ms) - t0))) s after the move"

@@ -325,6 +325,48 @@ TEST(SimNat, NetworkChangeChecksIdleDirectPathsAtOnce) {
   }
 }
 
+TEST(SimNat, APeerThatMovesIsFollowedOnTheDirectPath) {
+  // a (port-restricted, new port per mapping) streams to b (full cone); a's NAT forgets its
+  // mappings, as when a moves to another network. a's packets still reach b, from a new
+  // endpoint; the first authenticated probe from there makes b check its old path (dead: one
+  // probe) and probe the new one, so b follows a without a detour through the relay.
+  Lab lab;
+  auto m = NatModel::port_restricted();
+  m.allocation = Allocation::kSequential;
+  int na = lab.net.add_nat(ip("198.51.100.1"), m);
+  int nb = lab.net.add_nat(ip("198.51.100.2"), NatModel::full_cone());
+  auto& a = lab.net.add_node("a", na, ep("192.168.1.2:41000"), lab.ca.issue("a", "10.77.0.2/24"),
+                             lab.ca.cert, lab.settings);
+  auto& b = lab.net.add_node("b", nb, ep("192.168.2.2:41000"), lab.ca.issue("b", "10.77.0.3/24"),
+                             lab.ca.cert, lab.settings);
+  ASSERT_TRUE(
+      lab.net.run_until([&] { return a.node().registered() && b.node().registered(); }, 10s));
+  ASSERT_TRUE(lab.reach(a, b, "start"));
+  ASSERT_TRUE(lab.net.run_until(
+      [&] {
+        return peer(a, lab.net, b.vip())->path == "direct" &&
+               peer(b, lab.net, a.vip())->path == "direct";
+      },
+      12s));
+  const auto before = peer(b, lab.net, a.vip())->endpoint;
+  Stream s{lab, a, b};
+  s.run(2s);
+  lab.net.flush_nat(na);
+  const Time moved = lab.net.now();
+  bool followed = false;
+  while (!followed && lab.net.now() - moved < 10s) {
+    s.step();
+    EXPECT_NE(peer(b, lab.net, a.vip())->path, "relay") << lab.net.trace_tail();
+    followed = peer(b, lab.net, a.vip())->path == "direct" &&
+               peer(b, lab.net, a.vip())->endpoint != before;
+  }
+  ASSERT_TRUE(followed) << lab.net.trace_tail();
+  // Probes go every 2 s under traffic, b's check takes one probe timeout (1 s).
+  EXPECT_LT(lab.net.now() - moved, 3500ms);
+  s.run(2s);
+  EXPECT_EQ(s.lost(0, s.sent), 0);
+}
+
 TEST(SimNat, KeepalivesHoldTheMappingsOpenWhileIdle) {
   Lab lab;
   auto m = NatModel::port_restricted();
