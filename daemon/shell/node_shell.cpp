@@ -367,12 +367,20 @@ void NodeShell::on_address_monitor_readable() {
     monitor_watch_.reset();
     monitor_.reset();
   }
-  if (!changes || *changes > 0) network_timer_.arm(Clock::now() + kNetworkSettle);
+  if (!changes || *changes > 0) {
+    // kNetworkSettle after the last news, but no later than kNetworkSettleMax after the first
+    // (an interface that keeps flapping must not postpone it for ever).
+    const Time now = Clock::now();
+    if (!network_changing_since_) network_changing_since_ = now;
+    network_timer_.arm(
+        std::min(now + kNetworkSettle, *network_changing_since_ + kNetworkSettleMax));
+  }
   if (monitor_) wait_address_monitor();
 }
 
 void NodeShell::on_network_settled() {
   if (stopped_) return;
+  network_changing_since_.reset();
   Time now = Clock::now();
   // Even with the same addresses (say, another default route) the NAT in front may differ.
   refresh_local_endpoints(now);

@@ -70,6 +70,7 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   // A network change comes as a burst of notifications (address, link, route); act once it
   // has been quiet this long.
   static constexpr Duration kNetworkSettle = std::chrono::milliseconds(500);
+  static constexpr Duration kNetworkSettleMax = std::chrono::seconds(3);
 
   // Opens the TUN (named and sized from the config, addressed with our certificate's virtual
   // IP prefixes), the UDP socket and the control socket. Nothing is read or sent before
@@ -163,6 +164,7 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   std::optional<tun::AddressMonitor> monitor_;
   std::optional<io::FdWatch> monitor_watch_;
   io::DeadlineTimer network_timer_;
+  std::optional<Time> network_changing_since_;  // first news not yet acted on
   std::optional<io::ControlServer> control_;
   std::unique_ptr<core::Node> node_;
 
