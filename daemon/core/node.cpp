@@ -112,7 +112,10 @@ Node::~Node() = default;
 
 bool Node::registered() const { return coord_->state == CoordinatorLink::State::kRegistered; }
 
-std::optional<Endpoint> Node::public_endpoint() const { return coord_->observed; }
+std::optional<Endpoint> Node::coordinator() const {
+  if (settings_.coordinators.empty()) return std::nullopt;
+  return coord_->endpoint;
+}
 
 void Node::start(Time now) {
   if (settings_.coordinators.empty()) return;
@@ -239,7 +242,8 @@ void Node::on_coordinator_message(Time now, PacketView plain) {
   }
   if (auto* ok = std::get_if<wire::RegisterOk>(&*m)) {
     bool first = c.state != CoordinatorLink::State::kRegistered;
-    bool moved = c.observed && *c.observed != ok->observed;
+    const std::optional<Endpoint> was = c.observed;
+    bool moved = was && *was != ok->observed;
     c.state = CoordinatorLink::State::kRegistered;
     c.failures = 0;
     c.observed = ok->observed;
@@ -250,6 +254,7 @@ void Node::on_coordinator_message(Time now, PacketView plain) {
     if (first || moved)
       log_->info("registered coordinator={} public={}", c.endpoint.to_string(),
                  ok->observed.to_string());
+    if (moved) fx_.public_endpoint_moved(*was, ok->observed);
     for (auto& [vip, p] : peers_) {
       if (p->state == Peer::State::kRequesting && p->request_attempts == 0) request_peer(now, *p);
     }
@@ -1110,7 +1115,8 @@ void Node::set_nat(Time now, wire::NatSummary nat) {
   if (coord_->current) send_register(now);
 }
 
-void Node::network_changed(Time now) {
+void Node::network_changed(Time now, std::vector<Endpoint> endpoints) {
+  local_endpoints_ = std::move(endpoints);
   if (coord_->current) send_register(now);
   for (auto& [vip, p] : peers_) check_paths_now(now, *p);
 }

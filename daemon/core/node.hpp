@@ -57,6 +57,9 @@ class NodeEffects {
   // Wall clock, nanoseconds since the Unix epoch: certificate validity and handshake
   // timestamps. Injected so that tests control it.
   virtual std::uint64_t unix_nanos() = 0;
+  // The coordinator now sees us at another public endpoint (a new upstream, a rebooted
+  // router, a remapping NAT). Called from inside on_udp(): note it, act after the event.
+  virtual void public_endpoint_moved(const Endpoint& /*was*/, const Endpoint& /*now_at*/) {}
 };
 
 struct PeerPolicy {
@@ -139,7 +142,8 @@ class Node {
   // again now, so the coordinator sees where we are, and probe every confirmed direct path
   // now: one unanswered probe (kProbeTimeout) declares it dead, instead of three at the
   // path's probe interval (up to the keepalive interval when idle).
-  void network_changed(Time now);
+  // `endpoints` are the interface addresses as they are now (as set_local_endpoints()).
+  void network_changed(Time now, std::vector<Endpoint> endpoints);
 
   // Starts connecting to a peer by virtual IP or name without waiting for traffic.
   void connect(Time now, std::variant<Ipv4, std::string> target);
@@ -156,8 +160,8 @@ class Node {
   NodeStatus status(Time now) const;
   const crypto::Certificate& certificate() const { return identity_.certificate; }
   bool registered() const;
-  // Our endpoint as the coordinator last saw it (RegisterOk); nullopt before registering.
-  std::optional<Endpoint> public_endpoint() const;
+  // The coordinator in use; nullopt when none is configured.
+  std::optional<Endpoint> coordinator() const;
 
  private:
   struct CoordinatorLink;

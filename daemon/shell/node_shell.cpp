@@ -200,6 +200,13 @@ std::uint64_t NodeShell::unix_nanos() {
       std::chrono::duration_cast<std::chrono::nanoseconds>(since).count());
 }
 
+void NodeShell::public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) {
+  // A new public endpoint may mean another NAT; discovery re-runs in after_event().
+  log_.nat->info("public endpoint moved {} -> {}, re-running NAT discovery", was.to_string(),
+                 now_at.to_string());
+  public_moved_ = true;
+}
+
 void NodeShell::warn_limited(const char* what, const std::string& detail) {
   Time now = Clock::now();
   if (now - last_warning_ < kWarningInterval) return;
@@ -279,14 +286,9 @@ void NodeShell::on_node_timer() {
 void NodeShell::after_event(Time now) {
   if (stopped_) return;
   if (discovery_ && discovery_->done()) finish_discovery(now);
-  // A new public endpoint (another upstream, a rebooted router) may mean another NAT.
-  if (auto pub = node_->public_endpoint(); pub && pub != last_public_) {
-    if (last_public_) {
-      log_.nat->info("public endpoint moved {} -> {}, re-running NAT discovery",
-                     last_public_->to_string(), pub->to_string());
-      request_fresh_discovery(now);
-    }
-    last_public_ = pub;
+  if (public_moved_) {
+    public_moved_ = false;
+    request_fresh_discovery(now);
   }
   if (udp_.queued() > 0) udp_.flush();
   node_timer_.arm(node_->next_deadline());
@@ -313,12 +315,17 @@ std::vector<Endpoint> NodeShell::gather_local_endpoints() {
   return out;
 }
 
-bool NodeShell::refresh_local_endpoints(Time now) {
+bool NodeShell::reread_local_endpoints() {
   auto endpoints = gather_local_endpoints();
   if (endpoints == local_endpoints_) return false;
   log_.nat->info("local endpoints changed: {} -> {}", endpoints_text(local_endpoints_),
                  endpoints_text(endpoints));
   local_endpoints_ = std::move(endpoints);
+  return true;
+}
+
+bool NodeShell::refresh_local_endpoints(Time now) {
+  if (!reread_local_endpoints()) return false;
   node_->set_local_endpoints(now, local_endpoints_);
   return true;
 }
@@ -326,7 +333,8 @@ bool NodeShell::refresh_local_endpoints(Time now) {
 void NodeShell::housekeeping() {
   if (stopped_) return;
   Time now = Clock::now();
-  if (refresh_local_endpoints(now)) request_fresh_discovery(now);
+  // Without netlink news, poll the addresses.
+  if (!monitor_ && refresh_local_endpoints(now)) request_fresh_discovery(now);
   // Re-run discovery on schedule, and at once when it found UDP blocked but the coordinator
   // has since answered (it was down or unreachable when we started).
   bool stale = now - last_discovery_ >= discovery_interval_;
@@ -383,16 +391,15 @@ void NodeShell::on_network_settled() {
   network_changing_since_.reset();
   Time now = Clock::now();
   // Even with the same addresses (say, another default route) the NAT in front may differ.
-  refresh_local_endpoints(now);
-  node_->network_changed(now);
+  reread_local_endpoints();
+  node_->network_changed(now, local_endpoints_);
   log_.nat->info("network changed, re-running NAT discovery");
   request_fresh_discovery(now);
   after_event(now);
 }
 
 std::optional<Endpoint> NodeShell::own_discovery_server() const {
-  if (discovery_server_) return discovery_server_;
-  return node_->status(Clock::now()).coordinator;
+  return discovery_server_ ? discovery_server_ : node_->coordinator();
 }
 
 void NodeShell::request_discovery(Time now, std::optional<Endpoint> server,
@@ -401,17 +408,18 @@ void NodeShell::request_discovery(Time now, std::optional<Endpoint> server,
     if (respond) job.waiters.push_back(std::move(respond));
   };
   if (discovery_ && running_.server == server) return join(running_);
-  for (auto& job : queued_) {
-    if (job.server == server) return join(job);
+  auto queued = std::find_if(queued_.begin(), queued_.end(),
+                             [&](const DiscoveryJob& job) { return job.server == server; });
+  if (queued == queued_.end()) {
+    // The node's own run is never refused (it is queued at most once); other servers are.
+    if (server && queued_.size() >= kMaxQueuedDiscoveries) {
+      if (respond) respond(refusal("busy: too many NAT discovery runs waiting, try again shortly"));
+      return;
+    }
+    queued = queued_.insert(queued_.end(), DiscoveryJob{server, {}});
   }
-  // The node's own run is never refused (it is queued at most once); other servers are.
-  if (server && queued_.size() >= kMaxQueuedDiscoveries) {
-    if (respond) respond(refusal("busy: too many NAT discovery runs waiting, try again shortly"));
-    return;
-  }
-  queued_.push_back(DiscoveryJob{server, {}});
-  join(queued_.back());
-  if (!discovery_) start_next_discovery(now);
+  join(*queued);
+  start_next_discovery(now);
 }
 
 void NodeShell::request_fresh_discovery(Time now) {
@@ -428,7 +436,6 @@ void NodeShell::request_fresh_discovery(Time now) {
     running_ = {};
   }
   request_discovery(now, std::nullopt);
-  start_next_discovery(now);
 }
 
 void NodeShell::start_next_discovery(Time now) {

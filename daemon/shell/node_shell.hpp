@@ -99,6 +99,7 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   void write_tun(std::span<const std::uint8_t> packet) override;
   void fill_random(std::span<std::uint8_t> out) override;
   std::uint64_t unix_nanos() override;
+  void public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) override;
 
  private:
   NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
@@ -128,7 +129,9 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   };
 
   std::vector<Endpoint> gather_local_endpoints();
-  // Re-reads the interface addresses and hands them to the Node; true when they changed.
+  // Re-reads the interface addresses into local_endpoints_; true when they changed.
+  bool reread_local_endpoints();
+  // The same, handing changed addresses to the Node.
   bool refresh_local_endpoints(Time now);
   std::optional<Endpoint> own_discovery_server() const;
   // Starts the run, joins the running or queued one for the same server, or queues it.
@@ -160,7 +163,7 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   io::DeadlineTimer discovery_timer_;
   boost::asio::steady_timer housekeeping_timer_;
   // Netlink change notifications; without them (not permitted, or failed) the addresses
-  // are still polled every kHousekeeping.
+  // are polled every kHousekeeping instead.
   std::optional<tun::AddressMonitor> monitor_;
   std::optional<io::FdWatch> monitor_watch_;
   io::DeadlineTimer network_timer_;
@@ -174,10 +177,10 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   std::unique_ptr<nat::Discovery> discovery_;
   DiscoveryJob running_;  // the run discovery_ carries out
   Time running_started_{};
-  std::deque<DiscoveryJob> queued_;         // at most kMaxQueuedDiscoveries
+  std::deque<DiscoveryJob> queued_;         // the node's own run + kMaxQueuedDiscoveries others
   std::optional<nat::Report> last_report_;  // of the node's own discovery
   Time last_discovery_{};
-  std::optional<Endpoint> last_public_;  // as the coordinator last saw us
+  bool public_moved_ = false;  // public_endpoint_moved() since the last after_event()
 
   std::uint64_t tun_write_drops_ = 0;
   Time last_warning_{};

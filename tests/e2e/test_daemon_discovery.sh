@@ -19,15 +19,11 @@ STUN1=203.0.113.12
 STUN2=203.0.113.13
 COORD=203.0.113.10:7400
 
-# The behaviours RFC 5780 discovery must find behind each lab type: "MAPPING FILTERING".
+# The behaviours RFC 5780 discovery must find behind each lab type, "MAPPING FILTERING" in
+# p2pvpnd's spelling: coturn's verdict ("Address and Port Dependent|...") in lower case with
+# hyphens.
 expected_behaviour() {  # TYPE
-  case $1 in
-    none | full) echo "endpoint-independent endpoint-independent" ;;
-    restricted) echo "endpoint-independent address-dependent" ;;
-    port-restricted) echo "endpoint-independent address-and-port-dependent" ;;
-    symmetric) echo "address-and-port-dependent address-and-port-dependent" ;;
-    *) return 1 ;;
-  esac
+  nat_expected_verdict "$1" | tr 'A-Z |' 'a-z- '
 }
 
 netcheck() {  # NAME SERVER

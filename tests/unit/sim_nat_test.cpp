@@ -69,6 +69,13 @@ std::optional<core::PeerStatus> peer(SimNode& n, SimNet& net, Ipv4 vip) {
   return std::nullopt;
 }
 
+// Port-restricted, and a new port for every new mapping: after a flush the public port moves.
+NatModel sequential_port_restricted() {
+  auto m = NatModel::port_restricted();
+  m.allocation = Allocation::kSequential;
+  return m;
+}
+
 struct Lab {
   SimNet net;
   TestCa ca{net.unix_now()};
@@ -98,6 +105,31 @@ struct Lab {
   }
   bool ready(SimNode& a) {
     return net.run_until([&] { return a.node().registered() && a.nat_report(); }, 15s);
+  }
+  // a behind NAT model ma (198.51.100.1), b behind mb (198.51.100.2), each on its own
+  // router; returns once both are registered, a has reached b and a's path to b is direct.
+  struct Pair {
+    int na, nb;
+    SimNode& a;
+    SimNode& b;
+  };
+  Pair direct_pair(NatModel ma, NatModel mb) {
+    int na = net.add_nat(ip("198.51.100.1"), ma);
+    int nb = net.add_nat(ip("198.51.100.2"), mb);
+    auto& a = net.add_node("a", na, ep("192.168.1.2:41000"), ca.issue("a", "10.77.0.2/24"),
+                           ca.cert, settings);
+    auto& b = net.add_node("b", nb, ep("192.168.2.2:41000"), ca.issue("b", "10.77.0.3/24"),
+                           ca.cert, settings);
+    EXPECT_TRUE(net.run_until([&] { return a.node().registered() && b.node().registered(); }, 10s));
+    EXPECT_TRUE(reach(a, b, "start"));
+    EXPECT_TRUE(net.run_until(
+        [&] {
+          auto p = peer(a, net, b.vip());
+          return p && p->path == "direct";
+        },
+        12s))
+        << net.trace_tail();
+    return {na, nb, a, b};
   }
   // Sends a datagram every 200 ms until it arrives; returns the time it took.
   std::optional<Duration> reach(SimNode& from, SimNode& to, const std::string& text) {
@@ -242,17 +274,8 @@ TEST(SimNat, FlushedMappingsThatMoveFallBackToTheRelayAndRecover) {
   // ports change, the direct path is dead; traffic falls back to the relay within seconds,
   // fresh candidates come from a new introduction and the direct path returns.
   Lab lab;
-  auto m = NatModel::port_restricted();
-  m.allocation = Allocation::kSequential;
-  int na = lab.net.add_nat(ip("198.51.100.1"), m);
-  int nb = lab.net.add_nat(ip("198.51.100.2"), m);
-  auto& a = lab.net.add_node("a", na, ep("192.168.1.2:41000"), lab.ca.issue("a", "10.77.0.2/24"),
-                             lab.ca.cert, lab.settings);
-  auto& b = lab.net.add_node("b", nb, ep("192.168.2.2:41000"), lab.ca.issue("b", "10.77.0.3/24"),
-                             lab.ca.cert, lab.settings);
-  ASSERT_TRUE(lab.net.run_until([&] { return a.node().registered() && b.node().registered(); }, 10s));
-  ASSERT_TRUE(lab.reach(a, b, "start"));
-  ASSERT_TRUE(lab.net.run_until([&] { return peer(a, lab.net, b.vip())->path == "direct"; }, 12s));
+  auto [na, nb, a, b] = lab.direct_pair(sequential_port_restricted(), sequential_port_restricted());
+  ASSERT_FALSE(::testing::Test::HasFailure());
   auto before = peer(a, lab.net, b.vip())->endpoint;
   Stream s{lab, a, b};
   s.run(2s);
@@ -282,29 +305,20 @@ TEST(SimNat, NetworkChangeChecksIdleDirectPathsAtOnce) {
   for (bool told : {true, false}) {
     SCOPED_TRACE(told ? "network_changed() called" : "not told");
     Lab lab;
-    auto m = NatModel::port_restricted();
-    m.allocation = Allocation::kSequential;
-    int na = lab.net.add_nat(ip("198.51.100.1"), m);
-    int nb = lab.net.add_nat(ip("198.51.100.2"), m);
-    auto& a = lab.net.add_node("a", na, ep("192.168.1.2:41000"), lab.ca.issue("a", "10.77.0.2/24"),
-                               lab.ca.cert, lab.settings);
-    auto& b = lab.net.add_node("b", nb, ep("192.168.2.2:41000"), lab.ca.issue("b", "10.77.0.3/24"),
-                               lab.ca.cert, lab.settings);
-    ASSERT_TRUE(
-        lab.net.run_until([&] { return a.node().registered() && b.node().registered(); }, 10s));
-    ASSERT_TRUE(lab.reach(a, b, "start"));
-    ASSERT_TRUE(
-        lab.net.run_until([&] { return peer(a, lab.net, b.vip())->path == "direct"; }, 12s));
+    auto [na, nb, a, b] =
+        lab.direct_pair(sequential_port_restricted(), sequential_port_restricted());
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const std::vector<Endpoint> a_addresses{a.socket()};  // unchanged: only its NAT moves
     lab.net.run_for(10s);  // idle: no traffic, so the path is probed at the keepalive interval
 
     if (told) {  // nothing broke: one answered probe, the path stays
-      a.node().network_changed(lab.net.now());
+      a.node().network_changed(lab.net.now(), a_addresses);
       lab.net.run_for(3s);
       EXPECT_EQ(peer(a, lab.net, b.vip())->path, "direct") << lab.net.trace_tail();
     }
     const auto before = peer(b, lab.net, a.vip())->endpoint;  // a's old public endpoint
     lab.net.flush_nat(na);
-    if (told) a.node().network_changed(lab.net.now());
+    if (told) a.node().network_changed(lab.net.now(), a_addresses);
     lab.net.run_for(2s);
     if (!told) {
       EXPECT_EQ(peer(a, lab.net, b.vip())->path, "direct");  // stale, for now
@@ -331,17 +345,8 @@ TEST(SimNat, APeerThatMovesIsFollowedOnTheDirectPath) {
   // endpoint; the first authenticated probe from there makes b check its old path (dead: one
   // probe) and probe the new one, so b follows a without a detour through the relay.
   Lab lab;
-  auto m = NatModel::port_restricted();
-  m.allocation = Allocation::kSequential;
-  int na = lab.net.add_nat(ip("198.51.100.1"), m);
-  int nb = lab.net.add_nat(ip("198.51.100.2"), NatModel::full_cone());
-  auto& a = lab.net.add_node("a", na, ep("192.168.1.2:41000"), lab.ca.issue("a", "10.77.0.2/24"),
-                             lab.ca.cert, lab.settings);
-  auto& b = lab.net.add_node("b", nb, ep("192.168.2.2:41000"), lab.ca.issue("b", "10.77.0.3/24"),
-                             lab.ca.cert, lab.settings);
-  ASSERT_TRUE(
-      lab.net.run_until([&] { return a.node().registered() && b.node().registered(); }, 10s));
-  ASSERT_TRUE(lab.reach(a, b, "start"));
+  auto [na, nb, a, b] = lab.direct_pair(sequential_port_restricted(), NatModel::full_cone());
+  ASSERT_FALSE(::testing::Test::HasFailure());
   ASSERT_TRUE(lab.net.run_until(
       [&] {
         return peer(a, lab.net, b.vip())->path == "direct" &&
