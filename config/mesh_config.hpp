@@ -31,7 +31,7 @@
 
 #include "config/common.hpp"
 #include "config/config_error.hpp"
-#include "crypto/ip.hpp"
+#include "net/ip.hpp"
 
 namespace p2p::config {
 

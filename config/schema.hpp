@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "config/config_error.hpp"
-#include "crypto/ip.hpp"
+#include "net/ip.hpp"
 
 namespace p2p::config {
 

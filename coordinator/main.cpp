@@ -13,9 +13,9 @@
 #include <iostream>
 
 #include "config/coordinator_config.hpp"
+#include "config/startup.hpp"
 #include "coordinator/shell/coordinator_shell.hpp"
 #include "crypto/secure_buffer.hpp"
-#include "daemon/io/startup.hpp"
 
 namespace {
 
@@ -33,12 +33,12 @@ int run(const std::filesystem::path& config_path) {
     return refuse(e.what());
   }
   crypto::init_sodium();
-  coord::CoordinatorLoggers logs{io::make_logger("coord", config.log.level),
-                                 io::make_logger("ctl", config.log.level)};
+  coord::CoordinatorLoggers logs{config::make_logger("coord", config.log.level),
+                                 config::make_logger("ctl", config.log.level)};
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-  auto identity = io::load_identity(config.key, config.cert, config.ca, crypto::Role::coordinator,
+  auto identity = config::load_identity(config.key, config.cert, config.ca, crypto::Role::coordinator,
                                     config.revoked, now);
   if (!identity) return refuse(identity.error());
   logs.coord->info("coordinator={} certificate valid until {}", identity->identity.certificate.name,

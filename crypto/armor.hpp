@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-#include "crypto/expected.hpp"
+#include "net/expected.hpp"
 
 namespace p2p::crypto {
 

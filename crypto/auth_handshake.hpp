@@ -29,8 +29,8 @@
 #include <vector>
 
 #include "crypto/certificate.hpp"
-#include "crypto/expected.hpp"
 #include "crypto/noise.hpp"
+#include "net/expected.hpp"
 
 namespace p2p::crypto {
 

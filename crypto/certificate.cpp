@@ -11,6 +11,11 @@
 
 #include "crypto/armor.hpp"
 #include "crypto/secure_buffer.hpp"
+#include "net/control.hpp"
+
+// Certificates travel opaque inside control messages (Introduce), bounded by the wire's limits.
+static_assert(p2p::crypto::kMaxCertificateSize == p2p::wire::kMaxCertificateSize);
+static_assert(p2p::crypto::kMaxNameLength == p2p::wire::kMaxNameLength);
 
 namespace p2p::crypto {
 namespace {

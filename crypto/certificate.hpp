@@ -41,10 +41,10 @@
 #include <string_view>
 #include <vector>
 
-#include "crypto/expected.hpp"
-#include "crypto/ip.hpp"
 #include "crypto/keys.hpp"
-#include "crypto/time.hpp"
+#include "net/expected.hpp"
+#include "net/ip.hpp"
+#include "net/time.hpp"
 
 namespace p2p::crypto {
 

@@ -18,8 +18,8 @@
 #include <string>
 #include <string_view>
 
-#include "crypto/expected.hpp"
 #include "crypto/secure_buffer.hpp"
+#include "net/expected.hpp"
 
 namespace p2p::crypto {
 

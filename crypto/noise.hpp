@@ -26,8 +26,8 @@
 #include <utility>
 #include <vector>
 
-#include "crypto/expected.hpp"
 #include "crypto/secure_buffer.hpp"
+#include "net/expected.hpp"
 
 namespace p2p::crypto::noise {
 

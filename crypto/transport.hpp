@@ -15,10 +15,10 @@
 #include <span>
 #include <string_view>
 
-#include "crypto/expected.hpp"
 #include "crypto/noise.hpp"
 #include "crypto/secure_buffer.hpp"
-#include "crypto/time.hpp"
+#include "net/expected.hpp"
+#include "net/time.hpp"
 
 namespace p2p::crypto {
 

@@ -13,8 +13,8 @@
 #include <iostream>
 
 #include "config/mesh_config.hpp"
+#include "config/startup.hpp"
 #include "crypto/secure_buffer.hpp"
-#include "daemon/io/startup.hpp"
 #include "daemon/shell/node_shell.hpp"
 
 namespace {
@@ -40,10 +40,10 @@ int run(const std::filesystem::path& config_path) {
   }
   crypto::init_sodium();
   const auto level = config.log.level;
-  daemon::NodeLoggers logs{io::make_logger("node", level), io::make_logger("tun", level),
-                           io::make_logger("ctl", level), io::make_logger("nat", level)};
+  daemon::NodeLoggers logs{config::make_logger("node", level), config::make_logger("tun", level),
+                           config::make_logger("ctl", level), config::make_logger("nat", level)};
 
-  auto identity = io::load_identity(config.node.key, config.node.cert, config.ca,
+  auto identity = config::load_identity(config.node.key, config.node.cert, config.ca,
                                     crypto::Role::node, config.revoked, unix_now());
   if (!identity) return refuse(identity.error());
   logs.node->info("node={} vip={} certificate valid until {}", identity->identity.certificate.name,

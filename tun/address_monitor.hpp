@@ -37,7 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "crypto/expected.hpp"
+#include "net/expected.hpp"
 #include "tun/tun_error.hpp"
 
 struct mnl_socket;

@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "crypto/expected.hpp"
-#include "crypto/ip.hpp"
+#include "net/expected.hpp"
+#include "net/ip.hpp"
 #include "tun/tun_error.hpp"
 
 struct mnl_socket;

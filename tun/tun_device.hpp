@@ -22,8 +22,8 @@
 #include <string>
 #include <string_view>
 
-#include "crypto/expected.hpp"
-#include "crypto/ip.hpp"
+#include "net/expected.hpp"
+#include "net/ip.hpp"
 #include "tun/tun_error.hpp"
 
 namespace p2p::tun {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "coordinator/wire/packet.hpp"
+#include "net/packet.hpp"
 
 namespace p2p::coord {
 namespace {

@@ -26,16 +26,15 @@
 #include <unordered_map>
 #include <vector>
 
-#include "coordinator/wire/control.hpp"
-#include "coordinator/wire/stun.hpp"
 #include "crypto/auth_handshake.hpp"
-#include "crypto/time.hpp"
 #include "crypto/transport.hpp"
-#include "daemon/core/packet.hpp"
+#include "net/control.hpp"
+#include "net/packet_view.hpp"
+#include "net/stun.hpp"
+#include "net/time.hpp"
 
 namespace p2p::coord {
 
-using core::PacketView;
 using wire::stun::ServerSocket;
 
 class CoordinatorEffects {

@@ -57,7 +57,7 @@ json status_to_json(const CoordinatorStatus& status) {
 }
 
 Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::create(
-    asio::io_context& io, const config::CoordinatorConfig& config, io::LoadedIdentity identity,
+    asio::io_context& io, const config::CoordinatorConfig& config, config::LoadedIdentity identity,
     CoordinatorLoggers logs) {
   std::unique_ptr<CoordinatorShell> shell(new CoordinatorShell(io, std::move(logs)));
   // Local endpoints, index = ServerSocket: A1:P1, then A1:P2, A2:P1, A2:P2.

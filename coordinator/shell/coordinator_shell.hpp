@@ -29,13 +29,13 @@
 #include <vector>
 
 #include "config/coordinator_config.hpp"
+#include "config/startup.hpp"
 #include "coordinator/core/coordinator.hpp"
-#include "crypto/expected.hpp"
-#include "daemon/io/control_server.hpp"
-#include "daemon/io/loop.hpp"
-#include "daemon/io/packet_pool.hpp"
-#include "daemon/io/startup.hpp"
-#include "daemon/io/udp_socket.hpp"
+#include "net/asio/control_server.hpp"
+#include "net/asio/loop.hpp"
+#include "net/asio/packet_pool.hpp"
+#include "net/asio/udp_socket.hpp"
+#include "net/expected.hpp"
 
 namespace p2p::coord {
 
@@ -59,7 +59,7 @@ class CoordinatorShell final : public CoordinatorEffects {
   // says what failed.
   static Expected<std::unique_ptr<CoordinatorShell>, std::string> create(
       boost::asio::io_context& io, const config::CoordinatorConfig& config,
-      io::LoadedIdentity identity, CoordinatorLoggers logs);
+      config::LoadedIdentity identity, CoordinatorLoggers logs);
   ~CoordinatorShell() override;
   CoordinatorShell(const CoordinatorShell&) = delete;
   CoordinatorShell& operator=(const CoordinatorShell&) = delete;

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "coordinator/wire/packet.hpp"
-#include "coordinator/wire/stun.hpp"
+#include "net/packet.hpp"
+#include "net/stun.hpp"
 
 namespace p2p::core {
 namespace {

@@ -38,13 +38,14 @@
 #include <variant>
 #include <vector>
 
-#include "coordinator/wire/control.hpp"
 #include "crypto/auth_handshake.hpp"
-#include "crypto/ip.hpp"
-#include "crypto/time.hpp"
 #include "crypto/transport.hpp"
-#include "daemon/core/packet.hpp"
 #include "daemon/core/peer.hpp"
+#include "daemon/status/status.hpp"
+#include "net/control.hpp"
+#include "net/ip.hpp"
+#include "net/packet_view.hpp"
+#include "net/time.hpp"
 
 namespace p2p::core {
 
@@ -77,43 +78,6 @@ struct NodeSettings {
   std::vector<PeerPolicy> policies;
   std::vector<std::string> revoked;  // certificate fingerprints
   std::size_t max_queued_packets = 64;
-};
-
-// Counters of everything dropped, by reason (reported by status).
-struct DropCounters {
-  std::uint64_t malformed = 0;       // unparseable datagram or inner packet
-  std::uint64_t unknown_index = 0;   // data for a session we do not have
-  std::uint64_t decrypt_failed = 0;  // authentication, replay or expiry
-  std::uint64_t bad_source = 0;      // inner source is not the peer's virtual IP
-  std::uint64_t no_route = 0;        // TUN packet outside the mesh or for ourselves
-  std::uint64_t queue_full = 0;      // pending queue overflow while connecting
-  std::uint64_t handshake_failed = 0;
-};
-
-struct PeerStatus {
-  std::string name;
-  Ipv4 vip;
-  std::string state;  // "requesting", "handshaking", "connected", "unreachable"
-  std::string path;   // "direct", "relay" or "none"
-  std::optional<Endpoint> endpoint;
-  std::string relay_reason;  // why relayed (empty when direct)
-  std::optional<Duration> since_handshake;
-  std::optional<Duration> rtt;
-  std::uint64_t bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;
-  wire::NatSummary nat;
-  std::vector<PathStatus> candidates;
-};
-
-struct NodeStatus {
-  std::string name;
-  Ipv4Prefix vip;
-  std::optional<Endpoint> public_endpoint;  // as the coordinator sees us
-  std::vector<Endpoint> local_endpoints;
-  wire::NatSummary nat;
-  std::optional<Endpoint> coordinator;
-  std::string coordinator_state;  // "connecting", "registered", "refused: ..."
-  std::vector<PeerStatus> peers;
-  DropCounters drops;
 };
 
 class Node {

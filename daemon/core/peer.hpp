@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/wire/control.hpp"
 #include "crypto/auth_handshake.hpp"
-#include "crypto/ip.hpp"
-#include "crypto/time.hpp"
 #include "crypto/transport.hpp"
+#include "net/control.hpp"
+#include "net/ip.hpp"
+#include "net/time.hpp"
 
 namespace p2p::core {
 
@@ -43,13 +43,6 @@ struct Path {
   Time next_probe{};
   int unanswered = 0;                // consecutive probes without ack
   bool confirmed = false;            // acked and not since declared dead
-};
-
-struct PathStatus {
-  Endpoint endpoint;
-  std::string kind;
-  bool confirmed = false;
-  std::optional<Duration> rtt;
 };
 
 struct Session {

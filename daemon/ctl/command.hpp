@@ -6,7 +6,7 @@
 #include <ostream>
 #include <string_view>
 
-#include "crypto/time.hpp"
+#include "net/time.hpp"
 
 namespace p2p::ctl {
 

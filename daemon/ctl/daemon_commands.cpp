@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "config/mesh_config.hpp"
-#include "crypto/expected.hpp"
-#include "crypto/ip.hpp"
-#include "daemon/status_json.hpp"
+#include "daemon/status/status_json.hpp"
+#include "net/expected.hpp"
+#include "net/ip.hpp"
 
 namespace p2p::ctl {
 namespace {

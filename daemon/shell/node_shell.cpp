@@ -6,8 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 
-#include "daemon/io/socket_address.hpp"
-#include "daemon/status_json.hpp"
+#include "daemon/status/status_json.hpp"
+#include "net/asio/socket_address.hpp"
 #include "tun/netlink.hpp"
 
 namespace p2p::daemon {
@@ -65,7 +65,7 @@ std::optional<std::variant<Ipv4, std::string>> target_of(const json& request) {
 }  // namespace
 
 Expected<std::unique_ptr<NodeShell>, std::string> NodeShell::create(
-    asio::io_context& io, const config::MeshConfig& config, io::LoadedIdentity identity,
+    asio::io_context& io, const config::MeshConfig& config, config::LoadedIdentity identity,
     NodeLoggers logs) {
   const auto& cert = identity.identity.certificate;
   auto tun = tun::TunDevice::open(config.tun.name, config.tun.mtu, cert.vip, cert.vip6);
@@ -88,7 +88,7 @@ Expected<std::unique_ptr<NodeShell>, std::string> NodeShell::create(
 }
 
 NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
-                     io::LoadedIdentity identity, NodeLoggers logs, tun::TunDevice tun,
+                     config::LoadedIdentity identity, NodeLoggers logs, tun::TunDevice tun,
                      io::UdpSocket udp)
     : io_(io),
       log_(std::move(logs)),

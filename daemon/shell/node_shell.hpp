@@ -44,14 +44,14 @@
 #include <vector>
 
 #include "config/mesh_config.hpp"
-#include "coordinator/wire/nat_discovery.hpp"
-#include "crypto/expected.hpp"
+#include "config/startup.hpp"
 #include "daemon/core/node.hpp"
-#include "daemon/io/control_server.hpp"
-#include "daemon/io/loop.hpp"
-#include "daemon/io/packet_pool.hpp"
-#include "daemon/io/startup.hpp"
-#include "daemon/io/udp_socket.hpp"
+#include "daemon/nat/nat_discovery.hpp"
+#include "net/asio/control_server.hpp"
+#include "net/asio/loop.hpp"
+#include "net/asio/packet_pool.hpp"
+#include "net/asio/udp_socket.hpp"
+#include "net/expected.hpp"
 #include "tun/address_monitor.hpp"
 #include "tun/tun_device.hpp"
 
@@ -77,7 +77,7 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   // start(). The message says what failed and, where known, what to do.
   static Expected<std::unique_ptr<NodeShell>, std::string> create(boost::asio::io_context& io,
                                                                   const config::MeshConfig& config,
-                                                                  io::LoadedIdentity identity,
+                                                                  config::LoadedIdentity identity,
                                                                   NodeLoggers logs);
   ~NodeShell() override;
   NodeShell(const NodeShell&) = delete;
@@ -103,7 +103,7 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
 
  private:
   NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
-            io::LoadedIdentity identity, NodeLoggers logs, tun::TunDevice tun, io::UdpSocket udp);
+            config::LoadedIdentity identity, NodeLoggers logs, tun::TunDevice tun, io::UdpSocket udp);
 
   // nat::Effects: discovery probes leave through the node's socket.
   void send(const Endpoint& to, std::span<const std::uint8_t> datagram) override;

@@ -46,7 +46,7 @@ struct World {
   Fx fx;
   std::unique_ptr<core::Node> node;
   std::unique_ptr<coord::Coordinator> coordinator;
-  std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(core::kBufferSize);
+  std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(kBufferSize);
 
   World() {
     auto ca_key = crypto::Ed25519KeyPair::generate();
@@ -74,8 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static Time now{};
   if (size < 1 || size > 2000) return 0;
   now += std::chrono::milliseconds(10);
-  std::memcpy(w.buffer.data() + core::kHeadroom, data + 1, size - 1);
-  core::PacketView v(w.buffer.data(), w.buffer.size(), core::kHeadroom, size - 1);
+  std::memcpy(w.buffer.data() + kHeadroom, data + 1, size - 1);
+  PacketView v(w.buffer.data(), w.buffer.size(), kHeadroom, size - 1);
   Endpoint from = *Endpoint::parse("198.51.100.7:4000");
   if (data[0] & 1) {
     w.coordinator->on_udp(now, static_cast<wire::stun::ServerSocket>((data[0] >> 1) & 3), from, v);

@@ -9,8 +9,8 @@
 #include <cstdlib>
 #include <span>
 
-#include "coordinator/wire/nat_discovery.hpp"
-#include "coordinator/wire/stun.hpp"
+#include "daemon/nat/nat_discovery.hpp"
+#include "net/stun.hpp"
 
 using namespace p2p;
 using namespace p2p::wire::stun;

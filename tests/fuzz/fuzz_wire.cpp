@@ -6,8 +6,8 @@
 #include <span>
 #include <vector>
 
-#include "coordinator/wire/control.hpp"
-#include "coordinator/wire/packet.hpp"
+#include "net/control.hpp"
+#include "net/packet.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::span<const std::uint8_t> d(data, size);

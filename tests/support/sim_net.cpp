@@ -9,8 +9,8 @@
 #include <set>
 #include <stdexcept>
 
-#include "coordinator/wire/packet.hpp"
-#include "coordinator/wire/stun.hpp"
+#include "net/packet.hpp"
+#include "net/stun.hpp"
 
 namespace p2p::sim {
 namespace {
@@ -110,9 +110,9 @@ SimNode::SimNode(SimNet& net, std::string name, Endpoint socket, crypto::Identit
 }
 
 void SimNode::tun_send(std::span<const std::uint8_t> ip) {
-  std::vector<std::uint8_t> buf(core::kHeadroom + ip.size() + core::kTailroom);
-  std::memcpy(buf.data() + core::kHeadroom, ip.data(), ip.size());
-  node_->on_tun(net_.now(), core::PacketView(buf.data(), buf.size(), core::kHeadroom, ip.size()));
+  std::vector<std::uint8_t> buf(kHeadroom + ip.size() + kTailroom);
+  std::memcpy(buf.data() + kHeadroom, ip.data(), ip.size());
+  node_->on_tun(net_.now(), PacketView(buf.data(), buf.size(), kHeadroom, ip.size()));
 }
 
 void SimNode::send_udp_to(Ipv4 dst, std::string_view text, std::uint16_t port) {
@@ -231,7 +231,7 @@ struct SimNet::InFlight {
 };
 
 SimNet::SimNet(std::uint64_t seed, UnixTime unix_start)
-    : rng_(seed), unix_start_(unix_start), buffer_(core::kBufferSize) {}
+    : rng_(seed), unix_start_(unix_start), buffer_(kBufferSize) {}
 
 SimNet::~SimNet() = default;
 
@@ -440,8 +440,8 @@ void SimNet::deliver(const InFlight& f) {
   auto it = hosts_.find(f.to);
   if (it == hosts_.end()) return;
   ++delivered_;
-  std::memcpy(buffer_.data() + core::kHeadroom, f.data.data(), f.data.size());
-  core::PacketView v(buffer_.data(), buffer_.size(), core::kHeadroom, f.data.size());
+  std::memcpy(buffer_.data() + kHeadroom, f.data.data(), f.data.size());
+  PacketView v(buffer_.data(), buffer_.size(), kHeadroom, f.data.size());
   if (it->second.node) it->second.node->node().on_udp(now_, f.seen_from, v);
   else it->second.coord->core().on_udp(now_, it->second.socket, f.seen_from, v);
 }

@@ -24,12 +24,12 @@
 #include <vector>
 
 #include "coordinator/core/coordinator.hpp"
-#include "coordinator/wire/control.hpp"
-#include "coordinator/wire/nat_discovery.hpp"
 #include "crypto/auth_handshake.hpp"
 #include "crypto/certificate.hpp"
 #include "crypto/keys.hpp"
 #include "daemon/core/node.hpp"
+#include "daemon/nat/nat_discovery.hpp"
+#include "net/control.hpp"
 
 namespace p2p::sim {
 

@@ -23,7 +23,7 @@
 #include <sstream>
 #include <thread>
 
-#include "daemon/status_json.hpp"
+#include "daemon/status/status_json.hpp"
 
 extern char** environ;
 

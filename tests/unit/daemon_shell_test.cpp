@@ -23,9 +23,9 @@
 #include <string>
 #include <thread>
 
+#include "config/startup.hpp"
 #include "coordinator/shell/coordinator_shell.hpp"
 #include "crypto/keys.hpp"
-#include "daemon/io/startup.hpp"
 #include "daemon/shell/node_shell.hpp"
 #include "tests/support/sim_net.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -65,7 +65,7 @@ class LoadIdentityTest : public ::testing::Test {
   }
   std::string refusal(const IdentityFiles& f, crypto::Role role = crypto::Role::node,
                       std::vector<std::string> revoked = {}) {
-    auto r = io::load_identity(f.key, f.cert, ca_file_, role, revoked, now_);
+    auto r = config::load_identity(f.key, f.cert, ca_file_, role, revoked, now_);
     return r ? std::string("accepted") : r.error();
   }
 
@@ -78,7 +78,7 @@ class LoadIdentityTest : public ::testing::Test {
 TEST_F(LoadIdentityTest, AcceptsAMatchingValidIdentity) {
   auto id = ca_.issue("alpha", "10.77.0.2/24");
   auto f = write_identity(dir_.path(), "alpha", id);
-  auto loaded = io::load_identity(f.key, f.cert, ca_file_, crypto::Role::node, {}, now_);
+  auto loaded = config::load_identity(f.key, f.cert, ca_file_, crypto::Role::node, {}, now_);
   ASSERT_TRUE(loaded.has_value()) << loaded.error();
   EXPECT_EQ(loaded->identity.certificate, id.certificate);
   EXPECT_EQ(loaded->identity.key.public_key, id.key.public_key);
@@ -205,12 +205,12 @@ TEST(Shells, NodeRegistersAnswersControlRequestsAndCleansUp) {
     cc.ca = dir / "ca.crt";
     cc.listen = Endpoint{loopback, 0};
     cc.control_socket = dir / "coord.sock";
-    auto coord_id = io::load_identity(cc.key, cc.cert, cc.ca, crypto::Role::coordinator, {}, now);
+    auto coord_id = config::load_identity(cc.key, cc.cert, cc.ca, crypto::Role::coordinator, {}, now);
     ASSERT_TRUE(coord_id.has_value()) << coord_id.error();
     auto coordinator =
         coord::CoordinatorShell::create(io, cc, std::move(*coord_id),
-                                        {io::make_logger("coord", config::LogLevel::warn),
-                                         io::make_logger("ctl", config::LogLevel::warn)});
+                                        {config::make_logger("coord", config::LogLevel::warn),
+                                         config::make_logger("ctl", config::LogLevel::warn)});
     ASSERT_TRUE(coordinator.has_value()) << coordinator.error();
 
     config::MeshConfig mc;
@@ -220,14 +220,14 @@ TEST(Shells, NodeRegistersAnswersControlRequestsAndCleansUp) {
     mc.tun = {"p2pshell0", 1400};
     mc.listen = {0, loopback};
     mc.control_socket = dir / "run" / "n1.sock";
-    auto logger = io::make_logger("node", config::LogLevel::warn);
+    auto logger = config::make_logger("node", config::LogLevel::warn);
     daemon::NodeLoggers logs{logger, logger, logger, logger};
-    auto node_id = io::load_identity(mc.node.key, mc.node.cert, mc.ca, crypto::Role::node, {}, now);
+    auto node_id = config::load_identity(mc.node.key, mc.node.cert, mc.ca, crypto::Role::node, {}, now);
     ASSERT_TRUE(node_id.has_value()) << node_id.error();
     auto node = daemon::NodeShell::create(io, mc, std::move(*node_id), logs);
     ASSERT_TRUE(node.has_value()) << node.error();
     // A second daemon with the same TUN name is refused.
-    auto again = io::load_identity(mc.node.key, mc.node.cert, mc.ca, crypto::Role::node, {}, now);
+    auto again = config::load_identity(mc.node.key, mc.node.cert, mc.ca, crypto::Role::node, {}, now);
     auto twin = daemon::NodeShell::create(io, mc, std::move(*again), logs);
     ASSERT_FALSE(twin.has_value());
     EXPECT_NE(twin.error().find("p2pshell0"), std::string::npos) << twin.error();
@@ -266,12 +266,12 @@ TEST(Shells, NodeRegistersAnswersControlRequestsAndCleansUp) {
     sc.alternate_address = *Ipv4::parse("127.0.0.4");
     sc.alternate_port = 3479;
     sc.control_socket = dir / "stun.sock";
-    auto stun_id = io::load_identity(sc.key, sc.cert, sc.ca, crypto::Role::coordinator, {}, now);
+    auto stun_id = config::load_identity(sc.key, sc.cert, sc.ca, crypto::Role::coordinator, {}, now);
     ASSERT_TRUE(stun_id.has_value()) << stun_id.error();
     auto stun_server =
         coord::CoordinatorShell::create(io, sc, std::move(*stun_id),
-                                        {io::make_logger("stun", config::LogLevel::warn),
-                                         io::make_logger("ctl", config::LogLevel::warn)});
+                                        {config::make_logger("stun", config::LogLevel::warn),
+                                         config::make_logger("ctl", config::LogLevel::warn)});
     ASSERT_TRUE(stun_server.has_value()) << stun_server.error();
     boost::asio::post(io, [&] { (*stun_server)->start(); });
     const auto nat_before = ask(mc.control_socket, {{"cmd", "status"}})["node"]["nat"];

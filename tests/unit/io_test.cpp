@@ -23,11 +23,11 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/io/control_server.hpp"
-#include "daemon/io/loop.hpp"
-#include "daemon/io/packet_pool.hpp"
-#include "daemon/io/socket_address.hpp"
-#include "daemon/io/udp_socket.hpp"
+#include "net/asio/control_server.hpp"
+#include "net/asio/loop.hpp"
+#include "net/asio/packet_pool.hpp"
+#include "net/asio/socket_address.hpp"
+#include "net/asio/udp_socket.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace p2p::io {
@@ -65,7 +65,7 @@ std::vector<std::pair<std::vector<std::uint8_t>, Endpoint>> receive_all(UdpSocke
   auto deadline = std::chrono::steady_clock::now() + 5s;
   while (got.size() < count && std::chrono::steady_clock::now() < deadline) {
     for (std::size_t i = 0; i < pool.size(); ++i)
-      std::memset(pool.buffer(i), 0xAB, core::kHeadroom);
+      std::memset(pool.buffer(i), 0xAB, kHeadroom);
     auto n = s.receive_batch(pool, out);
     EXPECT_TRUE(n.has_value());
     if (!n || *n == 0) {
@@ -75,10 +75,10 @@ std::vector<std::pair<std::vector<std::uint8_t>, Endpoint>> receive_all(UdpSocke
     }
     for (std::size_t i = 0; i < *n; ++i) {
       auto v = pool.view(i, out[i].length);
-      EXPECT_EQ(v.headroom(), core::kHeadroom);
-      EXPECT_GE(v.tailroom(), core::kTailroom);
+      EXPECT_EQ(v.headroom(), kHeadroom);
+      EXPECT_GE(v.tailroom(), kTailroom);
       std::size_t touched = 0;
-      for (std::size_t k = 0; k < core::kHeadroom; ++k) touched += pool.buffer(i)[k] != 0xAB;
+      for (std::size_t k = 0; k < kHeadroom; ++k) touched += pool.buffer(i)[k] != 0xAB;
       EXPECT_EQ(touched, 0u) << "headroom of datagram " << got.size();
       got.emplace_back(std::vector<std::uint8_t>(v.data(), v.data() + v.size()), out[i].from);
     }
@@ -109,10 +109,10 @@ TEST(PacketPool, BuffersAreAlignedDisjointAndKnown) {
   PacketPool pool(4);
   for (std::size_t i = 0; i < 4; ++i) {
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(pool.buffer(i)) % 64, 0u);
-    EXPECT_EQ(pool.packet(i), pool.buffer(i) + core::kHeadroom);
+    EXPECT_EQ(pool.packet(i), pool.buffer(i) + kHeadroom);
     EXPECT_TRUE(pool.contains({pool.packet(i), PacketPool::kPacketCapacity}));
   }
-  EXPECT_GE(pool.buffer(1) - pool.buffer(0), static_cast<std::ptrdiff_t>(core::kBufferSize));
+  EXPECT_GE(pool.buffer(1) - pool.buffer(0), static_cast<std::ptrdiff_t>(kBufferSize));
   std::vector<std::uint8_t> elsewhere(16);
   EXPECT_FALSE(pool.contains(elsewhere));
   EXPECT_FALSE(pool.contains({pool.buffer(3), PacketPool::kStride + 1}));

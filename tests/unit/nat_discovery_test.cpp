@@ -5,7 +5,7 @@
 // port allocation, optional hairpinning, or drops everything (UDP blocked). Without a NAT the
 // client's address is public and the "NAT" is the identity (filtering still applies, which
 // models a firewall). Every hop takes 10 ms; the clock jumps to the next packet or deadline.
-#include "coordinator/wire/nat_discovery.hpp"
+#include "daemon/nat/nat_discovery.hpp"
 
 #include <gtest/gtest.h>
 

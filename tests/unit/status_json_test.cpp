@@ -1,7 +1,7 @@
 // The status JSON contract (contrib/doc/status-json.md) and its human rendering: NodeStatus
 // values built by hand, checked field by field, type by type; the exact key sets are pinned so
 // that a change to the schema is a deliberate one, and every key must be documented.
-#include "daemon/status_json.hpp"
+#include "daemon/status/status_json.hpp"
 
 #include <gtest/gtest.h>
 

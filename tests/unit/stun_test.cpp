@@ -1,7 +1,7 @@
 // STUN codec and server: RFC 5769 vectors, hostile input, RFC 5780 socket choice, and interop
 // over loopback with coturn's turnutils_stunclient / turnutils_natdiscovery (against our
 // server) and turnserver (against our codec and our discovery machine).
-#include "coordinator/wire/stun.hpp"
+#include "net/stun.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "coordinator/wire/nat_discovery.hpp"
+#include "daemon/nat/nat_discovery.hpp"
 
 extern char** environ;
 

@@ -3,9 +3,9 @@
 
 #include <random>
 
-#include "coordinator/wire/byte_io.hpp"
-#include "coordinator/wire/control.hpp"
-#include "coordinator/wire/packet.hpp"
+#include "net/byte_io.hpp"
+#include "net/control.hpp"
+#include "net/packet.hpp"
 
 namespace p2p::wire {
 namespace {

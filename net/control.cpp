@@ -1,6 +1,6 @@
-#include "coordinator/wire/control.hpp"
+#include "net/control.hpp"
 
-#include "coordinator/wire/byte_io.hpp"
+#include "net/byte_io.hpp"
 
 namespace p2p::wire {
 namespace {

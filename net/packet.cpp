@@ -1,8 +1,8 @@
-#include "coordinator/wire/packet.hpp"
+#include "net/packet.hpp"
 
 #include <cstring>
 
-#include "coordinator/wire/byte_io.hpp"
+#include "net/byte_io.hpp"
 
 namespace p2p::wire {
 namespace {

@@ -1,4 +1,4 @@
-#include "coordinator/wire/stun.hpp"
+#include "net/stun.hpp"
 
 #include <algorithm>
 #include <utility>

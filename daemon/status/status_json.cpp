@@ -1,4 +1,4 @@
-#include "daemon/status_json.hpp"
+#include "daemon/status/status_json.hpp"
 
 #include <fmt/format.h>
 

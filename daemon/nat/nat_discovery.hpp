@@ -1,6 +1,6 @@
 // NAT behaviour discovery (RFC 5780 sections 4.3-4.5) from the client side, as an I/O-free
-// state machine. Namespace p2p::nat (it lives in p2pvpn_wire because it is STUN, but the daemon
-// and p2pvpnctl read its Report as "the NAT", not as a wire format).
+// state machine, over the STUN codec in net/stun.hpp. The daemon runs it; p2pvpnctl only renders
+// its Report.
 //
 // Driving it: start(now), then on_response(now, from, datagram) for every STUN datagram that
 // arrives on the socket, and on_tick(now) whenever the returned deadline passes. Each returns
@@ -37,10 +37,10 @@
 #include <string_view>
 #include <vector>
 
-#include "coordinator/wire/control.hpp"
-#include "coordinator/wire/stun.hpp"
-#include "crypto/ip.hpp"
-#include "crypto/time.hpp"
+#include "net/control.hpp"
+#include "net/ip.hpp"
+#include "net/stun.hpp"
+#include "net/time.hpp"
 
 namespace p2p::nat {
 

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "crypto/ip.hpp"
+#include "net/ip.hpp"
 
 namespace p2p::wire {
 

@@ -1,4 +1,4 @@
-#include "coordinator/wire/nat_discovery.hpp"
+#include "daemon/nat/nat_discovery.hpp"
 
 #include <algorithm>
 #include <cstdlib>

@@ -21,14 +21,15 @@
 #include <variant>
 #include <vector>
 
-#include "crypto/certificate.hpp"
-#include "crypto/ip.hpp"
+#include "net/ip.hpp"
 
 namespace p2p::wire {
 
 inline constexpr std::size_t kMaxLocalEndpoints = 8;
-inline constexpr std::size_t kMaxNameLength = crypto::kMaxNameLength;
-inline constexpr std::size_t kMaxCertificateSize = crypto::kMaxCertificateSize;
+// A certificate's name and its whole encoding are carried opaque here; these are the largest
+// crypto/certificate.hpp can produce (it static_asserts that they agree).
+inline constexpr std::size_t kMaxNameLength = 63;
+inline constexpr std::size_t kMaxCertificateSize = 1242;
 inline constexpr std::size_t kMaxReasonLength = 200;
 
 // What a node learnt about its NAT (wire/nat_discovery.hpp), as the coordinator passes it on.

@@ -1,6 +1,6 @@
 // PacketPool: a fixed set of packet buffers, allocated once when the shell starts.
 //
-// Buffer i is core::kBufferSize bytes laid out as [kHeadroom | packet | kTailroom]: the
+// Buffer i is kBufferSize bytes laid out as [kHeadroom | packet | kTailroom]: the
 // sockets and the TUN read a packet to packet(i) (at most kMaxPacket bytes), and view(i, n)
 // hands it to a core, which may grow it into the headroom and the tailroom in place. Buffers
 // start on 64-byte boundaries. Nothing is allocated after construction.
@@ -16,14 +16,14 @@
 #include <new>
 #include <span>
 
-#include "daemon/core/packet.hpp"
+#include "net/packet_view.hpp"
 
 namespace p2p::io {
 
 class PacketPool {
  public:
-  static constexpr std::size_t kStride = (core::kBufferSize + 63) / 64 * 64;
-  static constexpr std::size_t kPacketCapacity = core::kMaxPacket;
+  static constexpr std::size_t kStride = (kBufferSize + 63) / 64 * 64;
+  static constexpr std::size_t kPacketCapacity = kMaxPacket;
 
   explicit PacketPool(std::size_t count)
       : count_(count),
@@ -33,10 +33,10 @@ class PacketPool {
 
   std::size_t size() const { return count_; }
   std::uint8_t* buffer(std::size_t i) { return memory_.get() + i * kStride; }
-  std::uint8_t* packet(std::size_t i) { return buffer(i) + core::kHeadroom; }
+  std::uint8_t* packet(std::size_t i) { return buffer(i) + kHeadroom; }
   // The packet of `length` bytes at packet(i), with the full headroom and tailroom around it.
-  core::PacketView view(std::size_t i, std::size_t length) {
-    return core::PacketView(buffer(i), core::kBufferSize, core::kHeadroom, length);
+  PacketView view(std::size_t i, std::size_t length) {
+    return PacketView(buffer(i), kBufferSize, kHeadroom, length);
   }
   bool contains(std::span<const std::uint8_t> bytes) const {
     const std::uint8_t* begin = memory_.get();

@@ -12,9 +12,9 @@
 #include "config/common.hpp"
 #include "crypto/auth_handshake.hpp"
 #include "crypto/certificate.hpp"
-#include "crypto/expected.hpp"
+#include "net/expected.hpp"
 
-namespace p2p::io {
+namespace p2p::config {
 
 struct LoadedIdentity {
   crypto::Identity identity;
@@ -37,29 +37,4 @@ Expected<LoadedIdentity, std::string> load_identity(const std::filesystem::path&
 // shell gets its logger handed in.
 std::shared_ptr<spdlog::logger> make_logger(const std::string& name, config::LogLevel level);
 
-}  // namespace p2p::io
-
-#include <csignal>
-#include <utility>  // before Asio (Boost 1.74 under GCC 12)
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-
-namespace p2p::io {
-
-// Runs `io` with `shell` started until SIGINT or SIGTERM, then stops the shell (which says
-// goodbye, closes its TUN and control socket) and returns. Shared by both binaries' main().
-template <class Shell>
-void run_until_signalled(boost::asio::io_context& io, Shell& shell, spdlog::logger& log) {
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    log.info("signal {}: shutting down", signo);
-    shell.stop();
-    io.stop();
-  });
-  shell.start();
-  io.run();
-}
-
-}  // namespace p2p::io
+}  // namespace p2p::config

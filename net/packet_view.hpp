@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <span>
 
-namespace p2p::core {
+namespace p2p {
 
 // Data header (16) + relay header (5) + the coordinator's data header (16), rounded up.
 inline constexpr std::size_t kHeadroom = 48;
@@ -65,4 +65,4 @@ class PacketView {
   std::size_t size_;
 };
 
-}  // namespace p2p::core
+}  // namespace p2p

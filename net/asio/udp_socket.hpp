@@ -30,10 +30,10 @@
 #include <span>
 #include <vector>
 
-#include "crypto/expected.hpp"
-#include "crypto/ip.hpp"
-#include "daemon/io/io_error.hpp"
-#include "daemon/io/packet_pool.hpp"
+#include "net/asio/io_error.hpp"
+#include "net/asio/packet_pool.hpp"
+#include "net/expected.hpp"
+#include "net/ip.hpp"
 
 namespace p2p::io {
 

@@ -10,7 +10,7 @@
 
 #include <optional>
 
-#include "crypto/ip.hpp"
+#include "net/ip.hpp"
 
 namespace p2p::io {
 

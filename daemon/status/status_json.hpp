@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "coordinator/wire/nat_discovery.hpp"
-#include "crypto/expected.hpp"
-#include "daemon/core/node.hpp"
+#include "daemon/nat/nat_discovery.hpp"
+#include "daemon/status/status.hpp"
+#include "net/expected.hpp"
 
 namespace p2p::daemon {
 

@@ -8,12 +8,16 @@
 #include <utility>
 // Asio after <utility> (Boost 1.74).
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
 #include <cstdint>
 #include <functional>
 
-#include "crypto/time.hpp"
+#include "net/time.hpp"
 
 namespace p2p::io {
 
@@ -74,5 +78,20 @@ class FdWatch {
  private:
   boost::asio::posix::stream_descriptor descriptor_;
 };
+
+// Runs `io` with `shell` started until SIGINT or SIGTERM, then stops the shell (which says
+// goodbye, closes its TUN and control socket) and returns. Shared by both binaries' main().
+template <class Shell>
+void run_until_signalled(boost::asio::io_context& io, Shell& shell, spdlog::logger& log) {
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log.info("signal {}: shutting down", signo);
+    shell.stop();
+    io.stop();
+  });
+  shell.start();
+  io.run();
+}
 
 }  // namespace p2p::io

@@ -10,7 +10,6 @@ namespace p2p {
 using Clock = std::chrono::steady_clock;
 using Time = Clock::time_point;
 using Duration = Clock::duration;
-using namespace std::chrono_literals;
 
 // Wall-clock seconds since the Unix epoch, for certificate validity (also handed in).
 using UnixTime = std::int64_t;

@@ -1,4 +1,4 @@
-#include "daemon/io/udp_socket.hpp"
+#include "net/asio/udp_socket.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "daemon/io/socket_address.hpp"
+#include "net/asio/socket_address.hpp"
 
 namespace p2p::io {
 

@@ -1,4 +1,4 @@
-#include "daemon/io/control_server.hpp"
+#include "net/asio/control_server.hpp"
 
 #include <sys/socket.h>
 #include <sys/stat.h>

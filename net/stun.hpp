@@ -33,8 +33,8 @@
 #include <string_view>
 #include <vector>
 
-#include "crypto/expected.hpp"
-#include "crypto/ip.hpp"
+#include "net/expected.hpp"
+#include "net/ip.hpp"
 
 namespace p2p::wire::stun {
 

@@ -1,4 +1,4 @@
-#include "crypto/ip.hpp"
+#include "net/ip.hpp"
 
 #include <arpa/inet.h>
 

@@ -1,10 +1,10 @@
-#include "daemon/io/socket_address.hpp"
+#include "net/asio/socket_address.hpp"
 
 #include <arpa/inet.h>
 
 #include <cstring>
 
-#include "daemon/io/io_error.hpp"
+#include "net/asio/io_error.hpp"
 
 namespace p2p::io {
 

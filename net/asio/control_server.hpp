@@ -26,8 +26,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "crypto/expected.hpp"
-#include "daemon/io/io_error.hpp"
+#include "net/asio/io_error.hpp"
+#include "net/expected.hpp"
 
 namespace p2p::io {
 

@@ -1,11 +1,11 @@
-#include "daemon/io/startup.hpp"
+#include "config/startup.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include "crypto/keys.hpp"
 #include "crypto/noise.hpp"
 
-namespace p2p::io {
+namespace p2p::config {
 
 Expected<LoadedIdentity, std::string> load_identity(const std::filesystem::path& key,
                                                     const std::filesystem::path& cert,
@@ -36,30 +36,30 @@ Expected<LoadedIdentity, std::string> load_identity(const std::filesystem::path&
                         std::move(*ca_cert)};
 }
 
-std::shared_ptr<spdlog::logger> make_logger(const std::string& name, config::LogLevel level) {
+std::shared_ptr<spdlog::logger> make_logger(const std::string& name, LogLevel level) {
   auto logger = std::make_shared<spdlog::logger>(
       name, std::make_shared<spdlog::sinks::stderr_color_sink_st>());
   switch (level) {
-    case config::LogLevel::trace:
+    case LogLevel::trace:
       logger->set_level(spdlog::level::trace);
       break;
-    case config::LogLevel::debug:
+    case LogLevel::debug:
       logger->set_level(spdlog::level::debug);
       break;
-    case config::LogLevel::info:
+    case LogLevel::info:
       logger->set_level(spdlog::level::info);
       break;
-    case config::LogLevel::warn:
+    case LogLevel::warn:
       logger->set_level(spdlog::level::warn);
       break;
-    case config::LogLevel::error:
+    case LogLevel::error:
       logger->set_level(spdlog::level::err);
       break;
-    case config::LogLevel::off:
+    case LogLevel::off:
       logger->set_level(spdlog::level::off);
       break;
   }
   return logger;
 }
 
-}  // namespace p2p::io
+}  // namespace p2p::config

@@ -1,4 +1,4 @@
-#include "coordinator/wire/byte_io.hpp"
+#include "net/byte_io.hpp"
 
 namespace p2p::wire {
 

@@ -1,0 +1,61 @@
+// What the daemon reports about itself and its peers: plain structs filled by core::Node::status()
+// and turned into the status document by status_json.hpp. No behaviour here, so p2pvpnctl can
+// render status without linking the node core.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/control.hpp"
+#include "net/ip.hpp"
+#include "net/time.hpp"
+
+namespace p2p::core {
+
+struct PathStatus {
+  Endpoint endpoint;
+  std::string kind;
+  bool confirmed = false;
+  std::optional<Duration> rtt;
+};
+
+// Counters of everything dropped, by reason (reported by status).
+struct DropCounters {
+  std::uint64_t malformed = 0;       // unparseable datagram or inner packet
+  std::uint64_t unknown_index = 0;   // data for a session we do not have
+  std::uint64_t decrypt_failed = 0;  // authentication, replay or expiry
+  std::uint64_t bad_source = 0;      // inner source is not the peer's virtual IP
+  std::uint64_t no_route = 0;        // TUN packet outside the mesh or for ourselves
+  std::uint64_t queue_full = 0;      // pending queue overflow while connecting
+  std::uint64_t handshake_failed = 0;
+};
+
+struct PeerStatus {
+  std::string name;
+  Ipv4 vip;
+  std::string state;  // "requesting", "handshaking", "connected", "unreachable"
+  std::string path;   // "direct", "relay" or "none"
+  std::optional<Endpoint> endpoint;
+  std::string relay_reason;  // why relayed (empty when direct)
+  std::optional<Duration> since_handshake;
+  std::optional<Duration> rtt;
+  std::uint64_t bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;
+  wire::NatSummary nat;
+  std::vector<PathStatus> candidates;
+};
+
+struct NodeStatus {
+  std::string name;
+  Ipv4Prefix vip;
+  std::optional<Endpoint> public_endpoint;  // as the coordinator sees us
+  std::vector<Endpoint> local_endpoints;
+  wire::NatSummary nat;
+  std::optional<Endpoint> coordinator;
+  std::string coordinator_state;  // "connecting", "registered", "refused: ..."
+  std::vector<PeerStatus> peers;
+  DropCounters drops;
+};
+
+}  // namespace p2p::core
