@@ -62,7 +62,8 @@ Coordinator::~Coordinator() = default;
 
 void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from, PacketView packet) {
   auto d = packet.span();
-  if (wire::stun::is_stun(d)) {
+  const auto kind = wire::classify(d);
+  if (kind == wire::DatagramKind::kStun) {
     if (!stun_) return;
     if (auto reply = stun_->on_request(socket, from, d)) {
       ++counters_.stun_answered;
@@ -71,16 +72,13 @@ void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from, Pa
     return;
   }
   if (socket != ServerSocket::kPrimary) return;  // only STUN on the discovery sockets
-  auto type = wire::packet_type(d);
-  if (!type) {
-    ++counters_.malformed;
-    return;
-  }
-  switch (*type) {
-    case wire::PacketType::kHandshakeInit: on_init(now, from, packet); break;
-    case wire::PacketType::kHandshakeFinal: on_final(now, from, packet); break;
-    case wire::PacketType::kData: on_data(now, from, packet); break;
-    case wire::PacketType::kHandshakeResp: ++counters_.malformed; break;
+  switch (kind) {
+    case wire::DatagramKind::kHandshakeInit: on_init(now, from, packet); break;
+    case wire::DatagramKind::kHandshakeFinal: on_final(now, from, packet); break;
+    case wire::DatagramKind::kData: on_data(now, from, packet); break;
+    case wire::DatagramKind::kStun:
+    case wire::DatagramKind::kHandshakeResp:
+    case wire::DatagramKind::kUnknown: ++counters_.malformed; break;
   }
 }
 
