@@ -16,17 +16,8 @@ constexpr int kRequestAttempts = 5;
 constexpr Duration kHandshakeGiveUp = 90s;  // WireGuard's REKEY_ATTEMPT_TIME
 constexpr Duration kTrafficRecent = 5s;
 constexpr Duration kIdleAfter = 180s;  // no traffic: let sessions lapse
-constexpr Duration kPingTimeout = 2s;
 constexpr Duration kPassiveKeepalive = crypto::kKeepaliveTimeout;
 constexpr Duration kUnansweredTimeout = crypto::kKeepaliveTimeout + crypto::kRekeyTimeout;
-
-// A handshake datagram in a buffer with room for the relay's wrapping around it.
-PacketView with_headroom(std::vector<std::uint8_t>& out, const std::vector<std::uint8_t>& body) {
-  out.assign(kHeadroom, 0);
-  out.insert(out.end(), body.begin(), body.end());
-  out.resize(out.size() + kTailroom);
-  return PacketView(out.data(), out.size(), kHeadroom, body.size());
-}
 
 }  // namespace
 
@@ -58,6 +49,9 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
       coord_(identity_, settings_.coordinators, settings_.keepalive,
              [this](const crypto::Certificate& c) { return verify_peer(c, crypto::Role::coordinator); },
              sessions_, effects, *this, *log_, drops_),
+      handshakes_(identity_,
+                  [this](const crypto::Certificate& c) { return verify_peer(c, crypto::Role::node); },
+                  sessions_, effects),
       queue_buffer_(kBufferSize) {
   scratch_.reserve(2048);
 }
@@ -193,46 +187,24 @@ void Node::request_peer(Time now, Peer& p) {
   schedule(now + kRequestRetry);
 }
 
-void Node::connect(Time now, std::variant<Ipv4, std::string> target) {
-  if (Peer* p = find_peer(target)) {
-    if (!p->sessions.current && !p->sessions.pending && p->cert) start_handshake(now, *p);
-  } else if (auto* v = std::get_if<Ipv4>(&target)) {
-    request_peer(now, peer_for(*v));
-  } else if (registered()) {
-    coord_.send(now, wire::PeerRequest{coord_.next_request_id(), std::get<std::string>(target)});
-  }
-  schedule(coord_.deadline());
-}
-
 void Node::start_handshake(Time now, Peer& p) {
-  if (!p.cert) return;
-  auto hs = crypto::AuthHandshake::initiator(
-      crypto::AuthHandshake::Kind::kIK, identity_,
-      [this](const crypto::Certificate& c) { return verify_peer(c, crypto::Role::node); },
-      p.cert->public_key);
-  auto msg = hs.write(fx_.unix_nanos());
-  if (!msg) {
-    ++drops_.handshake_failed;
+  std::vector<std::uint8_t> out;
+  auto d = handshakes_.create_initiation(now, p, out);
+  if (!d) {
+    if (p.cert) ++drops_.handshake_failed;
     return;
   }
-  auto index = sessions_.allocate(SessionOwner{false, p.vip.value});
-  p.sessions.begin(sessions_, PendingHandshake{std::move(hs), index, now, now});
   if (p.state != Peer::State::kConnected) p.state = Peer::State::kHandshaking;
   schedule(now + crypto::kRekeyTimeout);
-
-  std::vector<std::uint8_t> body;
-  wire::build_handshake_init(body, wire::Pattern::kIK, index, *msg);
-  std::vector<std::uint8_t> out;
-  PacketView d = with_headroom(out, body);
   log_->debug("peer={} handshake initiation", p.name());
   if (const Path* path = p.paths.active()) {
-    fx_.send_udp(path->endpoint, d.span());
+    fx_.send_udp(path->endpoint, d->span());
   } else if (relay_allowed(p)) {
-    coord_.send_relayed(now, p.vip, d);
+    coord_.send_relayed(now, p.vip, *d);
   } else {
     // No relay: try every candidate directly.
-    if (p.observed) fx_.send_udp(*p.observed, d.span());
-    for (const auto& e : p.local_endpoints) fx_.send_udp(e, d.span());
+    if (p.observed) fx_.send_udp(*p.observed, d->span());
+    for (const auto& e : p.local_endpoints) fx_.send_udp(e, d->span());
   }
 }
 
@@ -242,49 +214,32 @@ void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, Pac
     ++drops_.malformed;
     return;
   }
-  auto hs = crypto::AuthHandshake::responder(
-      crypto::AuthHandshake::Kind::kIK, identity_,
-      [this](const crypto::Certificate& c) { return verify_peer(c, crypto::Role::node); });
-  if (auto r = hs.read(init->noise); !r) {
+  auto in = handshakes_.consume_initiation(*init);
+  if (!in) {
     ++drops_.handshake_failed;
-    log_->warn("handshake from endpoint={} refused: {}", from.to_string(), r.error().reason);
+    log_->warn("handshake from endpoint={} refused: {}", from.to_string(), in.error());
     return;
   }
-  const auto& cert = *hs.peer_certificate();
+  const auto& cert = in->certificate();
   if (cert.vip.address == identity_.certificate.vip.address) {
     ++drops_.handshake_failed;
     return;
   }
   Peer& p = peer_for(cert.vip.address);
-  if (!p.cert || p.cert->public_key != cert.public_key) {
-    if (p.cert) p.last_init_timestamp = 0;  // a re-issued key: its clock starts afresh
-    p.set_certificate(cert, policy_for(cert));
-  }
-  auto ts = hs.initiator_timestamp().value_or(0);
-  if (ts <= p.last_init_timestamp) {
-    ++drops_.handshake_failed;
-    log_->warn("peer={} replayed handshake initiation dropped", p.name());
-    return;
-  }
-  auto msg = hs.write(fx_.unix_nanos());
-  auto keys = msg ? hs.split() : decltype(hs.split())(p2p::fail(crypto::noise::Error::failed));
-  if (!msg || !keys) {
-    ++drops_.handshake_failed;
-    return;
-  }
-  p.last_init_timestamp = ts;
-  auto index = sessions_.allocate(SessionOwner{false, p.vip.value});
-  install_session(now, p, crypto::TransportSession(std::move(keys).value(), now, false), index,
-                  init->sender_index);
-
-  std::vector<std::uint8_t> body;
-  wire::build_handshake_resp(body, index, init->sender_index, *msg);
   std::vector<std::uint8_t> out;
-  PacketView resp = with_headroom(out, body);
+  auto resp = handshakes_.create_response(now, p, *in, out);
+  if (!p.cert || p.cert->public_key != cert.public_key) p.set_certificate(cert, policy_for(cert));
+  if (!resp) {
+    ++drops_.handshake_failed;
+    if (resp.error() == PeerHandshakes::Refusal::kReplay)
+      log_->warn("peer={} replayed handshake initiation dropped", p.name());
+    return;
+  }
+  on_session(now, p);
   if (via_relay) {
-    coord_.send_relayed(now, p.vip, resp);
+    coord_.send_relayed(now, p.vip, *resp);
   } else {
-    fx_.send_udp(from, resp.span());
+    fx_.send_udp(from, resp->span());
   }
   log_->info("peer={} vip={} session established (responder) via={}", p.name(),
              p.vip.to_string(), via_relay ? "relay" : from.to_string());
@@ -317,25 +272,18 @@ void Node::on_handshake_resp(Time now, const Endpoint& from, bool via_relay, Pac
     ++drops_.unknown_index;
     return;
   }
-  auto& hs = p.sessions.pending->handshake;
-  auto ok = hs.read(resp->noise);
-  auto keys = ok ? hs.split() : decltype(hs.split())(p2p::fail(crypto::noise::Error::failed));
-  if (!ok || !keys) {
+  if (auto ok = handshakes_.consume_response(now, p, *resp); !ok) {
     ++drops_.handshake_failed;
-    log_->warn("peer={} handshake failed: {}", p.name(), ok ? "split failed" : ok.error().reason);
+    log_->warn("peer={} handshake failed: {}", p.name(), ok.error());
     return;
   }
-  auto index = p.sessions.pending->local_index;
-  p.sessions.pending.reset();  // its index now names the session
-  install_session(now, p, crypto::TransportSession(std::move(keys).value(), now, true), index,
-                  resp->sender_index);
+  on_session(now, p);
   log_->info("peer={} vip={} session established (initiator) via={}", p.name(),
              p.vip.to_string(), via_relay ? "relay" : from.to_string());
 }
 
-void Node::install_session(Time now, Peer& p, crypto::TransportSession ts, std::uint32_t local,
-                           std::uint32_t remote) {
-  p.sessions.install(sessions_, crypto::Session{std::move(ts), local, remote});
+// A handshake just installed a new current session for `p`.
+void Node::on_session(Time now, Peer& p) {
   p.state = Peer::State::kConnected;
   p.last_handshake = now;
   p.last_received = now;
@@ -633,95 +581,6 @@ void Node::on_tick(Time now) {
   coord_.tick(now);
   for (auto& [vip, p] : peers_) peer_tick(now, *p);
   schedule(coord_.deadline());
-}
-
-// ---------------------------------------------------------------------------------------
-// Control-plane requests from the shell
-
-void Node::set_local_endpoints(Time now, std::vector<Endpoint> endpoints) {
-  coord_.set_local_endpoints(now, std::move(endpoints));
-  schedule(coord_.deadline());
-}
-
-void Node::set_nat(Time now, wire::NatSummary nat) {
-  coord_.set_nat(now, nat);
-  schedule(coord_.deadline());
-}
-
-void Node::network_changed(Time now, std::vector<Endpoint> endpoints) {
-  coord_.network_changed(now, std::move(endpoints));
-  schedule(coord_.deadline());
-  for (auto& [vip, p] : peers_) {
-    p->paths.check_now(now);
-    schedule(p->paths.deadline());
-  }
-}
-
-void Node::set_stun_sink(StunSink sink) { stun_sink_ = std::move(sink); }
-
-void Node::ping(Time now, std::variant<Ipv4, std::string> target, PingDone done) {
-  Peer* p = find_peer(target);
-  if (!p || !p->sessions.current) {
-    done(std::nullopt, "not connected");
-    return;
-  }
-  if (p->ping_done) p->ping_done(std::nullopt, "superseded");
-  p->ping_probe = p->paths.next_probe_id();
-  p->ping_sent = now;
-  p->ping_done = std::move(done);
-  schedule(now + kPingTimeout);
-  const Path* path = p->paths.active();
-  wire::PathProbe probe{p->ping_probe, path ? path->endpoint : Endpoint{}};
-  send_control_to_peer(now, *p, probe,
-                       path ? std::optional<Endpoint>(path->endpoint) : std::nullopt);
-  schedule(coord_.deadline());
-}
-
-NodeStatus Node::status(Time now) const {
-  NodeStatus s;
-  s.name = identity_.certificate.name;
-  s.vip = identity_.certificate.vip;
-  s.public_endpoint = coord_.observed();
-  s.local_endpoints = coord_.local_endpoints();
-  s.nat = coord_.nat();
-  if (coord_.configured()) s.coordinator = coord_.endpoint();
-  s.coordinator_state = coord_.state_text();
-  s.drops = drops_;
-  for (const auto& [vip, pp] : peers_) {
-    const Peer& p = *pp;
-    PeerStatus ps;
-    ps.name = p.name();
-    ps.vip = p.vip;
-    switch (p.state) {
-      case Peer::State::kRequesting: ps.state = "requesting"; break;
-      case Peer::State::kHandshaking: ps.state = "handshaking"; break;
-      case Peer::State::kConnected: ps.state = "connected"; break;
-      case Peer::State::kUnreachable: ps.state = "unreachable"; break;
-    }
-    if (const Path* a = p.paths.active()) {
-      ps.path = "direct";
-      ps.endpoint = a->endpoint;
-      ps.rtt = a->rtt;
-    } else if (p.sessions.current) {
-      ps.path = "relay";
-      ps.endpoint = coord_.endpoint();
-      ps.relay_reason = p.paths.relay_reason();
-    } else {
-      ps.path = "none";
-      ps.relay_reason = p.paths.relay_reason();
-    }
-    if (p.last_handshake) ps.since_handshake = now - *p.last_handshake;
-    ps.bytes_in = p.bytes_in;
-    ps.bytes_out = p.bytes_out;
-    ps.packets_in = p.packets_in;
-    ps.packets_out = p.packets_out;
-    ps.nat = p.nat;
-    for (const auto& x : p.paths.paths()) {
-      ps.candidates.push_back(PathStatus{x.endpoint, to_string(x.kind), x.confirmed, x.rtt});
-    }
-    s.peers.push_back(std::move(ps));
-  }
-  return s;
 }
 
 }  // namespace p2p::core

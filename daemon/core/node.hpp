@@ -3,6 +3,7 @@
 // effects. It is composed of parts with one concern each:
 //   CoordinatorLink  registration, lookups, introductions, failover, the relay's wrapping
 //   SessionTable     local session index -> owner; SessionSlots per owner: handshake, sessions
+//   PeerHandshakes   the IK handshakes between peers (certificates, replays, new sessions)
 //   PathSet          per peer: candidates, probing, confirmation, choice, fallback, backoff
 //   DataPath         routing TUN packets, cryptokey routing of what peers send, the queue
 // and keeps the peer table (Peer), the IK handshakes between peers and the timers that tie
@@ -53,6 +54,7 @@
 #include "daemon/core/coordinator_link.hpp"
 #include "daemon/core/data_path.hpp"
 #include "daemon/core/effects.hpp"
+#include "daemon/core/handshakes.hpp"
 #include "daemon/core/peer.hpp"
 #include "daemon/core/session_table.hpp"
 #include "daemon/status/status.hpp"
@@ -67,6 +69,9 @@ struct PeerPolicy {
   std::variant<Ipv4, std::string> match;  // virtual IP or certificate name
   Force force = Force::kAuto;
 };
+
+// How long ping() waits for its answer.
+inline constexpr Duration kPingTimeout = std::chrono::seconds(2);
 
 struct NodeSettings {
   std::vector<Endpoint> coordinators;
@@ -144,8 +149,7 @@ class Node : private CoordinatorEvents {
   void on_datagram(Time now, const Endpoint& from, bool via_relay, PacketView d);
   void on_handshake_init(Time now, const Endpoint& from, bool via_relay, PacketView d);
   void on_handshake_resp(Time now, const Endpoint& from, bool via_relay, PacketView d);
-  void install_session(Time now, Peer& p, crypto::TransportSession ts, std::uint32_t local,
-                       std::uint32_t remote);
+  void on_session(Time now, Peer& p);
   Force policy_for(const crypto::Certificate& cert) const;
   Expected<void, crypto::CertError> verify_peer(const crypto::Certificate& cert,
                                                 crypto::Role role) const;
@@ -185,6 +189,7 @@ class Node : private CoordinatorEvents {
   DropCounters drops_;
   SessionTable sessions_;
   CoordinatorLink coord_;
+  PeerHandshakes handshakes_;
   std::map<std::uint32_t, std::unique_ptr<Peer>> peers_;  // by virtual IP
   Time deadline_ = Time::max();
   std::vector<std::uint8_t> scratch_;  // control-message encoding (not the data path)
