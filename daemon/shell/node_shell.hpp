@@ -145,6 +145,7 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   void finish_discovery(Time now);
   void handle_netcheck(Time now, const nlohmann::json& request, io::ControlServer::Respond respond);
 
+  friend class io::ControlServer;  // open_for() calls on_control()
   void on_control(const nlohmann::json& request, io::ControlServer::Respond respond);
   void warn_limited(const char* what, const std::string& detail);
 
