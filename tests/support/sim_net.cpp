@@ -293,6 +293,7 @@ Duration SimNet::delay(bool lan) {
 
 void SimNet::record(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d,
                     const char* fate) {
+  if (tap) tap(Tapped{now_, from, to, d, fate});
   auto ms = std::chrono::duration_cast<std::chrono::microseconds>(now_.time_since_epoch()).count();
   trace_.push_back(std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 / 100) + "ms " +
                    from.to_string() + " -> " + to.to_string() + " " + describe(d) + " " +

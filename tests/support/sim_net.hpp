@@ -9,7 +9,8 @@
 //   dependent), filtering (the same three), port allocation (preserving, sequential with a
 //   step, random), mapping timeout, hairpinning on/off, flush() (conntrack -F).
 // - Links: latency, loss (seeded), and optional jitter that reorders.
-// - A trace of every datagram (time, from, to, what, fate) for failure messages.
+// - A trace of every datagram (time, from, to, what, fate) for failure messages, and a tap
+//   that hands a test each datagram's bytes.
 #pragma once
 
 #include <spdlog/spdlog.h>
@@ -169,6 +170,18 @@ class SimNet {
   void set_nat_model(int nat, NatModel model);
   void set_blocked(int nat, bool blocked);  // drop all UDP through this NAT
   std::string trace_tail(std::size_t n = 40) const;
+
+  // Every datagram put on the network, whatever its fate, as the trace sees it: when it was
+  // sent, its source as the receiver sees it (after NAT), its destination, its bytes. Called
+  // from inside send(); the record is only valid during the call. Unset: nothing recorded.
+  struct Tapped {
+    Time at;
+    Endpoint from;
+    Endpoint to;
+    std::span<const std::uint8_t> data;
+    const char* fate;  // "sent", "lan", "via nat", "lost", "dropped: ..."
+  };
+  std::function<void(const Tapped&)> tap;
   std::uint64_t delivered() const { return delivered_; }
 
   // Internal: from a host's socket.

@@ -3,6 +3,9 @@
 // on a virtual clock.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "net/packet.hpp"
 #include "tests/support/sim_net.hpp"
 
 namespace p2p::sim {
@@ -10,8 +13,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-Endpoint ep(const char* s) { return *Endpoint::parse(s); }
-Ipv4 ip(const char* s) { return *Ipv4::parse(s); }
+Endpoint ep(const char* s) {
+  return *Endpoint::parse(s);
+}
+Ipv4 ip(const char* s) {
+  return *Ipv4::parse(s);
+}
 
 std::string payload_of(const std::vector<std::uint8_t>& ip_packet) {
   return std::string(ip_packet.begin() + 28, ip_packet.end());
@@ -40,8 +47,8 @@ struct World {
 
   explicit World(coord::CoordinatorSettings cs = {}) {
     coord = &net.add_coordinator(ep("203.0.113.10:7400"), ip("203.0.113.11"),
-                                 ca.issue("coord", "10.77.0.1/24", crypto::Role::coordinator), ca.cert,
-                                 std::move(cs));
+                                 ca.issue("coord", "10.77.0.1/24", crypto::Role::coordinator),
+                                 ca.cert, std::move(cs));
     settings.coordinators = {ep("203.0.113.10:7400")};
   }
   SimNode& node(const std::string& name, const char* vip, const char* socket, int nat = -1) {
@@ -97,7 +104,77 @@ TEST(SimTunnel, TwoPublicNodesReachEachOtherByVirtualIp) {
       << w.net.trace_tail(5);
 }
 
-TEST(SimTunnel, CoordinatorRelaysOnlyCiphertextAndTheInnerSourceIsChecked) {
+// Forced onto the relay, a distinctive plaintext crosses the coordinator only encrypted: no
+// datagram the coordinator received or sent holds any 8 bytes of it, while the other node's
+// TUN gets the packet whole.
+TEST(SimTunnel, RelayForwardsOnlyCiphertext) {
+  World w;
+  w.settings.policies = {{ip("10.77.0.2"), core::Force::kRelay},
+                         {ip("10.77.0.3"), core::Force::kRelay}};
+  auto& a = w.node("a", "10.77.0.2/24", "198.51.100.2:5000");
+  auto& b = w.node("b", "10.77.0.3/24", "198.51.100.3:5000");
+  ASSERT_TRUE(w.registered(a) && w.registered(b));
+
+  // Everything to or from any of the coordinator's four sockets, from the first packet on.
+  const IpAddress coord_ips[] = {ip("203.0.113.10"), ip("203.0.113.11")};
+  auto at_coordinator = [&](const Endpoint& e) {
+    return e.address == coord_ips[0] || e.address == coord_ips[1];
+  };
+  std::vector<std::vector<std::uint8_t>> to_coord, from_coord;
+  std::size_t peer_to_peer = 0;
+  w.net.tap = [&](const SimNet::Tapped& t) {
+    if (at_coordinator(t.to))
+      to_coord.emplace_back(t.data.begin(), t.data.end());
+    else if (at_coordinator(t.from))
+      from_coord.emplace_back(t.data.begin(), t.data.end());
+    else
+      ++peer_to_peer;
+  };
+
+  std::vector<std::uint8_t> marker(64);
+  for (std::size_t i = 0; i < marker.size(); ++i)
+    marker[i] = static_cast<std::uint8_t>("RELAY-MARKER-0123456789abcdef!"[i % 30] ^ (i / 30));
+  const auto packet = make_udp_packet(a.vip(), b.vip(), 40000, 9000, marker);
+  a.tun_send(packet);
+  ASSERT_TRUE(w.net.run_until(
+      [&] {
+        return std::any_of(b.tun_out.begin(), b.tun_out.end(),
+                           [&](const auto& p) { return p == packet; });
+      },
+      5s))
+      << w.net.trace_tail();
+  w.net.run_for(1s);  // and whatever follows it
+
+  auto st = a.node().status(w.net.now());
+  auto p = peer_status(st, "b");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->path, "relay");
+  EXPECT_EQ(p->relay_reason, "forced");
+  EXPECT_EQ(peer_to_peer, 0u) << "forced onto the relay, yet the nodes talked directly";
+  // The packet did cross the coordinator: it relayed Data both ways round.
+  auto cs = w.coord->core().status(w.net.now());
+  ASSERT_EQ(cs.nodes.size(), 2u);
+  EXPECT_GE(cs.nodes[0].relayed_bytes + cs.nodes[1].relayed_bytes, packet.size());
+  ASSERT_FALSE(to_coord.empty());
+  ASSERT_FALSE(from_coord.empty());
+
+  // Any 8-byte window of the marker, anywhere in a datagram.
+  auto leaks = [&](const std::vector<std::uint8_t>& d) {
+    for (std::size_t i = 0; i + 8 <= marker.size(); ++i) {
+      if (std::search(d.begin(), d.end(), marker.begin() + i, marker.begin() + i + 8) != d.end())
+        return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(leaks(packet));  // the search finds the marker where it is in the clear
+  for (const auto& d : to_coord) EXPECT_FALSE(leaks(d)) << "received by the coordinator";
+  for (const auto& d : from_coord) EXPECT_FALSE(leaks(d)) << "sent by the coordinator";
+  w.net.tap = nullptr;
+}
+
+// Through the relay too, a packet whose inner source is not the sender's virtual IP is dropped
+// by the receiver (cryptokey routing).
+TEST(SimTunnel, RelayedPacketWithAForeignInnerSourceIsDropped) {
   World w;
   w.settings.punch_enabled = false;  // stay on the relay
   auto& a = w.node("a", "10.77.0.2/24", "198.51.100.2:5000");
@@ -105,19 +182,13 @@ TEST(SimTunnel, CoordinatorRelaysOnlyCiphertextAndTheInnerSourceIsChecked) {
   ASSERT_TRUE(w.registered(a) && w.registered(b));
   a.send_udp_to(b.vip(), "via relay");
   ASSERT_TRUE(w.net.run_until([&] { return received(b, "via relay"); }, 5s));
-  auto st = a.node().status(w.net.now());
-  auto p = peer_status(st, "b");
+  auto p = peer_status(a.node().status(w.net.now()), "b");
   ASSERT_TRUE(p);
   EXPECT_EQ(p->path, "relay");
   EXPECT_EQ(p->relay_reason, "punching disabled");
-  // The coordinator counted the relayed bytes.
-  auto cs = w.coord->core().status(w.net.now());
-  ASSERT_EQ(cs.nodes.size(), 2u);
-  EXPECT_GT(cs.nodes[0].relayed_bytes + cs.nodes[1].relayed_bytes, 0u);
 
-  // A packet whose inner source is not a's virtual IP is dropped by b (cryptokey routing).
   auto spoofed = make_udp_packet(ip("10.77.0.9"), b.vip(), 1, 2, std::vector<std::uint8_t>{'x'});
-  // Inject it the way a's TUN would: a routes by destination, b checks the source.
+  // Injected the way a's TUN would: a routes by destination, b checks the source.
   b.tun_out.clear();
   a.tun_send(spoofed);
   w.net.run_for(1s);
@@ -156,7 +227,8 @@ TEST(SimTunnel, RevokedExpiredAndForeignCertificatesAreRefusedAndTold) {
   coord::CoordinatorSettings settings;
   settings.revoked = {crypto::fingerprint(rev_id.certificate)};
   net.add_coordinator(ep("203.0.113.10:7400"), std::nullopt,
-                      ca.issue("coord", "10.77.0.1/24", crypto::Role::coordinator), ca.cert, settings);
+                      ca.issue("coord", "10.77.0.1/24", crypto::Role::coordinator), ca.cert,
+                      settings);
   core::NodeSettings ns;
   ns.coordinators = {ep("203.0.113.10:7400")};
   auto& rn = net.add_node("revoked", -1, ep("198.51.100.3:5000"), std::move(rev_id), ca.cert, ns);
@@ -191,30 +263,70 @@ TEST(SimTunnel, SecondKeyClaimingATakenVirtualIpIsRefused) {
   EXPECT_TRUE(a.node().registered());
 }
 
-TEST(SimTunnel, SessionsRekeyAt120SecondsAndTrafficNeverStops) {
+// Under steady traffic the initiator renews its session exactly kRekeyAfterTime (120 s) after
+// it was made, on the virtual clock: the new initiation leaves at that instant, not before
+// (the sim steps to the node's deadline; traffic flows once a second). No packet is lost.
+TEST(SimTunnel, InitiatorRenewsTheSessionAtExactly120Seconds) {
   World w;
   auto& a = w.node("a", "10.77.0.2/24", "198.51.100.2:5000");
   auto& b = w.node("b", "10.77.0.3/24", "198.51.100.3:5000");
   ASSERT_TRUE(w.registered(a) && w.registered(b));
+  // Peer handshake initiations (IK; the coordinator's are XX) as they leave a node.
+  struct Init {
+    Time at;
+    Endpoint from;
+  };
+  std::vector<Init> inits;
+  w.net.tap = [&](const SimNet::Tapped& t) {
+    auto init = wire::parse_handshake_init(t.data);
+    if (init && init->pattern == wire::Pattern::kIK) inits.push_back({t.at, t.from});
+  };
   a.send_udp_to(b.vip(), "start");
   ASSERT_TRUE(w.net.run_until([&] { return received(b, "start"); }, 5s));
-  Time established = w.net.now();
-  auto st0 = a.node().status(w.net.now());
-  auto first = *peer_status(st0, "b")->since_handshake;
-  // Send a packet every second for 400 s; every one must arrive.
-  int sent = 0;
-  for (int i = 0; i < 400; ++i) {
+  // Wait for the direct path, so the renewal's initiation is on the wire in the clear (through
+  // the relay it would be wrapped).
+  ASSERT_TRUE(w.net.run_until(
+      [&] {
+        auto p = peer_status(a.node().status(w.net.now()), "b");
+        auto q = peer_status(b.node().status(w.net.now()), "a");
+        return p && p->path == "direct" && q && q->path == "direct";
+      },
+      5s));
+  // When each side's session was made; the initiator is the one whose first initiation it was.
+  auto made = [&](SimNode& n, const char* peer) {
+    auto p = peer_status(n.node().status(w.net.now()), peer);
+    EXPECT_TRUE(p && p->since_handshake);
+    return w.net.now() - p->since_handshake.value_or(Duration{});
+  };
+  const Time made_a = made(a, "b"), made_b = made(b, "a");
+  const std::size_t first_inits = inits.size();
+
+  auto tick = [&](int i) {
     std::string text = "tick " + std::to_string(i);
     a.send_udp_to(b.vip(), text);
-    ++sent;
+    b.send_udp_to(a.vip(), "back " + std::to_string(i));
     w.net.run_for(1s);
-    ASSERT_TRUE(received(b, text)) << "lost at " << i << "\n" << w.net.trace_tail();
-  }
-  // A rekey happened (the handshake is younger than the session's first one).
-  auto st1 = a.node().status(w.net.now());
-  auto since = *peer_status(st1, "b")->since_handshake;
-  EXPECT_LT(since, w.net.now() - established - first);
-  EXPECT_LE(since, 125s);
+    EXPECT_TRUE(received(b, text)) << "lost at " << i << "\n" << w.net.trace_tail();
+  };
+  int i = 0;
+  while (inits.size() == first_inits && i < 200) tick(i++);
+  ASSERT_GT(inits.size(), first_inits) << "no renewal in 200 s";
+  const Init renewal = inits[first_inits];
+  const bool by_a = renewal.from == a.socket();
+  ASSERT_TRUE(by_a || renewal.from == b.socket());
+  const Time made_initiator = by_a ? made_a : made_b;
+  SCOPED_TRACE(by_a ? "a renewed" : "b renewed");
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::microseconds>(renewal.at - made_initiator),
+            std::chrono::duration_cast<std::chrono::microseconds>(crypto::kRekeyAfterTime));
+  EXPECT_EQ(inits.size(), first_inits + 1) << "more than one initiation for one renewal";
+
+  // The renewed session is in use: since_handshake restarted at the renewal.
+  for (int k = 0; k < 5; ++k) tick(i++);
+  SimNode& initiator = by_a ? a : b;
+  const Time remade = made(initiator, by_a ? "b" : "a");
+  EXPECT_GE(remade, renewal.at);
+  EXPECT_LE(remade - renewal.at, 200ms);  // one round trip (40 ms) after the initiation
+  w.net.tap = nullptr;
 }
 
 TEST(SimTunnel, IdlePeerSessionLapsesAndTheNextPacketReconnects) {
@@ -246,8 +358,9 @@ TEST(SimTunnel, NodeRestartReconnects) {
   w.net.remove_node("b");
   w.net.run_for(5s);
   // b comes back with the same key and certificate (a restarted daemon).
-  auto& b2 = w.net.add_node("b", -1, ep("198.51.100.3:5001"),
-                            crypto::Identity::make(std::move(key_b), cert_b), w.ca.cert, w.settings);
+  auto& b2 =
+      w.net.add_node("b", -1, ep("198.51.100.3:5001"),
+                     crypto::Identity::make(std::move(key_b), cert_b), w.ca.cert, w.settings);
   ASSERT_TRUE(w.net.run_until([&] { return b2.node().registered(); }, 10s));
   // Like ping: one packet a second. a's old session points at the dead daemon; a notices
   // that nothing comes back (15 s, WireGuard's rule) and handshakes anew.
