@@ -478,7 +478,7 @@ void NodeShell::finish_discovery(Time now) {
   running_ = {};
   auto summary = nat::summarize(report);
   log_.nat->info("{}nat type={} server={} public={} mapping={} filtering={} allocation={}",
-                 job.server ? "netcheck: " : "", nat::to_string(report.type),
+                 job.server ? "netcheck: " : "", wire::to_string(report.type),
                  report.server.to_string(),
                  report.public_endpoint ? report.public_endpoint->to_string() : "none",
                  nat::to_string(report.mapping), nat::to_string(report.filtering),
