@@ -376,6 +376,7 @@ void NodeShell::on_address_monitor_readable() {
     monitor_watch_.reset();
     monitor_.reset();
   }
+  if (changes && *changes > 0) log_.nat->debug("network news: {} change(s)", *changes);
   if (!changes || *changes > 0) {
     // kNetworkSettle after the last news, but no later than kNetworkSettleMax after the first
     // (an interface that keeps flapping must not postpone it for ever).
