@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): installs what is missing, then builds and runs
+#   0. the layering check (contrib/check-layers.sh: dependencies run one way),
 #   1. the unit tests (GCC, warnings as errors),
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer,
 #   3. every libFuzzer target for a bounded time (clang),
@@ -24,6 +25,9 @@ build() {  # build DIR [cmake options...]
   cmake -S "$top" -B "$dir" -G Ninja -DP2P_WERROR=ON "$@" >/dev/null
   ninja -C "$dir" -j "$jobs"
 }
+
+step "layering (contrib/check-layers.sh)"
+contrib/check-layers.sh
 
 step "build (GCC, -Werror)"
 build build

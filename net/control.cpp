@@ -214,6 +214,14 @@ void encode_control(std::vector<std::uint8_t>& out, const ControlMessage& m) {
   std::visit(Encoder{w}, m);
 }
 
+PacketView encode_control_packet(std::vector<std::uint8_t>& buffer, const ControlMessage& m) {
+  buffer.assign(kHeadroom, 0);
+  encode_control(buffer, m);
+  const std::size_t len = buffer.size() - kHeadroom;
+  buffer.resize(buffer.size() + kTailroom);
+  return PacketView(buffer.data(), buffer.size(), kHeadroom, len);
+}
+
 std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plaintext) {
   ByteReader r(plaintext);
   auto t = r.u8();

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "net/ip.hpp"
+#include "net/packet_view.hpp"
 
 namespace p2p::wire {
 
@@ -141,6 +142,9 @@ using ControlMessage = std::variant<Register, RegisterOk, Refused, PeerRequest, 
 // Appends the encoding of `m` to `out` (out is not cleared, so a caller can encode after a
 // header it already holds).
 void encode_control(std::vector<std::uint8_t>& out, const ControlMessage& m);
+// Encodes `m` into `buffer` (reused, resized) behind kHeadroom bytes and with kTailroom after
+// it: a view ready to be sealed in place (crypto::Session::seal). Valid while `buffer` is.
+PacketView encode_control_packet(std::vector<std::uint8_t>& buffer, const ControlMessage& m);
 // Views into `plaintext` (Relay/Relayed spans) stay valid as long as it does.
 std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plaintext);
 const char* control_name(const ControlMessage& m);

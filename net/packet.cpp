@@ -1,5 +1,7 @@
 #include "net/packet.hpp"
 
+#include "net/stun.hpp"
+
 #include <cstring>
 
 #include "net/byte_io.hpp"
@@ -13,14 +15,16 @@ constexpr std::size_t kFinalHeader = 4 + 4;
 
 }  // namespace
 
-std::optional<PacketType> packet_type(std::span<const std::uint8_t> d) {
-  if (d.empty()) return std::nullopt;
+DatagramKind classify(std::span<const std::uint8_t> d) {
+  if (d.empty()) return DatagramKind::kUnknown;
+  if (stun::is_stun(d)) return DatagramKind::kStun;
   switch (d[0]) {
-    case 0x81: return PacketType::kHandshakeInit;
-    case 0x82: return PacketType::kHandshakeResp;
-    case 0x83: return PacketType::kHandshakeFinal;
-    case 0x84: return PacketType::kData;
-    default: return std::nullopt;
+    case static_cast<std::uint8_t>(PacketType::kHandshakeInit): return DatagramKind::kHandshakeInit;
+    case static_cast<std::uint8_t>(PacketType::kHandshakeResp): return DatagramKind::kHandshakeResp;
+    case static_cast<std::uint8_t>(PacketType::kHandshakeFinal):
+      return DatagramKind::kHandshakeFinal;
+    case static_cast<std::uint8_t>(PacketType::kData): return DatagramKind::kData;
+    default: return DatagramKind::kUnknown;
   }
 }
 

@@ -61,9 +61,19 @@ struct DataHeader {
   std::span<const std::uint8_t> ciphertext;  // includes the tag, >= kTagSize bytes
 };
 
-// Classifies a datagram by its first byte (nullopt: STUN or garbage; STUN is recognised by
-// wire::stun::is_stun).
-std::optional<PacketType> packet_type(std::span<const std::uint8_t> d);
+// What a datagram on a p2pvpn socket is: the one classifier, used by the node (for what
+// arrives on its socket and what arrives through the relay) and by the coordinator. STUN is
+// recognised by its header (wire::stun::is_stun); the rest by the first byte. kUnknown is
+// garbage: count it and drop it.
+enum class DatagramKind : std::uint8_t {
+  kStun,
+  kHandshakeInit,
+  kHandshakeResp,
+  kHandshakeFinal,
+  kData,
+  kUnknown,
+};
+DatagramKind classify(std::span<const std::uint8_t> d);
 
 // Parsers: bounds-checked views into `d` (which must outlive the result); nullopt if the
 // datagram is too short, has the wrong type or an unknown pattern.

@@ -1,5 +1,7 @@
 #include "coordinator/core/coordinator.hpp"
 
+#include "crypto/session.hpp"
+
 #include <algorithm>
 
 #include "net/packet.hpp"
@@ -28,12 +30,7 @@ struct Coordinator::Entry {
   wire::NatSummary nat;
   bool registered = false;
   Time last_seen{};
-  struct Keys {
-    crypto::TransportSession transport;
-    std::uint32_t local_index;
-    std::uint32_t remote_index;
-  };
-  std::optional<Keys> current, previous;
+  std::optional<crypto::Session> current, previous;
   TokenBucket bucket;
   std::uint64_t relayed_bytes = 0, relay_dropped = 0;
 };
@@ -62,7 +59,8 @@ Coordinator::~Coordinator() = default;
 
 void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from, PacketView packet) {
   auto d = packet.span();
-  if (wire::stun::is_stun(d)) {
+  const auto kind = wire::classify(d);
+  if (kind == wire::DatagramKind::kStun) {
     if (!stun_) return;
     if (auto reply = stun_->on_request(socket, from, d)) {
       ++counters_.stun_answered;
@@ -71,16 +69,13 @@ void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from, Pa
     return;
   }
   if (socket != ServerSocket::kPrimary) return;  // only STUN on the discovery sockets
-  auto type = wire::packet_type(d);
-  if (!type) {
-    ++counters_.malformed;
-    return;
-  }
-  switch (*type) {
-    case wire::PacketType::kHandshakeInit: on_init(now, from, packet); break;
-    case wire::PacketType::kHandshakeFinal: on_final(now, from, packet); break;
-    case wire::PacketType::kData: on_data(now, from, packet); break;
-    case wire::PacketType::kHandshakeResp: ++counters_.malformed; break;
+  switch (kind) {
+    case wire::DatagramKind::kHandshakeInit: on_init(now, from, packet); break;
+    case wire::DatagramKind::kHandshakeFinal: on_final(now, from, packet); break;
+    case wire::DatagramKind::kData: on_data(now, from, packet); break;
+    case wire::DatagramKind::kStun:
+    case wire::DatagramKind::kHandshakeResp:
+    case wire::DatagramKind::kUnknown: ++counters_.malformed; break;
   }
 }
 
@@ -134,19 +129,13 @@ void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
     // A certificate refused on the final message: tell the node why, on the channel it
     // authenticated, then forget it.
     if (auto keys = hs.split_after_rejection()) {
-      crypto::TransportSession s(std::move(*keys), now, false);
+      crypto::Session s{crypto::TransportSession(std::move(*keys), now, false), 0,
+                        pending->remote_index};
       auto code = wire::RefuseCode::kBadCertificate;
       if (ok.error().cert_error && ok.error().cert_error->kind == crypto::CertErrorKind::revoked)
         code = wire::RefuseCode::kRevoked;
-      scratch_.assign(wire::kDataHeaderSize, 0);
-      wire::encode_control(scratch_, wire::Refused{code, ok.error().reason});
-      std::size_t len = scratch_.size() - wire::kDataHeaderSize;
-      scratch_.resize(scratch_.size() + wire::kTagSize);
-      auto ctr = s.encrypt(now, std::span(scratch_).subspan(wire::kDataHeaderSize), len);
-      if (ctr) {
-        wire::write_data_header(scratch_.data(), pending->remote_index, *ctr);
-        fx_.send_udp(ServerSocket::kPrimary, from, scratch_);
-      }
+      PacketView v = wire::encode_control_packet(scratch_, wire::Refused{code, ok.error().reason});
+      if (s.seal(now, v)) fx_.send_udp(ServerSocket::kPrimary, from, v.span());
     }
     return;
   }
@@ -170,7 +159,7 @@ void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
   if (e.previous) by_index_.erase(e.previous->local_index);
   e.previous = std::move(e.current);
   auto index = fin->receiver_index;
-  e.current.emplace(Entry::Keys{crypto::TransportSession(std::move(keys).value(), now, false),
+  e.current.emplace(crypto::Session{crypto::TransportSession(std::move(keys).value(), now, false),
                                 index, pending->remote_index});
   by_index_[index] = &e;
   schedule(now + settings_.node_timeout);
@@ -230,14 +219,12 @@ void Coordinator::relay(Time now, Entry& from, PacketView d, std::size_t plain_l
     ++from.relay_dropped;
     return;
   }
+  // Re-sealed in place for the target: the same buffer, the payload never copied.
   wire::write_relay_header(body, wire::ControlType::kRelayed, from.cert.vip.address);
-  auto& s = *target->current;
-  auto ctr = s.transport.encrypt(now, std::span(body, plain_len + wire::kTagSize), plain_len);
-  if (!ctr) return;
-  wire::write_data_header(d.data(), s.remote_index, *ctr);
+  PacketView v = d.sub(wire::kDataHeaderSize, plain_len);
+  if (!target->current->seal(now, v)) return;
   from.relayed_bytes += plain_len;
-  fx_.send_udp(ServerSocket::kPrimary, target->observed,
-               std::span(d.data(), wire::kDataHeaderSize + plain_len + wire::kTagSize));
+  fx_.send_udp(ServerSocket::kPrimary, target->observed, v.span());
 }
 
 Coordinator::Entry* Coordinator::find_by_vip(Ipv4 vip) {
@@ -312,14 +299,8 @@ void Coordinator::introduce(Time now, Entry& to, const Entry& about, std::uint32
 
 void Coordinator::send_control(Time now, Entry& e, const wire::ControlMessage& m) {
   if (!e.current) return;
-  scratch_.assign(wire::kDataHeaderSize, 0);
-  wire::encode_control(scratch_, m);
-  std::size_t len = scratch_.size() - wire::kDataHeaderSize;
-  scratch_.resize(scratch_.size() + wire::kTagSize);
-  auto ctr = e.current->transport.encrypt(now, std::span(scratch_).subspan(wire::kDataHeaderSize), len);
-  if (!ctr) return;
-  wire::write_data_header(scratch_.data(), e.current->remote_index, *ctr);
-  fx_.send_udp(ServerSocket::kPrimary, e.observed, scratch_);
+  PacketView v = wire::encode_control_packet(scratch_, m);
+  if (e.current->seal(now, v)) fx_.send_udp(ServerSocket::kPrimary, e.observed, v.span());
 }
 
 void Coordinator::remove(Entry& e, const char* why) {

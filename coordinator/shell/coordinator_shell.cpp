@@ -84,11 +84,7 @@ Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::creat
                                                settings_from(config), std::move(*stun), *shell,
                                                shell->log_.coord);
   if (!config.control_socket.empty()) {
-    auto control = io::ControlServer::open(
-        io, config.control_socket,
-        [s = shell.get()](const json& request, io::ControlServer::Respond respond) {
-          s->on_control(request, std::move(respond));
-        });
+    auto control = io::ControlServer::open_for(io, config.control_socket, shell.get());
     if (!control) return fail(control.error().message);
     shell->control_.emplace(std::move(*control));
   }

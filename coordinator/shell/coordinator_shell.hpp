@@ -91,6 +91,7 @@ class CoordinatorShell final : public CoordinatorEffects {
   void on_readable(std::size_t index);
   void after_event();
   void flush_all();
+  friend class io::ControlServer;  // open_for() calls on_control()
   void on_control(const nlohmann::json& request, io::ControlServer::Respond respond);
 
   CoordinatorLoggers log_;

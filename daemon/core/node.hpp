@@ -1,6 +1,13 @@
-// Node: the daemon's brain, without I/O. It owns the peer table, the handshakes, the sessions,
-// the paths to each peer and every timer; the shell (daemon/main.cpp) or the simulated
-// network (tests/support/sim_net) feeds it and carries out its effects.
+// Node: the daemon's brain, without I/O, and the one entry point to it. The shell
+// (daemon/shell) or the simulated network (tests/support/sim_net) feeds it and carries out its
+// effects. It is composed of parts with one concern each:
+//   CoordinatorLink  registration, lookups, introductions, failover, the relay's wrapping
+//   SessionTable     local session index -> owner; SessionSlots per owner: handshake, sessions
+//   PeerHandshakes   the IK handshakes between peers (certificates, replays, new sessions)
+//   PathSet          per peer: candidates, probing, confirmation, choice, fallback, backoff
+//   DataPath         routing TUN packets, cryptokey routing of what peers send, the queue
+// and keeps the peer table (Peer), the IK handshakes between peers and the timers that tie
+// the parts together.
 //
 // Inputs (each takes the current monotonic time; none blocks, none reads a clock):
 //   on_tun(now, packet)        an IP packet the OS routed into the TUN device
@@ -15,11 +22,15 @@
 //   3. without a live session, queue the packet and make sure a handshake is running;
 //   4. encrypt in place behind a 16-byte data header (PacketView headroom/tailroom);
 //   5. send on the peer's active direct path, or wrap it for the coordinator's relay.
-// Inbound flow (on_udp): classify by first byte (STUN, handshake, data), find the session by
+//   (on_tun -> DataPath::route -> send_to_peer -> Session::seal -> send_datagram
+//    -> NodeEffects::send_udp, or CoordinatorLink::send_relayed)
+// Inbound flow (on_udp): classify (wire::classify: STUN, handshake, data), find the session by
 // receiver index, decrypt in place, then: an IP packet whose source is the peer's certified
 // virtual IP goes to the TUN (anything else is dropped and counted); a control message goes
-// to the coordinator logic or the path logic; a relayed datagram re-enters as if from the
-// peer over the relay path.
+// to the coordinator link or the peer's paths; a relayed datagram re-enters on_datagram() as
+// if from the peer over the relay path.
+//   (on_udp -> on_datagram -> on_data -> SessionSlots::open -> on_peer_plaintext
+//    -> DataPath::inspect -> NodeEffects::write_tun, or on_probe/on_ack -> PathSet)
 //
 // Threading: none. One Node is driven from one thread.
 #pragma once
@@ -40,7 +51,12 @@
 
 #include "crypto/auth_handshake.hpp"
 #include "crypto/transport.hpp"
+#include "daemon/core/coordinator_link.hpp"
+#include "daemon/core/data_path.hpp"
+#include "daemon/core/effects.hpp"
+#include "daemon/core/handshakes.hpp"
 #include "daemon/core/peer.hpp"
+#include "daemon/core/session_table.hpp"
 #include "daemon/status/status.hpp"
 #include "net/control.hpp"
 #include "net/ip.hpp"
@@ -49,24 +65,13 @@
 
 namespace p2p::core {
 
-class NodeEffects {
- public:
-  virtual ~NodeEffects() = default;
-  virtual void send_udp(const Endpoint& to, std::span<const std::uint8_t> datagram) = 0;
-  virtual void write_tun(std::span<const std::uint8_t> packet) = 0;
-  virtual void fill_random(std::span<std::uint8_t> out) = 0;
-  // Wall clock, nanoseconds since the Unix epoch: certificate validity and handshake
-  // timestamps. Injected so that tests control it.
-  virtual std::uint64_t unix_nanos() = 0;
-  // The coordinator now sees us at another public endpoint (a new upstream, a rebooted
-  // router, a remapping NAT). Called from inside on_udp(): note it, act after the event.
-  virtual void public_endpoint_moved(const Endpoint& /*was*/, const Endpoint& /*now_at*/) {}
-};
-
 struct PeerPolicy {
   std::variant<Ipv4, std::string> match;  // virtual IP or certificate name
   Force force = Force::kAuto;
 };
+
+// How long ping() waits for its answer.
+inline constexpr Duration kPingTimeout = std::chrono::seconds(2);
 
 struct NodeSettings {
   std::vector<Endpoint> coordinators;
@@ -80,7 +85,7 @@ struct NodeSettings {
   std::size_t max_queued_packets = 64;
 };
 
-class Node {
+class Node : private CoordinatorEvents {
  public:
   Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings settings,
        NodeEffects& effects, std::shared_ptr<spdlog::logger> log);
@@ -128,57 +133,47 @@ class Node {
   std::optional<Endpoint> coordinator() const;
 
  private:
-  struct CoordinatorLink;
-  // Who owns a local session index: the coordinator link or the peer with this virtual IP.
-  struct SessionRef {
-    bool coordinator = false;
-    std::uint32_t vip = 0;
-  };
+  class ProbeSender;
 
-  // Coordinator.
-  void coordinator_handshake(Time now);
-  void coordinator_tick(Time now);
-  void send_to_coordinator(Time now, const wire::ControlMessage& m);
-  void send_register(Time now);
-  void on_coordinator_message(Time now, PacketView plaintext);
-  void on_introduce(Time now, const wire::Introduce& m);
-  // Peers.
+  // CoordinatorEvents
+  void on_registered(Time now) override;
+  void on_introduce(Time now, const wire::Introduce& m) override;
+  void on_peer_unknown(Time now, const wire::PeerUnknown& m) override;
+  void on_relayed(Time now, PacketView datagram) override;
+
+  // Peers: lookup, handshakes.
   Peer& peer_for(Ipv4 vip);
   Peer* find_peer(const std::variant<Ipv4, std::string>& target);
   void request_peer(Time now, Peer& p);
   void start_handshake(Time now, Peer& p);
+  void on_datagram(Time now, const Endpoint& from, bool via_relay, PacketView d);
   void on_handshake_init(Time now, const Endpoint& from, bool via_relay, PacketView d);
   void on_handshake_resp(Time now, const Endpoint& from, bool via_relay, PacketView d);
-  void on_data(Time now, const Endpoint& from, bool via_relay, PacketView d);
-  void on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_relay,
-                         PacketView plaintext);
-  void on_peer_datagram(Time now, const Endpoint& from, bool via_relay, PacketView d);
-  void install_session(Time now, Peer& p, crypto::TransportSession ts, std::uint32_t local,
-                       std::uint32_t remote);
-  void flush_queue(Time now, Peer& p);
-  // Encrypts `packet` (plaintext in place) for the peer's current session and sends it on
-  // the active path. Returns false if there is no usable session or path.
-  bool send_to_peer(Time now, Peer& p, PacketView packet, bool is_probe_or_keepalive = false);
-  void send_datagram_to_peer(Time now, Peer& p, PacketView datagram, const Path* direct);
-  // Encrypts a control message in the peer's current session and sends it to `to`, or
-  // through the coordinator's relay when `to` is empty.
-  void send_control_to_peer(Time now, Peer& p, const wire::ControlMessage& m,
-                            std::optional<Endpoint> to);
-  void send_relayed(Time now, Ipv4 to, PacketView datagram);
-  void peer_tick(Time now, Peer& p);
-  void path_tick(Time now, Peer& p);
-  void start_punching(Time now, Peer& p);
-  // Probes every confirmed direct path of `p` now; one unanswered probe declares it dead.
-  void check_paths_now(Time now, Peer& p);
-  void add_candidate(Peer& p, const Endpoint& ep, PathKind kind);
-  void choose_path(Time now, Peer& p);
+  void on_session(Time now, Peer& p);
   Force policy_for(const crypto::Certificate& cert) const;
   Expected<void, crypto::CertError> verify_peer(const crypto::Certificate& cert,
                                                 crypto::Role role) const;
-
-  std::uint32_t new_index(SessionRef ref);
-  void drop_index(std::uint32_t index);
-  std::uint64_t random_u64();
+  // Data path.
+  void on_data(Time now, const Endpoint& from, bool via_relay, PacketView d);
+  void on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_relay,
+                         PacketView plaintext);
+  void flush_queue(Time now, Peer& p);
+  // Seals `packet` (plaintext in place) in the peer's current session and sends it on the
+  // active path. Returns false if there is no usable session.
+  bool send_to_peer(Time now, Peer& p, PacketView packet, bool is_probe_or_keepalive = false);
+  // Sends a sealed or handshake datagram: on `direct`, else through the relay when allowed,
+  // else to the peer's public endpoint.
+  void send_datagram(Time now, Peer& p, PacketView datagram, const Path* direct);
+  // Seals a control message in the peer's current session and sends it to `to`, or through
+  // the coordinator's relay when `to` is empty.
+  void send_control_to_peer(Time now, Peer& p, const wire::ControlMessage& m,
+                            std::optional<Endpoint> to);
+  bool relay_allowed(const Peer& p) const;
+  // Paths and timers.
+  void start_punching(Time now, Peer& p);
+  void path_tick(Time now, Peer& p);
+  void peer_tick(Time now, Peer& p);
+  void finish_ping(Peer& p, std::optional<Duration> rtt, std::string how);
   void schedule(Time t) {
     if (t < deadline_) deadline_ = t;
   }
@@ -186,19 +181,16 @@ class Node {
   crypto::Identity identity_;
   crypto::CaCertificate ca_;
   NodeSettings settings_;
+  PathPolicy path_policy_;
   NodeEffects& fx_;
   std::shared_ptr<spdlog::logger> log_;
-  Ipv4Prefix mesh_;
-  Ipv4 broadcast_;
+  DataPath data_path_;
   StunSink stun_sink_;
-
-  std::unique_ptr<CoordinatorLink> coord_;
-  std::map<std::uint32_t, std::unique_ptr<Peer>> peers_;  // by virtual IP
-  std::unordered_map<std::uint32_t, SessionRef> index_;   // local session index -> owner
-  std::vector<Endpoint> local_endpoints_;
-  wire::NatSummary nat_;
-  std::uint32_t next_request_id_ = 1;
   DropCounters drops_;
+  SessionTable sessions_;
+  CoordinatorLink coord_;
+  PeerHandshakes handshakes_;
+  std::map<std::uint32_t, std::unique_ptr<Peer>> peers_;  // by virtual IP
   Time deadline_ = Time::max();
   std::vector<std::uint8_t> scratch_;  // control-message encoding (not the data path)
   std::vector<std::uint8_t> queue_buffer_;

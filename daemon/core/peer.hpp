@@ -1,70 +1,38 @@
-// The state the Node keeps per peer: who it is (certificate), how to reach it (candidate
-// paths, each a first-class object), the sessions and the handshake in progress, and the
-// packets waiting for a session.
-//
-// A Path is one way to reach the peer: a transport (UDP now; TCP by simultaneous open later
-// slots in as another Transport value) and an endpoint. The relay through the coordinator is
-// not a Path in the list but the fallback when no direct path is confirmed. A direct path is
-// confirmed when a PathProbe sent on it is acknowledged (the ack proves both directions and
-// gives the RTT); it dies when probes go unanswered.
+// Peer: what the Node keeps per peer, composed of parts that each keep their own invariants:
+// who it is (certificate, policy), what the coordinator's introduction said (its endpoints and
+// NAT), its handshake and sessions (SessionSlots), its direct paths (PathSet), the packets
+// waiting for a session (PacketQueue), and the traffic timers and counters of the data path.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "crypto/auth_handshake.hpp"
-#include "crypto/transport.hpp"
+#include "crypto/certificate.hpp"
+#include "daemon/core/data_path.hpp"
+#include "daemon/core/path_set.hpp"
+#include "daemon/core/session_table.hpp"
 #include "net/control.hpp"
 #include "net/ip.hpp"
 #include "net/time.hpp"
 
 namespace p2p::core {
 
-enum class Force { kAuto, kDirect, kRelay };
-enum class Transport { kUdp };
-// Where a candidate came from: the peer's own interface (LAN), its public endpoint as the
-// coordinator saw it, a source we saw its probes come from (peer-reflexive), or a port we
-// predicted for a symmetric NAT.
-enum class PathKind { kLan, kPublic, kReflexive, kPredicted };
-const char* to_string(PathKind k);
-
-struct Path {
-  Transport transport = Transport::kUdp;
-  Endpoint endpoint;
-  PathKind kind = PathKind::kPublic;
-  std::optional<Time> last_ack;      // last PathProbeAck received on it
-  std::optional<Duration> rtt;       // from the last ack
-  std::uint64_t probe_id = 0;        // outstanding probe (0: none)
-  Time probe_sent{};
-  Time next_probe{};
-  int unanswered = 0;                // consecutive probes without ack
-  bool confirmed = false;            // acked and not since declared dead
-};
-
-struct Session {
-  crypto::TransportSession transport;
-  std::uint32_t local_index;
-  std::uint32_t remote_index;
-};
-
-struct PendingHandshake {
-  crypto::AuthHandshake handshake;
-  std::uint32_t local_index;
-  Time started;      // this attempt
-  Time first_try;    // the first attempt of this series
-};
-
 struct Peer {
   enum class State { kRequesting, kHandshaking, kConnected, kUnreachable };
+
+  Peer(Ipv4 vip, const PathPolicy& policy, spdlog::logger& log, std::uint64_t probe_seed)
+      : vip(vip), paths(policy, log, probe_seed) {
+    paths.set_name(name());
+  }
 
   Ipv4 vip;
   std::optional<crypto::Certificate> cert;  // known after an introduction or a handshake
   State state = State::kRequesting;
-  Force force = Force::kAuto;
 
   // From the coordinator's introduction.
   std::optional<Endpoint> observed;
@@ -74,23 +42,14 @@ struct Peer {
   Time request_sent{};
   int request_attempts = 0;
 
-  std::optional<PendingHandshake> pending;
-  std::optional<Session> current;
-  std::optional<Session> previous;  // still accepted on receive after a rekey
+  SessionSlots sessions;
   std::uint64_t last_init_timestamp = 0;  // newest IK initiation accepted from this peer
   std::optional<Time> last_handshake;
 
-  // Paths.
-  std::vector<Path> paths;
-  int active = -1;                  // index into paths of the direct path in use, or -1
-  bool punching = false;
-  Time punch_deadline{};
-  Time next_punch_retry = Time::max();
-  Duration punch_backoff = std::chrono::seconds(15);
-  std::string relay_reason = "connecting";
+  PathSet paths;
+  PacketQueue queue;  // IP packets waiting for a session
 
   // Traffic.
-  std::deque<std::vector<std::uint8_t>> queue;  // IP packets waiting for a session
   Time last_sent{}, last_received{}, last_data_activity{};
   // First data packet sent since we last heard from the peer (WireGuard's "new handshake
   // after KEEPALIVE + REKEY_TIMEOUT of unanswered sending": catches a restarted peer).
@@ -105,7 +64,12 @@ struct Peer {
   Time ping_sent{};
   std::function<void(std::optional<Duration>, std::string)> ping_done;
 
-  const Path* active_path() const { return active >= 0 ? &paths[active] : nullptr; }
+  // A certificate arrived (introduction or handshake): names the peer in its path's logs.
+  void set_certificate(crypto::Certificate c, Force force) {
+    cert = std::move(c);
+    paths.set_force(force);
+    paths.set_name(name());
+  }
   std::string name() const { return cert ? cert->name : vip.to_string(); }
 };
 

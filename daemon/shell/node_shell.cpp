@@ -77,11 +77,7 @@ Expected<std::unique_ptr<NodeShell>, std::string> NodeShell::create(
   if (!udp) return fail(udp.error().message);
   std::unique_ptr<NodeShell> shell(new NodeShell(io, config, std::move(identity), std::move(logs),
                                                  std::move(*tun), std::move(*udp)));
-  auto control = io::ControlServer::open(
-      io, config.control_socket,
-      [s = shell.get()](const json& request, io::ControlServer::Respond respond) {
-        s->on_control(request, std::move(respond));
-      });
+  auto control = io::ControlServer::open_for(io, config.control_socket, shell.get());
   if (!control) return fail(control.error().message);
   shell->control_.emplace(std::move(*control));
   return shell;

@@ -138,6 +138,7 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   std::optional<Endpoint> own_discovery_server() const;
   void handle_netcheck(Time now, const nlohmann::json& request, io::ControlServer::Respond respond);
 
+  friend class io::ControlServer;  // open_for() calls on_control()
   void on_control(const nlohmann::json& request, io::ControlServer::Respond respond);
   void warn_limited(const char* what, const std::string& detail);
 

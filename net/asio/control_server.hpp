@@ -44,6 +44,16 @@ class ControlServer {
   static Expected<ControlServer, IoError> open(boost::asio::io_context& io,
                                                const std::filesystem::path& path, Handler handler,
                                                ControlLimits limits = {});
+  // open() with `target->on_control(request, respond)` as the handler, as both shells do.
+  // `target` must outlive the server.
+  template <class Target>
+  static Expected<ControlServer, IoError> open_for(boost::asio::io_context& io,
+                                                   const std::filesystem::path& path,
+                                                   Target* target) {
+    return open(io, path, [target](const nlohmann::json& request, Respond respond) {
+      target->on_control(request, std::move(respond));
+    });
+  }
   ControlServer(ControlServer&&) noexcept;
   ControlServer& operator=(ControlServer&&) noexcept;
   ~ControlServer();

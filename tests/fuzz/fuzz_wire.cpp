@@ -11,7 +11,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::span<const std::uint8_t> d(data, size);
-  (void)p2p::wire::packet_type(d);
+  (void)p2p::wire::classify(d);
   (void)p2p::wire::parse_handshake_init(d);
   (void)p2p::wire::parse_handshake_resp(d);
   (void)p2p::wire::parse_handshake_final(d);

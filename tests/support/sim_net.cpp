@@ -27,14 +27,13 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& name) {
 }
 
 const char* describe(std::span<const std::uint8_t> d) {
-  if (wire::stun::is_stun(d)) return "stun";
-  auto t = wire::packet_type(d);
-  if (!t) return "garbage";
-  switch (*t) {
-    case wire::PacketType::kHandshakeInit: return "init";
-    case wire::PacketType::kHandshakeResp: return "resp";
-    case wire::PacketType::kHandshakeFinal: return "final";
-    case wire::PacketType::kData: return "data";
+  switch (wire::classify(d)) {
+    case wire::DatagramKind::kStun: return "stun";
+    case wire::DatagramKind::kHandshakeInit: return "init";
+    case wire::DatagramKind::kHandshakeResp: return "resp";
+    case wire::DatagramKind::kHandshakeFinal: return "final";
+    case wire::DatagramKind::kData: return "data";
+    case wire::DatagramKind::kUnknown: return "garbage";
   }
   return "?";
 }

@@ -1,4 +1,4 @@
-// p2pvpn_io against the real kernel, on loopback only: the batched UDP socket (recvmmsg /
+// p2pvpn_net_asio against the real kernel, on loopback only: the batched UDP socket (recvmmsg /
 // sendmmsg into pool buffers with their headroom), the deadline timer, and the control-socket
 // server with well-behaved and hostile clients.
 #include <fcntl.h>

@@ -113,7 +113,7 @@ TEST(Control, RandomBytesNeverCrashTheDecoder) {
 TEST(Packet, HeadersRoundTrip) {
   Bytes noise(48, 0x11), out;
   build_handshake_init(out, Pattern::kIK, 0xdeadbeef, noise);
-  EXPECT_EQ(packet_type(out), PacketType::kHandshakeInit);
+  EXPECT_EQ(classify(out), DatagramKind::kHandshakeInit);
   auto init = parse_handshake_init(out);
   ASSERT_TRUE(init);
   EXPECT_EQ(init->pattern, Pattern::kIK);
@@ -142,9 +142,23 @@ TEST(Packet, HeadersRoundTrip) {
   EXPECT_EQ(data[8], 0x88);  // counter is little-endian on the wire
 }
 
+TEST(Packet, ClassifiesEveryKindByItsFirstBytes) {
+  // A STUN Binding request header: type 0x0001, length 0, the magic cookie, a transaction id.
+  Bytes stun{0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  EXPECT_EQ(classify(stun), DatagramKind::kStun);
+  stun[4] = 0x22;  // no magic cookie: not STUN, and 0x00 is no p2pvpn type either
+  EXPECT_EQ(classify(stun), DatagramKind::kUnknown);
+  EXPECT_EQ(classify(Bytes{0x81, 1}), DatagramKind::kHandshakeInit);
+  EXPECT_EQ(classify(Bytes{0x82}), DatagramKind::kHandshakeResp);
+  EXPECT_EQ(classify(Bytes{0x83}), DatagramKind::kHandshakeFinal);
+  EXPECT_EQ(classify(Bytes{0x84}), DatagramKind::kData);
+  EXPECT_EQ(classify(Bytes{0x85}), DatagramKind::kUnknown);
+  EXPECT_EQ(classify(Bytes{0x45, 0, 0, 20}), DatagramKind::kUnknown);  // a bare IPv4 packet
+}
+
 TEST(Packet, RejectsShortAndForeignDatagrams) {
-  EXPECT_FALSE(packet_type(Bytes{}));
-  EXPECT_FALSE(packet_type(Bytes{0x00, 0x01}));  // STUN's first byte
+  EXPECT_EQ(classify(Bytes{}), DatagramKind::kUnknown);
+  EXPECT_EQ(classify(Bytes{0x00, 0x01}), DatagramKind::kUnknown);  // STUN's first byte, no header
   EXPECT_FALSE(parse_handshake_init(Bytes{0x81, 1, 0, 0, 0, 1}));       // no noise bytes
   EXPECT_FALSE(parse_handshake_init(Bytes{0x81, 9, 0, 0, 0, 1, 5}));    // unknown pattern
   EXPECT_FALSE(parse_handshake_resp(Bytes(12, 0x82)));

@@ -1,0 +1,235 @@
+#include "daemon/core/coordinator_link.hpp"
+
+#include <algorithm>
+
+namespace p2p::core {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr Duration kCoordinatorRetry = 5s;  // XX handshake timeout
+constexpr int kCoordinatorFailover = 3;     // failed attempts before the next coordinator
+constexpr Duration kRegisterRetry = 2s;     // until RegisterOk
+constexpr Duration kRefusedRetry = 60s;
+
+}  // namespace
+
+CoordinatorLink::CoordinatorLink(const crypto::Identity& identity,
+                                 std::vector<Endpoint> coordinators, Duration keepalive,
+                                 crypto::CertificateVerifier verify, SessionTable& table,
+                                 NodeEffects& fx, CoordinatorEvents& events, spdlog::logger& log,
+                                 DropCounters& drops)
+    : identity_(identity),
+      coordinators_(std::move(coordinators)),
+      keepalive_(keepalive),
+      verify_(std::move(verify)),
+      table_(table),
+      fx_(fx),
+      events_(events),
+      log_(log),
+      drops_(drops) {
+  scratch_.reserve(2048);
+}
+
+std::string CoordinatorLink::state_text() const {
+  switch (state_) {
+    case State::kConnecting: return "connecting";
+    case State::kRegistering: return "registering";
+    case State::kRegistered: return "registered";
+    case State::kRefused: return "refused: " + refused_;
+  }
+  return "?";
+}
+
+void CoordinatorLink::start(Time now) {
+  if (coordinators_.empty()) return;
+  endpoint_ = coordinators_[0];
+  next_attempt_ = now;
+  handshake(now);
+}
+
+void CoordinatorLink::stop(Time now) {
+  if (slots_.current) send(now, wire::Goodbye{});
+}
+
+void CoordinatorLink::handshake(Time now) {
+  auto hs = crypto::AuthHandshake::initiator(crypto::AuthHandshake::Kind::kXX, identity_, verify_);
+  auto msg = hs.write(fx_.unix_nanos());
+  if (!msg) return;
+  auto index = table_.allocate(SessionOwner{true, 0});
+  std::vector<std::uint8_t> out;
+  wire::build_handshake_init(out, wire::Pattern::kXX, index, *msg);
+  slots_.begin(table_, PendingHandshake{std::move(hs), index, now, now});
+  next_attempt_ = now + kCoordinatorRetry;
+  schedule(next_attempt_);
+  log_.debug("coordinator={} handshake sent", endpoint_.to_string());
+  fx_.send_udp(endpoint_, out);
+}
+
+void CoordinatorLink::send_register(Time now) {
+  send(now, wire::Register{local_endpoints_, nat_});
+  next_register_ = now + (registered() ? interval_ : kRegisterRetry);
+  schedule(next_register_);
+}
+
+void CoordinatorLink::register_now(Time now) {
+  if (slots_.current) send_register(now);
+}
+
+void CoordinatorLink::set_local_endpoints(Time now, std::vector<Endpoint> endpoints) {
+  if (endpoints == local_endpoints_) return;
+  local_endpoints_ = std::move(endpoints);
+  register_now(now);
+}
+
+void CoordinatorLink::set_nat(Time now, wire::NatSummary nat) {
+  if (nat == nat_) return;
+  nat_ = nat;
+  register_now(now);
+}
+
+void CoordinatorLink::network_changed(Time now, std::vector<Endpoint> endpoints) {
+  local_endpoints_ = std::move(endpoints);
+  register_now(now);
+}
+
+bool CoordinatorLink::send(Time now, const wire::ControlMessage& m) {
+  if (!slots_.current) return false;
+  PacketView v = wire::encode_control_packet(scratch_, m);
+  if (!slots_.current->seal(now, v)) return false;
+  fx_.send_udp(endpoint_, v.span());
+  return true;
+}
+
+bool CoordinatorLink::send_relayed(Time now, Ipv4 to, PacketView d) {
+  if (!slots_.current || !d.push_front(wire::kRelayHeaderSize)) return false;
+  wire::write_relay_header(d.data(), wire::ControlType::kRelay, to);
+  if (!slots_.current->seal(now, d)) return false;
+  fx_.send_udp(endpoint_, d.span());
+  return true;
+}
+
+void CoordinatorLink::tick(Time now) {
+  deadline_ = Time::max();
+  if (coordinators_.empty()) return;
+  if (slots_.expire(table_, now)) state_ = State::kConnecting;
+  // Silence from a registered coordinator for three intervals: reconnect.
+  if (state_ == State::kRegistered && now - last_received_ > 3 * interval_) {
+    log_.warn("coordinator={} silent for {}s, reconnecting", endpoint_.to_string(),
+              std::chrono::duration_cast<std::chrono::seconds>(now - last_received_).count());
+    state_ = State::kConnecting;
+    next_attempt_ = now;
+  }
+  auto& cur = slots_.current;
+  bool need_handshake = !cur || (cur->transport.should_rekey(now) && !slots_.pending);
+  if (state_ == State::kRefused) need_handshake = now >= next_attempt_;
+  if (slots_.pending && now >= next_attempt_) {
+    // The attempt timed out.
+    if (++failures_ >= kCoordinatorFailover && coordinators_.size() > 1) {
+      which_ = (which_ + 1) % coordinators_.size();
+      endpoint_ = coordinators_[which_];
+      failures_ = 0;
+      log_.warn("trying coordinator={}", endpoint_.to_string());
+    }
+    handshake(now);
+  } else if (need_handshake && !slots_.pending && now >= next_attempt_) {
+    handshake(now);
+  }
+  if (cur && state_ != State::kRefused && now >= next_register_) send_register(now);
+  if (slots_.pending) schedule(next_attempt_);
+  if (cur) {
+    schedule(next_register_);
+    if (!slots_.pending) schedule(rekey_time(cur->transport));
+  }
+  if (state_ == State::kRegistered) schedule(last_received_ + 3 * interval_ + 1ms);
+  if (state_ == State::kRefused) schedule(next_attempt_);
+}
+
+void CoordinatorLink::on_handshake_resp(Time now, const wire::HandshakeResp& resp) {
+  if (!slots_.pending || slots_.pending->local_index != resp.receiver_index) return;
+  auto& hs = slots_.pending->handshake;
+  if (auto r = hs.read(resp.noise); !r) {
+    log_.error("coordinator={} handshake failed: {}", endpoint_.to_string(), r.error().reason);
+    slots_.abandon_pending(table_);
+    return;
+  }
+  auto msg3 = hs.write(fx_.unix_nanos());
+  auto keys = msg3 ? hs.split() : decltype(hs.split())(p2p::fail(crypto::noise::Error::failed));
+  if (!msg3 || !keys) {
+    slots_.abandon_pending(table_);
+    return;
+  }
+  std::vector<std::uint8_t> out;
+  wire::build_handshake_final(out, resp.sender_index, *msg3);
+  fx_.send_udp(endpoint_, out);
+  const auto local = slots_.pending->local_index;
+  slots_.pending.reset();  // its index now names the session
+  slots_.install(table_, crypto::Session{crypto::TransportSession(std::move(keys).value(), now, true),
+                                         local, resp.sender_index});
+  last_received_ = now;
+  if (state_ != State::kRegistered) state_ = State::kRegistering;
+  log_.debug("coordinator={} session established", endpoint_.to_string());
+  send_register(now);
+}
+
+void CoordinatorLink::on_data(Time now, const wire::DataHeader& h, PacketView body) {
+  auto n = slots_.open(now, h, body.span());
+  if (!n) {
+    if (n.error() == SessionSlots::OpenError::kFailed) ++drops_.decrypt_failed;
+    return;
+  }
+  on_message(now, body.sub(0, *n));
+}
+
+void CoordinatorLink::on_message(Time now, PacketView plain) {
+  last_received_ = now;
+  if (plain.size() == 0) return;  // keepalive
+  if (plain.data()[0] == static_cast<std::uint8_t>(wire::ControlType::kRelayed)) {
+    if (plain.size() <= wire::kRelayHeaderSize) {
+      ++drops_.malformed;
+      return;
+    }
+    events_.on_relayed(now,
+                       plain.sub(wire::kRelayHeaderSize, plain.size() - wire::kRelayHeaderSize));
+    return;
+  }
+  auto m = wire::decode_control(plain.span());
+  if (!m) {
+    ++drops_.malformed;
+    log_.warn("coordinator={} sent a malformed control message", endpoint_.to_string());
+    return;
+  }
+  if (auto* ok = std::get_if<wire::RegisterOk>(&*m)) {
+    bool first = state_ != State::kRegistered;
+    const std::optional<Endpoint> was = observed_;
+    bool moved = was && *was != ok->observed;
+    state_ = State::kRegistered;
+    failures_ = 0;
+    observed_ = ok->observed;
+    interval_ = std::clamp<Duration>(std::chrono::seconds(ok->interval_seconds), 1s, keepalive_);
+    next_register_ = now + interval_;
+    schedule(next_register_);
+    if (first || moved)
+      log_.info("registered coordinator={} public={}", endpoint_.to_string(),
+                ok->observed.to_string());
+    if (moved) fx_.public_endpoint_moved(*was, ok->observed);
+    events_.on_registered(now);
+  } else if (auto* r = std::get_if<wire::Refused>(&*m)) {
+    state_ = State::kRefused;
+    refused_ = r->reason;
+    // The session is useless now; try again from scratch later.
+    if (slots_.current) table_.release(slots_.current->local_index);
+    slots_.current.reset();
+    next_attempt_ = now + kRefusedRetry;
+    schedule(next_attempt_);
+    log_.error("coordinator={} refused us: {}", endpoint_.to_string(), r->reason);
+  } else if (auto* in = std::get_if<wire::Introduce>(&*m)) {
+    events_.on_introduce(now, *in);
+  } else if (auto* u = std::get_if<wire::PeerUnknown>(&*m)) {
+    events_.on_peer_unknown(now, *u);
+  } else {
+    log_.debug("coordinator sent unexpected {}", wire::control_name(*m));
+  }
+}
+
+}  // namespace p2p::core

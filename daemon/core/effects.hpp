@@ -1,0 +1,35 @@
+// NodeEffects: everything the node core asks of the world. The shell (daemon/shell) carries it
+// out with sockets, the TUN device and the system clocks; the simulated network
+// (tests/support/sim_net) with its NAT models and virtual clock. Every part of the core (the
+// coordinator link, the session table, the paths, the data path) reaches the world through the
+// one instance its Node was given.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "net/ip.hpp"
+
+namespace p2p::core {
+
+class NodeEffects {
+ public:
+  virtual ~NodeEffects() = default;
+  virtual void send_udp(const Endpoint& to, std::span<const std::uint8_t> datagram) = 0;
+  virtual void write_tun(std::span<const std::uint8_t> packet) = 0;
+  virtual void fill_random(std::span<std::uint8_t> out) = 0;
+  // Wall clock, nanoseconds since the Unix epoch: certificate validity and handshake
+  // timestamps. Injected so that tests control it.
+  virtual std::uint64_t unix_nanos() = 0;
+  // The coordinator now sees us at another public endpoint (a new upstream, a rebooted
+  // router, a remapping NAT). Called from inside on_udp(): note it, act after the event.
+  virtual void public_endpoint_moved(const Endpoint& /*was*/, const Endpoint& /*now_at*/) {}
+
+  std::uint64_t random_u64() {
+    std::uint64_t v = 0;
+    fill_random(std::span(reinterpret_cast<std::uint8_t*>(&v), sizeof v));
+    return v;
+  }
+};
+
+}  // namespace p2p::core

@@ -1,0 +1,80 @@
+#include "daemon/core/handshakes.hpp"
+
+namespace p2p::core {
+namespace {
+
+// The handshake datagram `body` in a buffer with room for the relay's wrapping around it.
+PacketView with_headroom(std::vector<std::uint8_t>& out, const std::vector<std::uint8_t>& body) {
+  out.assign(kHeadroom, 0);
+  out.insert(out.end(), body.begin(), body.end());
+  out.resize(out.size() + kTailroom);
+  return PacketView(out.data(), out.size(), kHeadroom, body.size());
+}
+
+}  // namespace
+
+PeerHandshakes::PeerHandshakes(const crypto::Identity& self, crypto::CertificateVerifier verify,
+                               SessionTable& table, NodeEffects& fx)
+    : self_(self), verify_(std::move(verify)), table_(table), fx_(fx) {}
+
+std::optional<PacketView> PeerHandshakes::create_initiation(Time now, Peer& p,
+                                                            std::vector<std::uint8_t>& out) {
+  if (!p.cert) return std::nullopt;
+  auto hs = crypto::AuthHandshake::initiator(crypto::AuthHandshake::Kind::kIK, self_, verify_,
+                                             p.cert->public_key);
+  auto msg = hs.write(fx_.unix_nanos());
+  if (!msg) return std::nullopt;
+  auto index = table_.allocate(SessionOwner{false, p.vip.value});
+  p.sessions.begin(table_, PendingHandshake{std::move(hs), index, now, now});
+  std::vector<std::uint8_t> body;
+  wire::build_handshake_init(body, wire::Pattern::kIK, index, *msg);
+  return with_headroom(out, body);
+}
+
+Expected<PeerHandshakes::Initiation, std::string> PeerHandshakes::consume_initiation(
+    const wire::HandshakeInit& init) {
+  if (init.pattern != wire::Pattern::kIK) return fail(std::string("not an IK initiation"));
+  auto hs = crypto::AuthHandshake::responder(crypto::AuthHandshake::Kind::kIK, self_, verify_);
+  if (auto r = hs.read(init.noise); !r) return fail(r.error().reason);
+  auto ts = hs.initiator_timestamp().value_or(0);
+  return Initiation{std::move(hs), init.sender_index, ts};
+}
+
+Expected<PacketView, PeerHandshakes::Refusal> PeerHandshakes::create_response(
+    Time now, Peer& p, Initiation& in, std::vector<std::uint8_t>& out) {
+  const auto& cert = in.certificate();
+  if (p.cert && p.cert->public_key != cert.public_key)
+    p.last_init_timestamp = 0;  // a re-issued key: its clock starts afresh
+  if (in.timestamp <= p.last_init_timestamp) return fail(Refusal::kReplay);
+  auto msg = in.handshake.write(fx_.unix_nanos());
+  if (!msg) return fail(Refusal::kFailed);
+  auto keys = in.handshake.split();
+  if (!keys) return fail(Refusal::kFailed);
+  p.last_init_timestamp = in.timestamp;
+  auto index = table_.allocate(SessionOwner{false, p.vip.value});
+  p.sessions.install(table_, crypto::Session{crypto::TransportSession(std::move(keys).value(), now,
+                                                                      false),
+                                             index, in.sender_index});
+  std::vector<std::uint8_t> body;
+  wire::build_handshake_resp(body, index, in.sender_index, *msg);
+  return with_headroom(out, body);
+}
+
+Expected<void, std::string> PeerHandshakes::consume_response(Time now, Peer& p,
+                                                             const wire::HandshakeResp& r) {
+  auto& pending = p.sessions.pending;
+  if (!pending || pending->local_index != r.receiver_index)
+    return fail(std::string("not the handshake in progress"));
+  auto& hs = pending->handshake;
+  if (auto ok = hs.read(r.noise); !ok) return fail(ok.error().reason);
+  auto keys = hs.split();
+  if (!keys) return fail(std::string("split failed"));
+  const auto index = pending->local_index;
+  pending.reset();  // its index now names the session
+  p.sessions.install(table_, crypto::Session{crypto::TransportSession(std::move(keys).value(), now,
+                                                                      true),
+                                             index, r.sender_index});
+  return {};
+}
+
+}  // namespace p2p::core

@@ -1,0 +1,70 @@
+// PeerHandshakes: the Noise IK handshakes between peers, in WireGuard's verbs.
+//
+//   initiator                                      responder
+//   create_initiation(p) -> HandshakeInit   ->     consume_initiation() (certificate checked)
+//                                                  create_response(p)   (replay refused,
+//   consume_response(p)  <- HandshakeResp   <-      session installed in p.sessions)
+//   (session installed in p.sessions)
+//
+// It checks certificates through the injected verifier (the initiator also pins the key the
+// coordinator introduced), refuses an initiation whose timestamp is not newer than the last
+// one accepted from the same key, allocates the session indices, and installs the resulting
+// session in the peer's SessionSlots. Where the datagrams go, and what a new session sets
+// going (the queue, punching), is the Node's. No I/O; time and randomness are handed in.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/auth_handshake.hpp"
+#include "daemon/core/effects.hpp"
+#include "daemon/core/peer.hpp"
+#include "daemon/core/session_table.hpp"
+#include "net/expected.hpp"
+#include "net/packet.hpp"
+#include "net/packet_view.hpp"
+
+namespace p2p::core {
+
+class PeerHandshakes {
+ public:
+  PeerHandshakes(const crypto::Identity& self, crypto::CertificateVerifier verify,
+                 SessionTable& table, NodeEffects& fx);
+
+  // Starts (or restarts, keeping the series' first_try) an IK handshake with `p`, whose
+  // certificate must be known. The HandshakeInit datagram is written into `out` behind
+  // kHeadroom, so the relay can wrap it in place. nullopt: no certificate, or Noise failed.
+  std::optional<PacketView> create_initiation(Time now, Peer& p, std::vector<std::uint8_t>& out);
+
+  // A HandshakeInit read and its sender's certificate verified; the responder's state until
+  // create_response().
+  struct Initiation {
+    crypto::AuthHandshake handshake;
+    std::uint32_t sender_index;
+    std::uint64_t timestamp;  // the initiator's wall clock, for replay protection
+    const crypto::Certificate& certificate() const { return *handshake.peer_certificate(); }
+  };
+  // Errors: the reason, for the log (not an IK initiation, Noise failed, certificate refused).
+  Expected<Initiation, std::string> consume_initiation(const wire::HandshakeInit& init);
+
+  // Answers `in` from peer `p` (found by the certificate's virtual IP): refuses a replay,
+  // installs the new session as p's current one, and writes the HandshakeResp into `out`
+  // behind kHeadroom.
+  enum class Refusal { kReplay, kFailed };
+  Expected<PacketView, Refusal> create_response(Time now, Peer& p, Initiation& in,
+                                                std::vector<std::uint8_t>& out);
+
+  // Completes `p`'s handshake in progress with its answer and installs the session.
+  // Errors: the reason (not the handshake in progress, Noise or certificate failure).
+  Expected<void, std::string> consume_response(Time now, Peer& p, const wire::HandshakeResp& r);
+
+ private:
+  const crypto::Identity& self_;
+  crypto::CertificateVerifier verify_;
+  SessionTable& table_;
+  NodeEffects& fx_;
+};
+
+}  // namespace p2p::core

@@ -1,0 +1,104 @@
+// Node, part two: the requests the shell makes on behalf of the operator and the machine
+// (connect, ping, address and NAT changes) and the status report. Packet paths: node.cpp.
+#include "daemon/core/node.hpp"
+
+namespace p2p::core {
+
+void Node::connect(Time now, std::variant<Ipv4, std::string> target) {
+  if (Peer* p = find_peer(target)) {
+    if (!p->sessions.current && !p->sessions.pending && p->cert) start_handshake(now, *p);
+  } else if (auto* v = std::get_if<Ipv4>(&target)) {
+    request_peer(now, peer_for(*v));
+  } else if (registered()) {
+    coord_.send(now, wire::PeerRequest{coord_.next_request_id(), std::get<std::string>(target)});
+  }
+  schedule(coord_.deadline());
+}
+
+void Node::set_local_endpoints(Time now, std::vector<Endpoint> endpoints) {
+  coord_.set_local_endpoints(now, std::move(endpoints));
+  schedule(coord_.deadline());
+}
+
+void Node::set_nat(Time now, wire::NatSummary nat) {
+  coord_.set_nat(now, nat);
+  schedule(coord_.deadline());
+}
+
+void Node::network_changed(Time now, std::vector<Endpoint> endpoints) {
+  coord_.network_changed(now, std::move(endpoints));
+  schedule(coord_.deadline());
+  for (auto& [vip, p] : peers_) {
+    p->paths.check_now(now);
+    schedule(p->paths.deadline());
+  }
+}
+
+void Node::set_stun_sink(StunSink sink) { stun_sink_ = std::move(sink); }
+
+void Node::ping(Time now, std::variant<Ipv4, std::string> target, PingDone done) {
+  Peer* p = find_peer(target);
+  if (!p || !p->sessions.current) {
+    done(std::nullopt, "not connected");
+    return;
+  }
+  if (p->ping_done) p->ping_done(std::nullopt, "superseded");
+  p->ping_probe = p->paths.next_probe_id();
+  p->ping_sent = now;
+  p->ping_done = std::move(done);
+  schedule(now + kPingTimeout);
+  const Path* path = p->paths.active();
+  wire::PathProbe probe{p->ping_probe, path ? path->endpoint : Endpoint{}};
+  send_control_to_peer(now, *p, probe,
+                       path ? std::optional<Endpoint>(path->endpoint) : std::nullopt);
+  schedule(coord_.deadline());
+}
+
+NodeStatus Node::status(Time now) const {
+  NodeStatus s;
+  s.name = identity_.certificate.name;
+  s.vip = identity_.certificate.vip;
+  s.public_endpoint = coord_.observed();
+  s.local_endpoints = coord_.local_endpoints();
+  s.nat = coord_.nat();
+  if (coord_.configured()) s.coordinator = coord_.endpoint();
+  s.coordinator_state = coord_.state_text();
+  s.drops = drops_;
+  for (const auto& [vip, pp] : peers_) {
+    const Peer& p = *pp;
+    PeerStatus ps;
+    ps.name = p.name();
+    ps.vip = p.vip;
+    switch (p.state) {
+      case Peer::State::kRequesting: ps.state = "requesting"; break;
+      case Peer::State::kHandshaking: ps.state = "handshaking"; break;
+      case Peer::State::kConnected: ps.state = "connected"; break;
+      case Peer::State::kUnreachable: ps.state = "unreachable"; break;
+    }
+    if (const Path* a = p.paths.active()) {
+      ps.path = "direct";
+      ps.endpoint = a->endpoint;
+      ps.rtt = a->rtt;
+    } else if (p.sessions.current) {
+      ps.path = "relay";
+      ps.endpoint = coord_.endpoint();
+      ps.relay_reason = p.paths.relay_reason();
+    } else {
+      ps.path = "none";
+      ps.relay_reason = p.paths.relay_reason();
+    }
+    if (p.last_handshake) ps.since_handshake = now - *p.last_handshake;
+    ps.bytes_in = p.bytes_in;
+    ps.bytes_out = p.bytes_out;
+    ps.packets_in = p.packets_in;
+    ps.packets_out = p.packets_out;
+    ps.nat = p.nat;
+    for (const auto& x : p.paths.paths()) {
+      ps.candidates.push_back(PathStatus{x.endpoint, to_string(x.kind), x.confirmed, x.rtt});
+    }
+    s.peers.push_back(std::move(ps));
+  }
+  return s;
+}
+
+}  // namespace p2p::core

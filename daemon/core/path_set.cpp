@@ -1,0 +1,253 @@
+#include "daemon/core/path_set.hpp"
+
+#include <algorithm>
+
+namespace p2p::core {
+namespace {
+
+using namespace std::chrono_literals;
+
+int kind_rank(PathKind k) { return k == PathKind::kLan ? 0 : 1; }
+
+}  // namespace
+
+const char* to_string(PathKind k) {
+  switch (k) {
+    case PathKind::kLan: return "lan";
+    case PathKind::kPublic: return "public";
+    case PathKind::kReflexive: return "reflexive";
+    case PathKind::kPredicted: return "predicted";
+  }
+  return "?";
+}
+
+PathSet::PathSet(const PathPolicy& policy, spdlog::logger& log, std::uint64_t probe_seed)
+    : policy_(policy), log_(log), probe_counter_(probe_seed | 1) {}
+
+template <class Pred>
+void PathSet::erase_paths(Pred pred) {
+  std::optional<Endpoint> chosen;
+  if (active_ >= 0) chosen = paths_[active_].endpoint;
+  std::erase_if(paths_, pred);
+  active_ = -1;
+  for (int i = 0; chosen && i < static_cast<int>(paths_.size()); ++i) {
+    if (paths_[i].endpoint == *chosen) active_ = i;
+  }
+}
+
+void PathSet::add_candidate(const Endpoint& ep, PathKind kind) {
+  if (paths_.size() >= kMaxCandidates) return;
+  for (const auto& x : paths_) {
+    if (x.endpoint == ep) return;
+  }
+  Path path;
+  path.endpoint = ep;
+  path.kind = kind;
+  paths_.push_back(path);
+}
+
+void PathSet::start_punching(Time now, const CandidateSources& c, bool traffic,
+                             PathEffects& fx) {
+  if (force_ == Force::kRelay) {
+    relay_reason_ = "forced";
+    return;
+  }
+  if (!policy_.punch_enabled && force_ != Force::kDirect) {
+    relay_reason_ = "punching disabled";
+    return;
+  }
+  if (c.own_nat.type == wire::NatType::kSymmetric && c.peer_nat.type == wire::NatType::kSymmetric &&
+      force_ != Force::kDirect) {
+    relay_reason_ = "both symmetric";
+    return;
+  }
+  // Candidates: the peer's public endpoint; its LAN endpoints when we share a public address
+  // (the same NAT) or the coordinator has not told us ours; for a symmetric peer with
+  // sequential allocation, a bounded set of predicted ports.
+  if (c.peer_public) add_candidate(*c.peer_public, PathKind::kPublic);
+  bool same_nat = !c.own_public || !c.peer_public || c.own_public->address == c.peer_public->address;
+  if (same_nat) {
+    for (const auto& e : c.peer_local) add_candidate(e, PathKind::kLan);
+  }
+  if (policy_.port_prediction && c.peer_public && c.peer_nat.type == wire::NatType::kSymmetric &&
+      c.peer_nat.allocation == wire::PortAllocation::kSequential && c.peer_nat.port_step != 0) {
+    for (int k = 1; k <= kPredictedPorts; ++k) {
+      int port = c.peer_public->port + k * c.peer_nat.port_step;
+      if (port <= 0 || port > 65535) break;
+      add_candidate(Endpoint{c.peer_public->address, static_cast<std::uint16_t>(port)},
+                    PathKind::kPredicted);
+    }
+  }
+  if (paths_.empty()) {
+    relay_reason_ = "no candidates";
+    return;
+  }
+  punching_ = true;
+  punch_started_ = now;
+  punch_deadline_ = now + policy_.punch_timeout;
+  relay_reason_ = "punching";
+  for (auto& path : paths_) {
+    if (!path.confirmed) path.next_probe = now;
+  }
+  log_.debug("peer={} punching {} candidates", name_, paths_.size());
+  tick(now, traffic, fx);
+}
+
+PathSet::ProbeSource PathSet::on_probe(Time now, const Endpoint& from) {
+  bool known = std::any_of(paths_.begin(), paths_.end(),
+                           [&](const Path& x) { return x.endpoint == from; });
+  if (known || force_ == Force::kRelay) return ProbeSource::kKnown;
+  const std::size_t held = paths_.size();
+  add_candidate(from, PathKind::kReflexive);
+  if (paths_.size() == held) return ProbeSource::kKnown;  // no room for more candidates
+  paths_.back().next_probe = now;
+  schedule(now);
+  // A probe from an endpoint we did not know: the peer may have moved (another network, a NAT
+  // that remapped it). Check the paths we hold now rather than wait for them to time out.
+  if (!punching_ && active_ >= 0) {
+    check_now(now);
+    return ProbeSource::kMoved;
+  }
+  return ProbeSource::kNew;
+}
+
+bool PathSet::on_ack(Time now, std::uint64_t probe_id, const Endpoint& from) {
+  if (probe_id == 0) return false;
+  for (auto& path : paths_) {
+    if (path.probe_id != probe_id || path.endpoint != from) continue;
+    path.probe_id = 0;
+    path.rtt = now - path.probe_sent;
+    path.last_ack = now;
+    path.unanswered = 0;
+    if (!path.confirmed) {
+      path.confirmed = true;
+      log_.debug("peer={} path={} confirmed rtt={}us", name_, from.to_string(),
+                 std::chrono::duration_cast<std::chrono::microseconds>(*path.rtt).count());
+    }
+    choose(now);
+    return true;
+  }
+  return false;
+}
+
+void PathSet::check_now(Time now) {
+  for (auto& path : paths_) {
+    if (!path.confirmed) continue;
+    path.unanswered = std::max(path.unanswered, kProbesToDeclareDead - 1);
+    path.next_probe = now;
+  }
+  schedule(now);
+}
+
+void PathSet::choose(Time /*now*/) {
+  int best = -1;
+  for (int i = 0; i < static_cast<int>(paths_.size()); ++i) {
+    const auto& x = paths_[i];
+    if (!x.confirmed) continue;
+    if (best < 0) {
+      best = i;
+      continue;
+    }
+    const auto& b = paths_[best];
+    if (kind_rank(x.kind) < kind_rank(b.kind) ||
+        (kind_rank(x.kind) == kind_rank(b.kind) && x.rtt.value_or(1h) < b.rtt.value_or(1h)))
+      best = i;
+  }
+  if (force_ == Force::kRelay) best = -1;
+  if (best != active_) {
+    const char* was = active_ >= 0 ? "direct" : "relay";
+    active_ = best;
+    if (best >= 0) {
+      log_.info("peer={} path=direct endpoint={} kind={} (was {})", name_,
+                paths_[best].endpoint.to_string(), to_string(paths_[best].kind), was);
+      relay_reason_.clear();
+      backoff_ = kFirstPunchBackoff;
+    } else {
+      log_.info("peer={} path=relay reason={}", name_, relay_reason_);
+    }
+  }
+  // The best kind is confirmed: stop spraying the remaining candidates.
+  if (best >= 0 && punching_) {
+    bool lan_pending = std::any_of(paths_.begin(), paths_.end(), [](const Path& x) {
+      return x.kind == PathKind::kLan && !x.confirmed;
+    });
+    if (paths_[best].kind == PathKind::kLan || !lan_pending) {
+      punching_ = false;
+      erase_paths([](const Path& x) { return !x.confirmed && x.kind == PathKind::kPredicted; });
+    }
+  }
+}
+
+PathSet::TickResult PathSet::tick(Time now, bool traffic, PathEffects& fx) {
+  TickResult result;
+  deadline_ = Time::max();
+  bool changed = false;
+  for (int i = 0; i < static_cast<int>(paths_.size()); ++i) {
+    auto& path = paths_[i];
+    if (path.probe_id != 0 && now - path.probe_sent >= kProbeTimeout) {
+      path.probe_id = 0;
+      if (++path.unanswered >= kProbesToDeclareDead && path.confirmed) {
+        path.confirmed = false;
+        changed = true;
+        if (i == active_) {
+          relay_reason_ = "direct path lost";
+          log_.warn("peer={} direct path endpoint={} lost", name_, path.endpoint.to_string());
+          next_retry_ = now + kRetryAfterLoss;
+          result.active_lost = true;
+        }
+      }
+    }
+    bool probe = false;
+    Duration interval{};
+    if (path.confirmed) {
+      interval = (i == active_ && traffic) ? kActiveProbeInterval : policy_.keepalive;
+      // Data is flowing on a path not heard from recently: check it now.
+      if (i == active_ && traffic && path.probe_id == 0 && path.last_ack &&
+          now - *path.last_ack > kActiveProbeInterval + kProbeTimeout)
+        path.next_probe = std::min(path.next_probe, now);
+      probe = now >= path.next_probe;
+    } else if (punching_) {
+      interval = now - punch_started_ < kPunchFastPhase ? kPunchFastInterval : kPunchSlowInterval;
+      probe = now >= path.next_probe;
+    }
+    if (probe && path.probe_id == 0) {
+      path.probe_id = next_probe_id();
+      path.probe_sent = now;
+      path.next_probe = now + interval;
+      fx.send_probe(path.endpoint, path.probe_id);
+    } else if (probe) {
+      path.next_probe = now + interval;
+    }
+    if (path.confirmed || punching_) schedule(path.next_probe);
+    if (path.probe_id != 0) schedule(path.probe_sent + kProbeTimeout);
+  }
+  if (changed) choose(now);
+  if (punching_ && now >= punch_deadline_) {
+    punching_ = false;
+    if (active_ < 0) {
+      relay_reason_ = "punching timed out";
+      next_retry_ = now + backoff_;
+      backoff_ = std::min<Duration>(backoff_ * 2, kMaxPunchBackoff);
+      log_.info("peer={} punching timed out, relaying; next try in {}s", name_,
+                std::chrono::duration_cast<std::chrono::seconds>(next_retry_ - now).count());
+      erase_paths([](const Path& x) { return !x.confirmed; });
+      choose(now);
+    }
+  }
+  if (punching_) schedule(punch_deadline_);
+  if (!punching_ && active_ < 0 && now >= next_retry_) {
+    next_retry_ = Time::max();
+    result.retry_due = true;
+  }
+  if (!punching_ && active_ < 0 && next_retry_ != Time::max()) schedule(next_retry_);
+  return result;
+}
+
+void PathSet::reset(std::string reason) {
+  paths_.clear();
+  active_ = -1;
+  punching_ = false;
+  relay_reason_ = std::move(reason);
+}
+
+}  // namespace p2p::core

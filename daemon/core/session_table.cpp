@@ -1,0 +1,82 @@
+#include "daemon/core/session_table.hpp"
+
+namespace p2p::core {
+
+Time rekey_time(const crypto::TransportSession& s) {
+  return s.created() + (s.is_initiator() ? crypto::kRekeyAfterTime
+                                         : crypto::kRejectAfterTime - crypto::kKeepaliveTimeout -
+                                               crypto::kRekeyTimeout);
+}
+
+
+std::uint32_t SessionTable::allocate(SessionOwner owner) {
+  for (;;) {
+    auto v = static_cast<std::uint32_t>(fx_.random_u64());
+    if (v != 0 && index_.emplace(v, owner).second) return v;
+  }
+}
+
+std::optional<SessionOwner> SessionTable::find(std::uint32_t index) const {
+  auto it = index_.find(index);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+Time SessionSlots::begin(SessionTable& table, PendingHandshake hs) {
+  if (pending) {
+    hs.first_try = pending->first_try;
+    table.release(pending->local_index);
+  }
+  pending.emplace(std::move(hs));
+  return pending->first_try;
+}
+
+void SessionSlots::abandon_pending(SessionTable& table) {
+  if (pending) table.release(pending->local_index);
+  pending.reset();
+}
+
+void SessionSlots::install(SessionTable& table, crypto::Session s) {
+  if (previous) table.release(previous->local_index);
+  previous = std::move(current);
+  current.emplace(std::move(s));
+}
+
+bool SessionSlots::expire(SessionTable& table, Time now) {
+  if (previous && previous->transport.is_expired(now)) {
+    table.release(previous->local_index);
+    previous.reset();
+  }
+  if (current && current->transport.is_expired(now)) {
+    table.release(current->local_index);
+    current.reset();
+    return true;
+  }
+  return false;
+}
+
+void SessionSlots::clear(SessionTable& table) {
+  abandon_pending(table);
+  drop_sessions(table);
+}
+
+void SessionSlots::drop_sessions(SessionTable& table) {
+  for (auto* s : {&current, &previous}) {
+    if (*s) table.release((*s)->local_index);
+    s->reset();
+  }
+}
+
+Expected<std::size_t, SessionSlots::OpenError> SessionSlots::open(Time now,
+                                                                  const wire::DataHeader& h,
+                                                                  std::span<std::uint8_t> body) {
+  for (auto* s : {&current, &previous}) {
+    if (!*s || (*s)->local_index != h.receiver_index) continue;
+    auto n = (*s)->transport.decrypt(now, h.counter, body);
+    if (!n) return fail(OpenError::kFailed);
+    return *n;
+  }
+  return fail(OpenError::kNotOurs);
+}
+
+}  // namespace p2p::core

@@ -1,0 +1,82 @@
+// The handshakes and sessions of the node: SessionTable maps each local session index (the
+// receiver index others put in what they send us) to its owner, the coordinator link or one
+// peer; SessionSlots holds one owner's handshake in progress and its sessions.
+//
+// Index lifecycle: allocate() when a handshake starts (ours or theirs); the index then names
+// the session that handshake produces; release() when the handshake is abandoned or the
+// session dropped. SessionSlots releases what it drops itself, so an index never outlives the
+// session it names and a datagram for a dropped session counts as unknown_index.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <unordered_map>
+
+#include "crypto/auth_handshake.hpp"
+#include "crypto/session.hpp"
+#include "daemon/core/effects.hpp"
+#include "net/expected.hpp"
+#include "net/packet.hpp"
+#include "net/time.hpp"
+
+namespace p2p::core {
+
+struct SessionOwner {
+  bool coordinator = false;
+  std::uint32_t vip = 0;  // the peer's virtual IP, when not the coordinator
+  bool operator==(const SessionOwner&) const = default;
+};
+
+class SessionTable {
+ public:
+  explicit SessionTable(NodeEffects& fx) : fx_(fx) {}
+  // A fresh random non-zero index not in use, now owned by `owner`.
+  std::uint32_t allocate(SessionOwner owner);
+  void release(std::uint32_t index) { index_.erase(index); }
+  std::optional<SessionOwner> find(std::uint32_t index) const;
+  std::size_t size() const { return index_.size(); }
+
+ private:
+  NodeEffects& fx_;
+  std::unordered_map<std::uint32_t, SessionOwner> index_;
+};
+
+// When this side renews a session: the initiator after kRekeyAfterTime, the responder (which
+// only renews if the initiator did not) at the point TransportSession::should_rekey names.
+Time rekey_time(const crypto::TransportSession& s);
+
+struct PendingHandshake {
+  crypto::AuthHandshake handshake;
+  std::uint32_t local_index;
+  Time started;    // this attempt
+  Time first_try;  // the first attempt of this series
+};
+
+// One owner's handshake in progress and sessions. `current` is what we send with; `previous`
+// is still accepted on receive after a rekey until it expires.
+struct SessionSlots {
+  std::optional<PendingHandshake> pending;
+  std::optional<crypto::Session> current;
+  std::optional<crypto::Session> previous;
+
+  // Replaces the handshake in progress (releasing its index). Returns when the series began.
+  Time begin(SessionTable& table, PendingHandshake hs);
+  void abandon_pending(SessionTable& table);
+  // A completed handshake's session becomes current; current becomes previous.
+  void install(SessionTable& table, crypto::Session s);
+  // Drops sessions past kRejectAfterTime. Returns whether `current` was dropped.
+  bool expire(SessionTable& table, Time now);
+  void clear(SessionTable& table);
+  // Drops both sessions (a peer's key changed), keeping the handshake in progress.
+  void drop_sessions(SessionTable& table);
+  bool usable(Time now) const { return current && !current->transport.is_expired(now); }
+
+  // Decrypts a Data datagram's body in place with the session its receiver index names.
+  // kNotOurs: neither session has that index; kFailed: authentication, replay or expiry.
+  enum class OpenError { kNotOurs, kFailed };
+  Expected<std::size_t, OpenError> open(Time now, const wire::DataHeader& h,
+                                        std::span<std::uint8_t> body);
+};
+
+}  // namespace p2p::core

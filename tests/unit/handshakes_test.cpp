@@ -1,0 +1,183 @@
+// core::PeerHandshakes on its own: two peers' handshake objects exchange the IK messages in
+// memory, the sessions they install talk to each other, and the refusals (replay, a foreign
+// CA, a response that answers nothing) leave the peers as they were.
+#include "daemon/core/handshakes.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "tests/support/sim_net.hpp"
+
+namespace p2p::core {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr UnixTime kUnixNow = 1'750'000'000;
+
+struct FakeEffects final : NodeEffects {
+  std::uint64_t counter = 1;
+  std::uint64_t unix = std::uint64_t{kUnixNow} * 1'000'000'000;
+  void send_udp(const Endpoint&, std::span<const std::uint8_t>) override {}
+  void write_tun(std::span<const std::uint8_t>) override {}
+  void fill_random(std::span<std::uint8_t> out) override {
+    for (auto& b : out) b = static_cast<std::uint8_t>((counter = counter * 6364136223846793005u + 1) >> 56);
+  }
+  std::uint64_t unix_nanos() override { return unix; }
+};
+
+// One side: its identity, session table and handshakes, and the peer record of the other side.
+struct Side {
+  Side(const sim::TestCa& ca, crypto::Identity id)
+      : identity(std::move(id)),
+        ca_cert(ca.cert),
+        table(fx),
+        handshakes(identity,
+                   [this](const crypto::Certificate& c) {
+                     return crypto::verify(c, ca_cert, kUnixNow,
+                                           crypto::VerifyPolicy{crypto::Role::node, {}});
+                   },
+                   table, fx) {}
+
+  Peer& peer_of(const Side& other) {
+    if (!peer) {
+      peer = std::make_unique<Peer>(other.identity.certificate.vip.address, policy, *log, 1);
+      peer->set_certificate(other.identity.certificate, Force::kAuto);
+    }
+    return *peer;
+  }
+
+  FakeEffects fx;
+  crypto::Identity identity;
+  crypto::CaCertificate ca_cert;
+  SessionTable table;
+  PeerHandshakes handshakes;
+  PathPolicy policy;
+  std::shared_ptr<spdlog::logger> log = std::make_shared<spdlog::logger>("test");
+  std::unique_ptr<Peer> peer;
+};
+
+class PeerHandshakesTest : public ::testing::Test {
+ protected:
+  sim::TestCa ca{kUnixNow};
+  Side alice{ca, ca.issue("alice", "10.9.0.2/24")};
+  Side bob{ca, ca.issue("bob", "10.9.0.3/24")};
+  Time t0 = Time{} + 1000s;
+
+  // Alice initiates; returns the HandshakeInit as Bob would parse it (bytes kept in `wire`).
+  wire::HandshakeInit initiate(std::vector<std::uint8_t>& wire) {
+    auto d = alice.handshakes.create_initiation(t0, alice.peer_of(bob), wire);
+    EXPECT_TRUE(d);
+    EXPECT_GE(d->headroom(), kHeadroom);  // room for the relay's wrapping in place
+    auto init = wire::parse_handshake_init(d->span());
+    EXPECT_TRUE(init);
+    return *init;
+  }
+};
+
+TEST_F(PeerHandshakesTest, FullExchangeInstallsSessionsThatTalk) {
+  std::vector<std::uint8_t> init_bytes, resp_bytes;
+  auto init = initiate(init_bytes);
+  ASSERT_TRUE(alice.peer->sessions.pending);
+  EXPECT_EQ(alice.table.find(init.sender_index), (SessionOwner{false, bob.identity.certificate.vip.address.value}));
+
+  auto in = bob.handshakes.consume_initiation(init);
+  ASSERT_TRUE(in) << in.error();
+  EXPECT_EQ(in->certificate().name, "alice");
+  auto resp = bob.handshakes.create_response(t0, bob.peer_of(alice), *in, resp_bytes);
+  ASSERT_TRUE(resp);
+  ASSERT_TRUE(bob.peer->sessions.current);
+  EXPECT_FALSE(bob.peer->sessions.current->transport.is_initiator());
+
+  auto r = wire::parse_handshake_resp(resp->span());
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(alice.handshakes.consume_response(t0, *alice.peer, *r));
+  EXPECT_FALSE(alice.peer->sessions.pending);
+  ASSERT_TRUE(alice.peer->sessions.current);
+  EXPECT_EQ(alice.peer->sessions.current->local_index, init.sender_index);
+  EXPECT_EQ(alice.peer->sessions.current->remote_index, bob.peer->sessions.current->local_index);
+
+  // Alice seals, Bob opens with the session the receiver index names.
+  std::vector<std::uint8_t> buf(kHeadroom + 5 + kTailroom);
+  std::memcpy(buf.data() + kHeadroom, "hello", 5);
+  PacketView v(buf.data(), buf.size(), kHeadroom, 5);
+  ASSERT_TRUE(alice.peer->sessions.current->seal(t0, v));
+  auto h = wire::parse_data(v.span());
+  ASSERT_TRUE(h);
+  std::vector<std::uint8_t> body(v.data() + wire::kDataHeaderSize, v.data() + v.size());
+  auto n = bob.peer->sessions.open(t0, *h, body);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(std::string(body.begin(), body.begin() + *n), "hello");
+}
+
+TEST_F(PeerHandshakesTest, ReplayedInitiationIsRefusedAndKeepsTheSession) {
+  std::vector<std::uint8_t> init_bytes, resp_bytes;
+  auto init = initiate(init_bytes);
+  auto first = bob.handshakes.consume_initiation(init);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(bob.handshakes.create_response(t0, bob.peer_of(alice), *first, resp_bytes));
+  const auto index = bob.peer->sessions.current->local_index;
+
+  auto again = bob.handshakes.consume_initiation(init);  // the same bytes, captured
+  ASSERT_TRUE(again);
+  auto resp = bob.handshakes.create_response(t0 + 1s, *bob.peer, *again, resp_bytes);
+  ASSERT_FALSE(resp);
+  EXPECT_EQ(resp.error(), PeerHandshakes::Refusal::kReplay);
+  EXPECT_EQ(bob.peer->sessions.current->local_index, index);
+  EXPECT_FALSE(bob.peer->sessions.previous);
+
+  // A later initiation from Alice (her clock moved on) is accepted.
+  alice.fx.unix += 1'000'000;
+  auto init2 = initiate(init_bytes);
+  auto fresh = bob.handshakes.consume_initiation(init2);
+  ASSERT_TRUE(fresh);
+  EXPECT_TRUE(bob.handshakes.create_response(t0 + 2s, *bob.peer, *fresh, resp_bytes));
+  EXPECT_NE(bob.peer->sessions.current->local_index, index);
+  EXPECT_EQ(bob.peer->sessions.previous->local_index, index);
+}
+
+TEST_F(PeerHandshakesTest, CertificateFromAnotherCaIsRefused) {
+  sim::TestCa other{kUnixNow, "other-ca"};
+  Side mallory{other, other.issue("mallory", "10.9.0.4/24")};
+  // Mallory knows Bob's key (certificates are not secret) and initiates to him.
+  std::vector<std::uint8_t> wire_bytes;
+  auto d = mallory.handshakes.create_initiation(t0, mallory.peer_of(bob), wire_bytes);
+  ASSERT_TRUE(d);
+  auto init = wire::parse_handshake_init(d->span());
+  ASSERT_TRUE(init);
+  auto in = bob.handshakes.consume_initiation(*init);
+  ASSERT_FALSE(in);
+  EXPECT_NE(in.error().find("CA"), std::string::npos) << in.error();
+  EXPECT_EQ(bob.table.size(), 0u);  // nothing allocated for a refused sender
+}
+
+TEST_F(PeerHandshakesTest, ResponseToNoHandshakeInProgressIsRefused) {
+  std::vector<std::uint8_t> init_bytes, resp_bytes;
+  auto init = initiate(init_bytes);
+  auto in = bob.handshakes.consume_initiation(init);
+  ASSERT_TRUE(in);
+  auto resp = bob.handshakes.create_response(t0, bob.peer_of(alice), *in, resp_bytes);
+  ASSERT_TRUE(resp);
+  auto r = *wire::parse_handshake_resp(resp->span());
+  r.receiver_index ^= 1;  // answers an index Alice's handshake does not have
+  EXPECT_FALSE(alice.handshakes.consume_response(t0, *alice.peer, r));
+  EXPECT_TRUE(alice.peer->sessions.pending);  // still waiting for the real answer
+  EXPECT_FALSE(alice.peer->sessions.current);
+}
+
+TEST_F(PeerHandshakesTest, RestartKeepsTheSeriesStartAndReleasesTheOldIndex) {
+  std::vector<std::uint8_t> bytes;
+  auto first = initiate(bytes);
+  auto second_view = alice.handshakes.create_initiation(t0 + 5s, *alice.peer, bytes);
+  ASSERT_TRUE(second_view);
+  auto second = *wire::parse_handshake_init(second_view->span());
+  EXPECT_FALSE(alice.table.find(first.sender_index));
+  EXPECT_TRUE(alice.table.find(second.sender_index));
+  EXPECT_EQ(alice.peer->sessions.pending->first_try, t0);
+  EXPECT_EQ(alice.peer->sessions.pending->started, t0 + 5s);
+}
+
+}  // namespace
+}  // namespace p2p::core
