@@ -15,7 +15,8 @@ std::optional<NatSummary> get_nat(ByteReader& r) {
   auto t = r.u8();
   auto a = r.u8();
   auto s = r.u16();
-  if (!t || !a || !s || *t > 6 || *a > 3) return std::nullopt;
+  if (!t || !a || !s || *t > static_cast<std::uint8_t>(kLastNatType) || *a > 3)
+    return std::nullopt;
   return NatSummary{static_cast<NatType>(*t), static_cast<PortAllocation>(*a),
                     static_cast<std::int16_t>(*s)};
 }
@@ -193,6 +194,7 @@ const char* to_string(NatType t) {
     case NatType::kPortRestrictedCone: return "port-restricted cone";
     case NatType::kSymmetric: return "symmetric";
     case NatType::kUdpBlocked: return "UDP blocked";
+    case NatType::kFirewalled: return "no NAT, firewalled";
   }
   return "unknown";
 }

@@ -33,16 +33,20 @@ inline constexpr std::size_t kMaxNameLength = 63;
 inline constexpr std::size_t kMaxCertificateSize = 1242;
 inline constexpr std::size_t kMaxReasonLength = 200;
 
-// What a node learnt about its NAT (wire/nat_discovery.hpp), as the coordinator passes it on.
+// The classic (RFC 3489) name of a NAT: what NAT discovery (daemon/nat/nat_discovery.hpp)
+// classifies, what a node registers and what the coordinator passes on to its peers. The one
+// NAT type of the code base; values are wire values (decode_control() rejects any other).
 enum class NatType : std::uint8_t {
   kUnknown = 0,
-  kOpen = 1,
+  kOpen = 1,  // no NAT, no filtering ("open internet")
   kFullCone = 2,
   kRestrictedCone = 3,
   kPortRestrictedCone = 4,
   kSymmetric = 5,
   kUdpBlocked = 6,
+  kFirewalled = 7,  // no NAT, but inbound is filtered; peers punch as to a port-restricted cone
 };
+inline constexpr NatType kLastNatType = NatType::kFirewalled;
 enum class PortAllocation : std::uint8_t { kUnknown = 0, kPreserving = 1, kSequential = 2, kRandom = 3 };
 
 struct NatSummary {

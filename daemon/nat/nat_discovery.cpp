@@ -20,28 +20,6 @@ std::string_view to_string(Behaviour b) {
   return "unknown";
 }
 
-std::string_view to_string(NatType t) {
-  switch (t) {
-    case NatType::kUnknown:
-      return "unknown";
-    case NatType::kUdpBlocked:
-      return "UDP blocked";
-    case NatType::kOpenInternet:
-      return "open internet";
-    case NatType::kFirewalled:
-      return "no NAT, firewalled";
-    case NatType::kFullCone:
-      return "full cone";
-    case NatType::kRestrictedCone:
-      return "restricted cone";
-    case NatType::kPortRestrictedCone:
-      return "port-restricted cone";
-    case NatType::kSymmetric:
-      return "symmetric";
-  }
-  return "unknown";
-}
-
 PortAllocation analyse_ports(std::vector<std::uint16_t> ports) {
   PortAllocation out;
   out.ports = std::move(ports);
@@ -73,7 +51,7 @@ NatType classify(std::optional<bool> behind_nat, Behaviour mapping, Behaviour fi
   if (!behind_nat) return NatType::kUnknown;
   if (!*behind_nat) {
     if (filtering == Behaviour::kUnknown) return NatType::kUnknown;
-    return filtering == Behaviour::kEndpointIndependent ? NatType::kOpenInternet
+    return filtering == Behaviour::kEndpointIndependent ? NatType::kOpen
                                                         : NatType::kFirewalled;
   }
   switch (mapping) {
@@ -103,7 +81,7 @@ std::string describe(const Report& r) {
     return b ? (*b ? "yes" : "no") : "unknown";
   };
   std::string s;
-  s += "NAT type:        " + std::string(to_string(r.type)) + "\n";
+  s += "NAT type:        " + std::string(wire::to_string(r.type)) + "\n";
   s += "STUN server:     " + r.server.to_string() + "\n";
   s += "UDP:             " + std::string(r.udp_blocked ? "blocked" : "reachable") + "\n";
   if (r.udp_blocked) return s;
@@ -381,16 +359,7 @@ void Discovery::finish() {
 
 wire::NatSummary summarize(const Report& r) {
   wire::NatSummary s;
-  switch (r.type) {
-    case NatType::kUnknown: s.type = wire::NatType::kUnknown; break;
-    case NatType::kUdpBlocked: s.type = wire::NatType::kUdpBlocked; break;
-    case NatType::kOpenInternet: s.type = wire::NatType::kOpen; break;
-    case NatType::kFirewalled: s.type = wire::NatType::kPortRestrictedCone; break;
-    case NatType::kFullCone: s.type = wire::NatType::kFullCone; break;
-    case NatType::kRestrictedCone: s.type = wire::NatType::kRestrictedCone; break;
-    case NatType::kPortRestrictedCone: s.type = wire::NatType::kPortRestrictedCone; break;
-    case NatType::kSymmetric: s.type = wire::NatType::kSymmetric; break;
-  }
+  s.type = r.type;
   if (r.port_allocation.kind == PortAllocation::Kind::kSequential) {
     s.allocation = wire::PortAllocation::kSequential;
     s.port_step = static_cast<std::int16_t>(r.port_allocation.step);

@@ -55,18 +55,9 @@ enum class Behaviour : std::uint8_t {
 };
 std::string_view to_string(Behaviour b);
 
-// The classic (RFC 3489) names. kFirewalled: no NAT, but inbound is filtered.
-enum class NatType : std::uint8_t {
-  kUnknown,
-  kUdpBlocked,
-  kOpenInternet,
-  kFirewalled,
-  kFullCone,
-  kRestrictedCone,
-  kPortRestrictedCone,
-  kSymmetric,
-};
-std::string_view to_string(NatType t);
+// The classic (RFC 3489) names: the wire's NatType (net/control.hpp), so that what discovery
+// classifies is what the node registers. wire::to_string() names them.
+using wire::NatType;
 
 struct PortAllocation {
   enum class Kind : std::uint8_t { kNotMeasured, kSequential, kRandom };
@@ -98,9 +89,8 @@ NatType classify(std::optional<bool> behind_nat, Behaviour mapping, Behaviour fi
 // Several "key: value" lines for `p2pvpnctl netcheck`.
 std::string describe(const Report& r);
 
-// What a node tells the coordinator (and through it, its peers) about its NAT. A firewall
-// without NAT (kFirewalled) filters like a port-restricted cone and keeps its ports, which is
-// all a peer needs to know to punch, so it travels as kPortRestrictedCone.
+// What a node tells the coordinator (and through it, its peers) about its NAT: the type as
+// classified, and how its ports are allocated.
 wire::NatSummary summarize(const Report& r);
 
 class Effects {

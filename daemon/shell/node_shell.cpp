@@ -97,15 +97,22 @@ NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
       housekeeping_timer_(io),
       network_timer_(io, [this] { on_network_settled(); }),
       discovery_server_(config.discovery.server),
-      discovery_interval_(config.discovery.interval) {
+      discovery_(
+          nat::SchedulerSettings{.interval = config.discovery.interval, .software = "p2pvpnd"},
+          static_cast<nat::SchedulerEffects&>(*this),
+          [](std::span<std::uint8_t> out) { randombytes_buf(out.data(), out.size()); },
+          [this](Time now, const nat::Report& report) {
+            node_->set_nat(now, nat::summarize(report));
+          },
+          log_.nat) {
   for (std::size_t i = 0; i < kBatch; ++i) {
     tun_slots_[i] = tun::PacketSlot{tun_pool_.packet(i), io::PacketPool::kPacketCapacity, 0};
   }
   node_ = std::make_unique<core::Node>(std::move(identity.identity), std::move(identity.ca),
                                        node_settings(config), *this, log_.node);
   node_->set_stun_sink([this](Time now, const Endpoint& from, std::span<const std::uint8_t> d) {
-    // Only feed discovery here; its result is taken up in after_event(), outside the Node.
-    if (discovery_) discovery_timer_.arm(discovery_->on_response(now, from, d));
+    // Only feeds the run; a run this completes is finished in after_event(), outside the Node.
+    discovery_.on_stun(now, from, d);
   });
 }
 
@@ -122,7 +129,7 @@ void NodeShell::start() {
   local_endpoints_ = gather_local_endpoints();
   node_->set_local_endpoints(now, local_endpoints_);
   node_->start(now);
-  request_discovery(now, std::nullopt);
+  discovery_.request(now, std::nullopt);
   after_event(now);
   wait_udp();
   wait_tun();
@@ -139,13 +146,7 @@ void NodeShell::stop() {
     node_->stop(Clock::now());  // Goodbye to the coordinator
     udp_.flush();
   }
-  for (auto& respond : running_.waiters) respond(refusal("daemon stopping"));
-  for (auto& job : queued_) {
-    for (auto& respond : job.waiters) respond(refusal("daemon stopping"));
-  }
-  running_ = {};
-  queued_.clear();
-  discovery_.reset();
+  discovery_.stop();  // waiting netchecks are refused
   node_timer_.arm(Time::max());
   discovery_timer_.arm(Time::max());
   network_timer_.arm(Time::max());
@@ -281,13 +282,18 @@ void NodeShell::on_node_timer() {
 
 void NodeShell::after_event(Time now) {
   if (stopped_) return;
-  if (discovery_ && discovery_->done()) finish_discovery(now);
+  if (discovery_.next_deadline() <= now) discovery_.on_tick(now);
   if (public_moved_) {
     public_moved_ = false;
-    request_fresh_discovery(now);
+    discovery_.on_public_endpoint_moved(now);
+  }
+  if (node_->registered() != registered_) {
+    registered_ = !registered_;
+    discovery_.on_registered(now, registered_);
   }
   if (udp_.queued() > 0) udp_.flush();
   node_timer_.arm(node_->next_deadline());
+  discovery_timer_.arm(discovery_.next_deadline());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -330,12 +336,7 @@ void NodeShell::housekeeping() {
   if (stopped_) return;
   Time now = Clock::now();
   // Without netlink news, poll the addresses.
-  if (!monitor_ && refresh_local_endpoints(now)) request_fresh_discovery(now);
-  // Re-run discovery on schedule, and at once when it found UDP blocked but the coordinator
-  // has since answered (it was down or unreachable when we started).
-  bool stale = now - last_discovery_ >= discovery_interval_;
-  bool blocked_but_registered = last_report_ && last_report_->udp_blocked && node_->registered();
-  if (stale || blocked_but_registered) request_discovery(now, std::nullopt);
+  if (!monitor_ && refresh_local_endpoints(now)) discovery_.on_network_changed(now);
   after_event(now);
   housekeeping_timer_.expires_after(kHousekeeping);
   housekeeping_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -371,6 +372,7 @@ void NodeShell::on_address_monitor_readable() {
     monitor_watch_.reset();
     monitor_.reset();
   }
+  if (changes && *changes > 0) log_.nat->debug("network news: {} change(s)", *changes);
   if (!changes || *changes > 0) {
     // kNetworkSettle after the last news, but no later than kNetworkSettleMax after the first
     // (an interface that keeps flapping must not postpone it for ever).
@@ -390,7 +392,7 @@ void NodeShell::on_network_settled() {
   reread_local_endpoints();
   node_->network_changed(now, local_endpoints_);
   log_.nat->info("network changed, re-running NAT discovery");
-  request_fresh_discovery(now);
+  discovery_.on_network_changed(now);
   after_event(now);
 }
 
@@ -398,93 +400,15 @@ std::optional<Endpoint> NodeShell::own_discovery_server() const {
   return discovery_server_ ? discovery_server_ : node_->coordinator();
 }
 
-void NodeShell::request_discovery(Time now, std::optional<Endpoint> server,
-                                  io::ControlServer::Respond respond) {
-  auto join = [&](DiscoveryJob& job) {
-    if (respond) job.waiters.push_back(std::move(respond));
-  };
-  if (discovery_ && running_.server == server) return join(running_);
-  auto queued = std::find_if(queued_.begin(), queued_.end(),
-                             [&](const DiscoveryJob& job) { return job.server == server; });
-  if (queued == queued_.end()) {
-    // The node's own run is never refused (it is queued at most once); other servers are.
-    if (server && queued_.size() >= kMaxQueuedDiscoveries) {
-      if (respond) respond(refusal("busy: too many NAT discovery runs waiting, try again shortly"));
-      return;
-    }
-    queued = queued_.insert(queued_.end(), DiscoveryJob{server, {}});
-  }
-  join(*queued);
-  start_next_discovery(now);
-}
-
-void NodeShell::request_fresh_discovery(Time now) {
-  // A run under way measures a network that is gone (its mappings may straddle the change):
-  // start it over, its waiters still waiting, ahead of the rest.
-  // A run that began within kNetworkSettle already sees the new network (one change often
-  // shows up twice: as netlink news and as a new public endpoint at registration).
-  if (discovery_ && now - running_started_ >= kNetworkSettle) {
-    log_.nat->debug("network changed during discovery against {}: starting it over",
-                    discovery_->report().server.to_string());
-    discovery_.reset();
-    discovery_timer_.arm(Time::max());
-    queued_.push_front(std::move(running_));
-    running_ = {};
-  }
-  request_discovery(now, std::nullopt);
-}
-
-void NodeShell::start_next_discovery(Time now) {
-  while (!discovery_ && !queued_.empty() && !stopped_) {
-    DiscoveryJob job = std::move(queued_.front());
-    queued_.pop_front();
-    const auto target = job.server ? job.server : own_discovery_server();
-    if (!target) {
-      for (auto& respond : job.waiters) respond(refusal("no server to run NAT discovery against"));
-      continue;
-    }
-    nat::DiscoveryConfig config;
-    config.server = *target;
-    config.local_endpoints = local_endpoints_;
-    config.software = "p2pvpnd";
-    discovery_ = std::make_unique<nat::Discovery>(
-        std::move(config), static_cast<nat::Effects&>(*this),
-        [](std::span<std::uint8_t> out) { randombytes_buf(out.data(), out.size()); });
-    running_ = std::move(job);
-    running_started_ = now;
-    if (!running_.server) last_discovery_ = now;
-    log_.nat->debug("discovery started against server={}{}", target->to_string(),
-                    running_.server ? " (netcheck)" : "");
-    discovery_timer_.arm(discovery_->start(now));
-  }
+std::optional<Endpoint> NodeShell::own_server() {
+  return own_discovery_server();
 }
 
 void NodeShell::on_discovery_timer() {
-  if (stopped_ || !discovery_) return;
+  if (stopped_) return;
   Time now = Clock::now();
-  discovery_timer_.arm(discovery_->on_tick(now));
+  discovery_.on_tick(now);
   after_event(now);
-}
-
-void NodeShell::finish_discovery(Time now) {
-  const nat::Report report = discovery_->report();
-  discovery_.reset();
-  discovery_timer_.arm(Time::max());
-  DiscoveryJob job = std::move(running_);
-  running_ = {};
-  auto summary = nat::summarize(report);
-  log_.nat->info("{}nat type={} server={} public={} mapping={} filtering={} allocation={}",
-                 job.server ? "netcheck: " : "", nat::to_string(report.type),
-                 report.server.to_string(),
-                 report.public_endpoint ? report.public_endpoint->to_string() : "none",
-                 nat::to_string(report.mapping), nat::to_string(report.filtering),
-                 wire::to_string(summary.allocation));
-  if (!job.server) {
-    last_report_ = report;
-    node_->set_nat(now, summary);
-  }
-  for (auto& respond : job.waiters) respond(json{{"ok", true}, {"report", report_to_json(report)}});
-  start_next_discovery(now);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -535,7 +459,7 @@ void NodeShell::on_control(const json& request, io::ControlServer::Respond respo
 }
 
 void NodeShell::handle_netcheck(Time now, const json& request, io::ControlServer::Respond respond) {
-  if (refresh_local_endpoints(now)) request_fresh_discovery(now);
+  if (refresh_local_endpoints(now)) discovery_.on_network_changed(now);
   std::optional<Endpoint> server;
   if (auto it = request.find("server"); it != request.end()) {
     auto parsed =
@@ -548,7 +472,10 @@ void NodeShell::handle_netcheck(Time now, const json& request, io::ControlServer
     // Asking our own discovery server is asking for the node's own discovery.
     if (parsed != own_discovery_server()) server = parsed;
   }
-  request_discovery(now, server, std::move(respond));
+  auto done = [respond = std::move(respond)](const Expected<nat::Report, std::string>& r) {
+    respond(r ? json{{"ok", true}, {"report", report_to_json(*r)}} : refusal(r.error()));
+  };
+  discovery_.request(now, server, std::move(done));
 }
 
 }  // namespace p2p::daemon

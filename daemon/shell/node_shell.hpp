@@ -8,14 +8,20 @@
 //   encrypted in place) and leaves in one sendmmsg() at the end of the batch; write_tun()
 //   writes at once. `now` is read once per batch. After each event the one node timer is
 //   re-armed to node.next_deadline() (a no-op when unchanged).
-// Beside the Node it runs nat::Discovery over the same socket (Node hands it STUN datagrams),
-// one run at a time. The node's own discovery asks mesh.yaml's discovery.server, or else the
-// coordinator in use; it runs at start, every discovery.interval, when the network changes
-// (a netlink notification about addresses, links or default routes, kNetworkSettle after
-// the last of a burst; or the public endpoint the coordinator sees moves), and on
-// `netcheck`; its result goes to node.set_nat(). `netcheck` with a "server" runs discovery against
-// that server for the caller only (the node's NAT state is not changed). Runs asked for while one
-// is under way wait in a short queue; asking again for a run that is running or queued joins it.
+// Beside the Node it runs NAT discovery over the same socket: nat::DiscoveryScheduler
+// (daemon/nat/discovery_scheduler.hpp) decides what runs when; the shell only feeds it, with
+// Clock::now(), and arms one timer (discovery_timer_) to its next_deadline() after each event:
+//   STUN datagram (Node's stun sink)  -> on_stun()      (finished in after_event(), outside Node)
+//   start()                           -> request(own)   the node's own run
+//   network settled (netlink news about addresses, links or default routes, kNetworkSettle
+//   after the last of a burst; or, without netlink, changed addresses at kHousekeeping)
+//                                     -> on_network_changed()
+//   Node: public endpoint moved       -> on_public_endpoint_moved()
+//   Node: registered or not any more  -> on_registered()
+//   `netcheck` [server]               -> request(own or that server, respond)
+// The scheduler re-runs the node's own discovery every discovery.interval too; the own result
+// goes to node.set_nat(), a netcheck's to the waiting control request. Its queue, joining and
+// "busy" refusals are the scheduler's.
 // Local endpoints (interface addresses + our UDP port, never the TUN's) are refreshed every
 // kHousekeeping.
 //
@@ -37,7 +43,6 @@
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,7 +51,7 @@
 #include "config/mesh_config.hpp"
 #include "config/startup.hpp"
 #include "daemon/core/node.hpp"
-#include "daemon/nat/nat_discovery.hpp"
+#include "daemon/nat/discovery_scheduler.hpp"
 #include "net/asio/control_server.hpp"
 #include "net/asio/loop.hpp"
 #include "net/asio/packet_pool.hpp"
@@ -61,12 +66,11 @@ struct NodeLoggers {
   std::shared_ptr<spdlog::logger> node, tun, ctl, nat;
 };
 
-class NodeShell final : public core::NodeEffects, private nat::Effects {
+class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects {
  public:
   static constexpr std::size_t kBatch = 64;
   static constexpr int kRoundsPerWake = 4;  // batches read per readiness before yielding
   static constexpr Duration kHousekeeping = std::chrono::seconds(30);
-  static constexpr std::size_t kMaxQueuedDiscoveries = 4;
   // A network change comes as a burst of notifications (address, link, route); act once it
   // has been quiet this long.
   static constexpr Duration kNetworkSettle = std::chrono::milliseconds(500);
@@ -105,8 +109,11 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
             config::LoadedIdentity identity, NodeLoggers logs, tun::TunDevice tun, io::UdpSocket udp);
 
-  // nat::Effects: discovery probes leave through the node's socket.
+  // nat::SchedulerEffects: discovery probes leave through the node's socket; the own runs ask
+  // mesh.yaml's discovery.server, else the coordinator in use.
   void send(const Endpoint& to, std::span<const std::uint8_t> datagram) override;
+  std::optional<Endpoint> own_server() override;
+  std::vector<Endpoint> local_endpoints() override { return local_endpoints_; }
 
   void wait_udp();
   void wait_tun();
@@ -119,14 +126,9 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   void wait_address_monitor();
   void on_address_monitor_readable();
   void on_network_settled();
-  // After every event: flush the send queue, finish a completed discovery, re-arm the timer.
+  // After every event: finish a completed discovery, hand the scheduler what the Node
+  // reported (a moved public endpoint, registration), flush the send queue, re-arm the timers.
   void after_event(Time now);
-
-  // A discovery run asked for. No server: the node's own discovery, whose result is applied.
-  struct DiscoveryJob {
-    std::optional<Endpoint> server;
-    std::vector<io::ControlServer::Respond> waiters;
-  };
 
   std::vector<Endpoint> gather_local_endpoints();
   // Re-reads the interface addresses into local_endpoints_; true when they changed.
@@ -134,15 +136,6 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
   // The same, handing changed addresses to the Node.
   bool refresh_local_endpoints(Time now);
   std::optional<Endpoint> own_discovery_server() const;
-  // Starts the run, joins the running or queued one for the same server, or queues it.
-  void request_discovery(Time now, std::optional<Endpoint> server,
-                         io::ControlServer::Respond respond = nullptr);
-  // The node's own discovery after a change: a run under way started before it, so it is
-  // started over.
-  void request_fresh_discovery(Time now);
-  // Starts queued runs until one is under way or the queue is empty.
-  void start_next_discovery(Time now);
-  void finish_discovery(Time now);
   void handle_netcheck(Time now, const nlohmann::json& request, io::ControlServer::Respond respond);
 
   friend class io::ControlServer;  // open_for() calls on_control()
@@ -174,14 +167,9 @@ class NodeShell final : public core::NodeEffects, private nat::Effects {
 
   std::vector<Endpoint> local_endpoints_;
   std::optional<Endpoint> discovery_server_;  // mesh.yaml discovery.server
-  Duration discovery_interval_;
-  std::unique_ptr<nat::Discovery> discovery_;
-  DiscoveryJob running_;  // the run discovery_ carries out
-  Time running_started_{};
-  std::deque<DiscoveryJob> queued_;         // the node's own run + kMaxQueuedDiscoveries others
-  std::optional<nat::Report> last_report_;  // of the node's own discovery
-  Time last_discovery_{};
+  nat::DiscoveryScheduler discovery_;
   bool public_moved_ = false;  // public_endpoint_moved() since the last after_event()
+  bool registered_ = false;    // node.registered() as last told to discovery_
 
   std::uint64_t tun_write_drops_ = 0;
   Time last_warning_{};

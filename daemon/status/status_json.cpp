@@ -36,8 +36,15 @@ json milliseconds_or_null(const std::optional<Duration>& d) {
   return d ? json(milliseconds(*d)) : json(nullptr);
 }
 
+// A NAT summary's "type". Schema v1 lists no "no NAT, firewalled" there: such a node has
+// always been shown as what a peer punches it as, a port-restricted cone. (The report's "type"
+// names every type.)
+const char* summary_type(wire::NatType t) {
+  return wire::to_string(t == wire::NatType::kFirewalled ? wire::NatType::kPortRestrictedCone : t);
+}
+
 json nat_to_json(const wire::NatSummary& nat) {
-  return {{"type", wire::to_string(nat.type)},
+  return {{"type", summary_type(nat.type)},
           {"allocation", wire::to_string(nat.allocation)},
           {"port_step", nat.port_step}};
 }
@@ -202,7 +209,7 @@ json report_to_json(const nat::Report& r) {
       {"filtering", nat::to_string(r.filtering)},
       {"hairpinning", optional_or_null(r.hairpinning)},
       {"port_allocation", {{"kind", to_string(pa.kind)}, {"step", pa.step}, {"ports", pa.ports}}},
-      {"type", nat::to_string(r.type)},
+      {"type", wire::to_string(r.type)},
       {"description", nat::describe(r)}};
 }
 

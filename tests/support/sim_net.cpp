@@ -120,39 +120,63 @@ void SimNode::send_udp_to(Ipv4 dst, std::string_view text, std::uint16_t port) {
   tun_send(pkt);
 }
 
-void SimNode::discover(Endpoint server) {
-  nat::DiscoveryConfig cfg;
-  cfg.server = server;
-  cfg.local_endpoints = {socket_};
-  discovery_ = std::make_unique<nat::Discovery>(
-      cfg, *this, [this](std::span<std::uint8_t> out) { fill_random(out); });
-  node_->set_stun_sink([this](Time now, const Endpoint& from, std::span<const std::uint8_t> d) {
-    if (!discovery_) return;
-    discovery_->on_response(now, from, d);
-    if (discovery_->done()) {
-      nat_report_ = discovery_->report();
-      discovery_.reset();
-      node_->set_nat(now, nat::summarize(*nat_report_));
-    }
-  });
-  discovery_->start(net_.now());
+void SimNode::discover(Endpoint server, nat::SchedulerSettings settings) {
+  stun_server_ = server;
+  if (!discovery_) {
+    discovery_ = std::make_unique<nat::DiscoveryScheduler>(
+        std::move(settings), *this, [this](std::span<std::uint8_t> out) { fill_random(out); },
+        [this](Time now, const nat::Report& report) {
+          nat_report_ = report;
+          ++nat_reports_;
+          node_->set_nat(now, nat::summarize(report));
+        },
+        make_logger(name_ + "-nat"));
+    node_->set_stun_sink([this](Time now, const Endpoint& from, std::span<const std::uint8_t> d) {
+      discovery_->on_stun(now, from, d);
+    });
+  }
+  discovery_->request(net_.now(), std::nullopt);
+  after_event(net_.now());
+}
+
+void SimNode::network_changed() {
+  const Time now = net_.now();
+  node_->network_changed(now, {socket_});
+  if (discovery_) discovery_->on_network_changed(now);
+  after_event(now);
+}
+
+void SimNode::public_endpoint_moved(const Endpoint&, const Endpoint&) {
+  public_moved_ = true;  // acted on in after_event(), outside the Node
+}
+
+void SimNode::after_event(Time now) {
+  if (!discovery_) return;
+  if (discovery_->next_deadline() <= now) discovery_->on_tick(now);
+  if (public_moved_) {
+    public_moved_ = false;
+    discovery_->on_public_endpoint_moved(now);
+  }
+  if (node_->registered() != registered_) {
+    registered_ = !registered_;
+    discovery_->on_registered(now, registered_);
+  }
 }
 
 Time SimNode::next_deadline() const {
   Time t = node_->next_deadline();
-  if (discovery_ && !discovery_->done()) t = std::min(t, discovery_->next_deadline());
+  if (discovery_) t = std::min(t, discovery_->next_deadline());
   return t;
 }
 
 void SimNode::tick(Time now) {
-  if (discovery_ && !discovery_->done() && discovery_->next_deadline() <= now)
-    discovery_->on_tick(now);
-  if (discovery_ && discovery_->done()) {
-    nat_report_ = discovery_->report();
-    discovery_.reset();
-    node_->set_nat(now, nat::summarize(*nat_report_));
-  }
   if (node_->next_deadline() <= now) node_->on_tick(now);
+  after_event(now);
+}
+
+void SimNode::on_udp(Time now, const Endpoint& from, PacketView datagram) {
+  node_->on_udp(now, from, datagram);
+  after_event(now);
 }
 
 void SimNode::send_udp(const Endpoint& to, std::span<const std::uint8_t> d) {
@@ -442,7 +466,7 @@ void SimNet::deliver(const InFlight& f) {
   ++delivered_;
   std::memcpy(buffer_.data() + kHeadroom, f.data.data(), f.data.size());
   PacketView v(buffer_.data(), buffer_.size(), kHeadroom, f.data.size());
-  if (it->second.node) it->second.node->node().on_udp(now_, f.seen_from, v);
+  if (it->second.node) it->second.node->on_udp(now_, f.seen_from, v);
   else it->second.coord->core().on_udp(now_, it->second.socket, f.seen_from, v);
 }
 

@@ -29,7 +29,7 @@
 #include "crypto/certificate.hpp"
 #include "crypto/keys.hpp"
 #include "daemon/core/node.hpp"
-#include "daemon/nat/nat_discovery.hpp"
+#include "daemon/nat/discovery_scheduler.hpp"
 #include "net/control.hpp"
 
 namespace p2p::sim {
@@ -74,8 +74,10 @@ std::vector<std::uint8_t> make_udp_packet(Ipv4 src, Ipv4 dst, std::uint16_t spor
 
 class SimNet;
 
-// A host running a Node. Packets the Node writes to its TUN land in `tun_out`.
-class SimNode : public core::NodeEffects, public nat::Effects {
+// A host running a Node, and once discover() is called, NAT discovery beside it over its one
+// socket, as p2pvpnd runs them (nat::DiscoveryScheduler fed the virtual time). Packets the
+// Node writes to its TUN land in `tun_out`.
+class SimNode : public core::NodeEffects, public nat::SchedulerEffects {
  public:
   SimNode(SimNet& net, std::string name, Endpoint socket, crypto::Identity id,
           const crypto::CaCertificate& ca, core::NodeSettings settings);
@@ -88,32 +90,53 @@ class SimNode : public core::NodeEffects, public nat::Effects {
   void send_udp_to(Ipv4 dst_vip, std::string_view text, std::uint16_t port = 9000);
   std::vector<std::vector<std::uint8_t>> tun_out;
 
-  // Runs NAT discovery against the coordinator's STUN service over the node's socket, as the
-  // daemon does at start, and hands the summary to the Node when it finishes.
-  void discover(Endpoint stun_server);
+  // Runs the node's own NAT discovery against `stun_server` (the coordinator's STUN service)
+  // now, as the daemon does at start, and from then on whenever the scheduler says (every
+  // settings.interval, after network_changed(), when the coordinator sees the node move);
+  // each report's summary goes to the Node. A later call only re-runs it.
+  void discover(Endpoint stun_server, nat::SchedulerSettings settings = {});
+  // The last report of the node's own discovery, and how many it has had.
   const std::optional<nat::Report>& nat_report() const { return nat_report_; }
+  int nat_reports() const { return nat_reports_; }
+  nat::DiscoveryScheduler* discovery() { return discovery_.get(); }
+  // The host's network changed under the node (say, its NAT was replaced): what p2pvpnd
+  // does once netlink news has settled.
+  void network_changed();
+
   Time next_deadline() const;
   void tick(Time now);
+  // A datagram for the node's socket.
+  void on_udp(Time now, const Endpoint& from, PacketView datagram);
 
-  // nat::Effects
+  // nat::SchedulerEffects
   void send(const Endpoint& to, std::span<const std::uint8_t> datagram) override {
     send_udp(to, datagram);
   }
+  std::optional<Endpoint> own_server() override { return stun_server_; }
+  std::vector<Endpoint> local_endpoints() override { return {socket_}; }
 
   // NodeEffects
   void send_udp(const Endpoint& to, std::span<const std::uint8_t> datagram) override;
   void write_tun(std::span<const std::uint8_t> packet) override { tun_out.emplace_back(packet.begin(), packet.end()); }
   void fill_random(std::span<std::uint8_t> out) override;
   std::uint64_t unix_nanos() override;
+  void public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) override;
 
  private:
+  // After every input, outside the Node: what the shell's after_event() does for discovery.
+  void after_event(Time now);
+
   SimNet& net_;
   std::string name_;
   Endpoint socket_;
   Ipv4 vip_;
   std::unique_ptr<core::Node> node_;
-  std::unique_ptr<nat::Discovery> discovery_;
+  std::optional<Endpoint> stun_server_;
+  std::unique_ptr<nat::DiscoveryScheduler> discovery_;
   std::optional<nat::Report> nat_report_;
+  int nat_reports_ = 0;
+  bool public_moved_ = false;
+  bool registered_ = false;
 };
 
 class SimCoordinator : public coord::CoordinatorEffects {

@@ -236,7 +236,7 @@ TEST(NatDiscovery, ClassifiesEachClassicType) {
   const std::vector<ClassicCase> cases = {
       {"open internet",
        no_nat(kEI),
-       NatType::kOpenInternet,
+       NatType::kOpen,
        kEI,
        kEI,
        false,
@@ -517,7 +517,7 @@ TEST(NatDiscovery, AnalysePorts) {
 
 TEST(NatDiscovery, ClassifyAndNames) {
   EXPECT_EQ(classify(std::nullopt, kEI, kEI), NatType::kUnknown);
-  EXPECT_EQ(classify(false, kEI, kEI), NatType::kOpenInternet);
+  EXPECT_EQ(classify(false, kEI, kEI), NatType::kOpen);
   EXPECT_EQ(classify(false, kEI, kAD), NatType::kFirewalled);
   EXPECT_EQ(classify(false, kEI, Behaviour::kUnknown), NatType::kUnknown);
   EXPECT_EQ(classify(true, kEI, kEI), NatType::kFullCone);
@@ -526,8 +526,31 @@ TEST(NatDiscovery, ClassifyAndNames) {
   EXPECT_EQ(classify(true, kAD, Behaviour::kUnknown), NatType::kSymmetric);
   EXPECT_EQ(classify(true, kAPD, kEI), NatType::kSymmetric);
   EXPECT_EQ(classify(true, Behaviour::kUnknown, kEI), NatType::kUnknown);
-  EXPECT_EQ(to_string(NatType::kPortRestrictedCone), "port-restricted cone");
+  EXPECT_STREQ(wire::to_string(NatType::kPortRestrictedCone), "port-restricted cone");
+  EXPECT_STREQ(wire::to_string(NatType::kFirewalled), "no NAT, firewalled");
   EXPECT_EQ(to_string(kAPD), "address-and-port-dependent");
+}
+
+TEST(NatDiscovery, SummaryCarriesTheTypeAsClassified) {
+  // One NAT type from discovery to the wire: each travels as classified, a firewall without
+  // NAT included.
+  for (auto t : {NatType::kUnknown, NatType::kOpen, NatType::kFullCone, NatType::kRestrictedCone,
+                 NatType::kPortRestrictedCone, NatType::kSymmetric, NatType::kUdpBlocked,
+                 NatType::kFirewalled}) {
+    Report r;
+    r.type = t;
+    EXPECT_EQ(summarize(r).type, t) << wire::to_string(t);
+  }
+  Report firewalled;
+  firewalled.type = NatType::kFirewalled;
+  firewalled.port_preserved = true;
+  EXPECT_EQ(summarize(firewalled),
+            (wire::NatSummary{NatType::kFirewalled, wire::PortAllocation::kPreserving, 0}));
+  Report sequential;
+  sequential.type = NatType::kSymmetric;
+  sequential.port_allocation = analyse_ports({40000, 40002, 40004});
+  EXPECT_EQ(summarize(sequential),
+            (wire::NatSummary{NatType::kSymmetric, wire::PortAllocation::kSequential, 2}));
 }
 
 TEST(NatDiscovery, DescribeForNetcheck) {

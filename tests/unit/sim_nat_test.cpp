@@ -1,6 +1,8 @@
 // NAT traversal in the simulated network: every pair of the classic NAT types, discovery of
-// each type through the coordinator's RFC 5780 service, punching, port prediction, the relay
-// fallback and its reasons, two nodes behind one NAT, mappings flushed mid-transfer.
+// each type through the coordinator's RFC 5780 service (run by nat::DiscoveryScheduler on the
+// virtual clock: at start, after a network change, every interval, once registered after UDP
+// was found blocked), punching, port prediction, the relay fallback and its reasons, two nodes
+// behind one NAT, mappings flushed mid-transfer.
 #include <gtest/gtest.h>
 
 #include "tests/support/sim_net.hpp"
@@ -417,6 +419,74 @@ TEST(SimNat, UdpBlockedIsReported) {
   EXPECT_TRUE(a.nat_report()->udp_blocked);
   EXPECT_EQ(a.node().status(lab.net.now()).nat.type, wire::NatType::kUdpBlocked);
   EXPECT_FALSE(a.node().registered());
+}
+
+TEST(SimNat, DiscoveryRelearnsTheNatAfterANetworkChangeAndEveryInterval) {
+  // a sits behind a full cone; its NAT is then replaced by a symmetric one (a new network).
+  // Told of the change, a re-runs discovery at once and registers the new type; with no more
+  // news it runs again an interval after that run started.
+  Lab lab;
+  int nat = lab.net.add_nat(ip("198.51.100.1"), NatModel::full_cone());
+  auto& a = lab.net.add_node("a", nat, ep("192.168.1.2:41000"),
+                             lab.ca.issue("a", "10.77.0.2/24"), lab.ca.cert, lab.settings);
+  const Duration interval = 2min;
+  nat::SchedulerSettings settings;
+  settings.interval = interval;
+  a.discover(lab.coordinator, settings);
+  ASSERT_TRUE(lab.ready(a)) << lab.net.trace_tail();
+  EXPECT_EQ(a.nat_reports(), 1);
+  EXPECT_EQ(a.node().status(lab.net.now()).nat.type, wire::NatType::kFullCone);
+
+  lab.net.run_for(20s);
+  EXPECT_EQ(a.nat_reports(), 1);
+  lab.net.set_nat_model(nat, NatModel::symmetric());
+  lab.net.flush_nat(nat);
+  const Time changed = lab.net.now();
+  a.network_changed();
+  ASSERT_TRUE(lab.net.run_until([&] { return a.nat_reports() == 2; }, 10s))
+      << lab.net.trace_tail();
+  EXPECT_EQ(a.nat_report()->type, wire::NatType::kSymmetric) << nat::describe(*a.nat_report());
+  EXPECT_EQ(a.node().status(lab.net.now()).nat.type, wire::NatType::kSymmetric);
+  // The re-registration the change causes shows a new public endpoint too; that run, younger
+  // than kFreshRunAge, was joined, not started over: one run, one report.
+  lab.net.run_for(5s);
+  EXPECT_EQ(a.nat_reports(), 2);
+
+  lab.net.run_for(changed + interval - 1ms - lab.net.now());
+  EXPECT_EQ(a.nat_reports(), 2);
+  EXPECT_EQ(a.discovery()->running_server(), std::nullopt);
+  lab.net.run_for(2ms);  // past changed + interval (run_for stops short of its end instant)
+  EXPECT_EQ(a.discovery()->running_server(), lab.coordinator);
+  ASSERT_TRUE(lab.net.run_until([&] { return a.nat_reports() == 3; }, 10s));
+  EXPECT_EQ(a.nat_report()->type, wire::NatType::kSymmetric);
+}
+
+TEST(SimNat, UdpFoundBlockedIsRelearntOnceTheNodeRegisters) {
+  // UDP is blocked when a starts, so discovery finds it blocked and a cannot register. Once
+  // the way is open and a registers, discovery runs again at once, not an interval later.
+  Lab lab;
+  int nat = lab.net.add_nat(ip("198.51.100.1"), NatModel::port_restricted());
+  lab.net.set_blocked(nat, true);
+  auto& a = lab.net.add_node("a", nat, ep("192.168.1.2:41000"),
+                             lab.ca.issue("a", "10.77.0.2/24"), lab.ca.cert, lab.settings);
+  a.discover(lab.coordinator);  // interval: 10 min
+  ASSERT_TRUE(lab.net.run_until([&] { return a.nat_report().has_value(); }, 10s));
+  ASSERT_TRUE(a.nat_report()->udp_blocked);
+  lab.net.run_for(20s);
+  EXPECT_EQ(a.nat_reports(), 1);  // blocked and unregistered: nothing to re-run for
+
+  lab.net.set_blocked(nat, false);
+  ASSERT_TRUE(lab.net.run_until([&] { return a.node().registered(); }, 2min))
+      << lab.net.trace_tail();
+  // The run starts as the node registers; it takes about two probe timeouts (3.5 s each:
+  // filtering and hairpinning go unanswered behind a port-restricted cone).
+  const Time registered = lab.net.now();
+  EXPECT_EQ(a.discovery()->running_server(), lab.coordinator);
+  ASSERT_TRUE(lab.net.run_until([&] { return a.nat_reports() == 2; }, 10s))
+      << lab.net.trace_tail();
+  EXPECT_LT(lab.net.now() - registered, 8s);
+  EXPECT_FALSE(a.nat_report()->udp_blocked);
+  EXPECT_EQ(a.node().status(lab.net.now()).nat.type, wire::NatType::kPortRestrictedCone);
 }
 
 }  // namespace

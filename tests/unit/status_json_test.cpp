@@ -255,6 +255,31 @@ TEST(ReportJson, BlockedUdpLeavesTheUnknownsNull) {
   EXPECT_TRUE(j["port_allocation"]["ports"].empty());
 }
 
+TEST(StatusJson, AFirewallWithoutNatKeepsItsVersionOneNames) {
+  // The summary names the v1 list has (a firewall without NAT shows as the port-restricted
+  // cone it is punched as); the report names it exactly, in its JSON and its description.
+  core::NodeStatus s = sample_status();
+  s.nat = {wire::NatType::kFirewalled, wire::PortAllocation::kPreserving, 0};
+  s.peers = {direct_peer()};
+  s.peers[0].nat.type = wire::NatType::kFirewalled;
+  const json j = status_to_json(s);
+  EXPECT_EQ(j["node"]["nat"]["type"], "port-restricted cone");
+  EXPECT_EQ(j["peers"][0]["nat"]["type"], "port-restricted cone");
+  auto text = render_status(j);
+  ASSERT_TRUE(text.has_value()) << text.error();
+  EXPECT_NE(text->find("NAT port-restricted cone, coordinator"), std::string::npos) << *text;
+
+  nat::Report r;
+  r.behind_nat = false;
+  r.filtering = nat::Behaviour::kAddressDependent;
+  r.type = nat::NatType::kFirewalled;
+  const json report = report_to_json(r);
+  EXPECT_EQ(report["type"], "no NAT, firewalled");
+  const auto description = report["description"].get<std::string>();
+  EXPECT_NE(description.find("NAT type:        no NAT, firewalled\n"), std::string::npos)
+      << description;
+}
+
 // Every key the producers emit appears, as `key` or `parent.key`, in the documentation.
 void collect_keys(const json& j, std::set<std::string>& out) {
   if (j.is_object()) {

@@ -853,7 +853,7 @@ TEST(StunInterop, OurDiscoveryAgainstTurnserver) {
   EXPECT_EQ(r.behind_nat, false);
   EXPECT_EQ(r.mapping, nat::Behaviour::kEndpointIndependent);
   EXPECT_EQ(r.filtering, nat::Behaviour::kEndpointIndependent);
-  EXPECT_EQ(r.type, nat::NatType::kOpenInternet) << nat::describe(r);
+  EXPECT_EQ(r.type, nat::NatType::kOpen) << nat::describe(r);
 }
 
 TEST(StunInterop, OurDiscoveryAgainstOurServer) {
@@ -861,7 +861,7 @@ TEST(StunInterop, OurDiscoveryAgainstOurServer) {
   ASSERT_TRUE(quad);
   LoopbackServer server(std::move(*quad));
   const nat::Report r = discover_over_loopback(Endpoint{kLo1, server.port()});
-  EXPECT_EQ(r.type, nat::NatType::kOpenInternet) << nat::describe(r);
+  EXPECT_EQ(r.type, nat::NatType::kOpen) << nat::describe(r);
   EXPECT_EQ(r.filtering, nat::Behaviour::kEndpointIndependent);
   EXPECT_GT(server.answered_from(ServerSocket::kAltBoth), 0);
 }

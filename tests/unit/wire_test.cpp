@@ -39,6 +39,9 @@ TEST(Control, RoundTripsEveryFixedMessage) {
   expect_round_trip(PeerRequest{8, std::string("home-pc")});
   expect_round_trip(Introduce{9, Bytes(300, 0xab), ep("198.51.100.1:5000"),
                               {ep("10.0.0.2:5000")}, {NatType::kFullCone, {}, 0}, true});
+  expect_round_trip(Register{{}, {NatType::kFirewalled, PortAllocation::kPreserving, 0}});
+  expect_round_trip(Introduce{11, Bytes(10, 0xcd), ep("198.51.100.2:5000"), {},
+                              {NatType::kFirewalled, {}, 0}, false});
   expect_round_trip(PeerUnknown{10, "no such peer"});
   expect_round_trip(Goodbye{});
   expect_round_trip(PathProbe{0x0102030405060708, ep("1.2.3.4:5")});
@@ -84,7 +87,9 @@ TEST(Control, RejectsHostileFields) {
   Bytes intro = {0x05, 0, 0, 0, 1, 0xff, 0xff};
   intro.resize(70000, 0);
   EXPECT_FALSE(decode_control(intro).has_value());
-  // NAT type out of range.
+  // NAT type out of range: the one after the last known (kFirewalled = 7) and beyond.
+  EXPECT_TRUE(decode_control(Bytes{0x01, 0, 7, 0, 0, 0}).has_value());
+  EXPECT_FALSE(decode_control(Bytes{0x01, 0, 8, 0, 0, 0}).has_value());
   EXPECT_FALSE(decode_control(Bytes{0x01, 0, 9, 0, 0, 0}).has_value());
   // An empty name.
   EXPECT_FALSE(decode_control(Bytes{0x04, 0, 0, 0, 1, 1, 0}).has_value());
