@@ -181,6 +181,20 @@ void PathSet::choose(Time /*now*/) {
 PathSet::TickResult PathSet::tick(Time now, bool traffic, PathEffects& fx) {
   TickResult result;
   deadline_ = Time::max();
+  // Punching ends before anything is probed: a probe sent at the deadline could confirm
+  // nothing (its candidate is about to be dropped).
+  if (punching_ && now >= punch_deadline_) {
+    punching_ = false;
+    if (active_ < 0) {
+      relay_reason_ = "punching timed out";
+      next_retry_ = now + backoff_;
+      backoff_ = std::min<Duration>(backoff_ * 2, kMaxPunchBackoff);
+      log_.info("peer={} punching timed out, relaying; next try in {}s", name_,
+                std::chrono::duration_cast<std::chrono::seconds>(next_retry_ - now).count());
+      erase_paths([](const Path& x) { return !x.confirmed; });
+      choose(now);
+    }
+  }
   bool changed = false;
   for (int i = 0; i < static_cast<int>(paths_.size()); ++i) {
     auto& path = paths_[i];
@@ -215,6 +229,11 @@ PathSet::TickResult PathSet::tick(Time now, bool traffic, PathEffects& fx) {
       path.probe_sent = now;
       path.next_probe = now + interval;
       fx.send_probe(path.endpoint, path.probe_id);
+    } else if (probe && punching_ && !path.confirmed) {
+      // Punching faster than a probe times out: send the outstanding probe again (same id,
+      // so an answer to any copy confirms; the RTT counts from the first copy).
+      path.next_probe = now + interval;
+      fx.send_probe(path.endpoint, path.probe_id);
     } else if (probe) {
       path.next_probe = now + interval;
     }
@@ -222,18 +241,6 @@ PathSet::TickResult PathSet::tick(Time now, bool traffic, PathEffects& fx) {
     if (path.probe_id != 0) schedule(path.probe_sent + kProbeTimeout);
   }
   if (changed) choose(now);
-  if (punching_ && now >= punch_deadline_) {
-    punching_ = false;
-    if (active_ < 0) {
-      relay_reason_ = "punching timed out";
-      next_retry_ = now + backoff_;
-      backoff_ = std::min<Duration>(backoff_ * 2, kMaxPunchBackoff);
-      log_.info("peer={} punching timed out, relaying; next try in {}s", name_,
-                std::chrono::duration_cast<std::chrono::seconds>(next_retry_ - now).count());
-      erase_paths([](const Path& x) { return !x.confirmed; });
-      choose(now);
-    }
-  }
   if (punching_) schedule(punch_deadline_);
   if (!punching_ && active_ < 0 && now >= next_retry_) {
     next_retry_ = Time::max();
