@@ -5,12 +5,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,12 +17,10 @@
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "daemon/status/status_json.hpp"
-
-extern char** environ;
+#include "tests/support/spawn.hpp"
 
 namespace p2p::daemon {
 namespace {
@@ -120,18 +115,7 @@ class FakeDaemon {
   std::thread thread_;
 };
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-  SteadyClock::duration took{};
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using Result = test::RunResult;
 
 #define EXPECT_CONTAINS(haystack, needle)                                                       \
   EXPECT_NE((haystack).find(needle), std::string::npos) << "missing '" << (needle) << "' in:\n" \
@@ -162,36 +146,7 @@ class CtlDaemon : public ::testing::Test {
   // Runs p2pvpnctl in dir_; killed (and the test failed) if it is still running after 20 s.
   Result ctl(std::vector<std::string> args) {
     args.insert(args.begin(), kCtl.string());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const fs::path out = dir_ / ".stdout", err = dir_ / ".stderr";
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addchdir_np(&fa, dir_.c_str());
-    Result r;
-    const auto start = SteadyClock::now();
-    pid_t pid = 0;
-    if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0) {
-      int status = 0;
-      while (::waitpid(pid, &status, WNOHANG) == 0) {
-        if (SteadyClock::now() - start > 20s) {
-          ADD_FAILURE() << "p2pvpnctl hung; killed";
-          ::kill(pid, SIGKILL);
-          ::waitpid(pid, &status, 0);
-          break;
-        }
-        std::this_thread::sleep_for(10ms);
-      }
-      r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    r.took = SteadyClock::now() - start;
-    posix_spawn_file_actions_destroy(&fa);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    return test::run(args, dir_, 20s);
   }
 
   // p2pvpnctl CMD --socket <the fake daemon's socket> ARGS...

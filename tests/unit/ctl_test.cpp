@@ -1,11 +1,8 @@
 // p2pvpnctl driven as a user would: the built binary run in a fresh temp directory, checking
 // exit codes, what lands on stdout/stderr, and the files and modes it leaves behind.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -13,9 +10,8 @@
 
 #include "crypto/certificate.hpp"
 #include "crypto/keys.hpp"
+#include "tests/support/spawn.hpp"
 #include "tests/support/temp_dir.hpp"
-
-extern char** environ;
 
 namespace p2p::crypto {
 namespace {
@@ -24,10 +20,7 @@ namespace fs = std::filesystem;
 
 const fs::path kCtl = fs::path(P2P_BINARY_DIR) / "daemon" / "p2pvpnctl";
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = test::RunResult;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -45,28 +38,7 @@ class Ctl : public ::testing::Test {
   // Runs p2pvpnctl with `args` in dir_, capturing stdout and stderr.
   Result ctl(std::vector<std::string> args) {
     args.insert(args.begin(), kCtl.string());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const fs::path out = dir_ / ".stdout", err = dir_ / ".stderr";
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addchdir_np(&fa, dir_.c_str());
-    pid_t pid = 0;
-    Result r;
-    if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0) {
-      int status = 0;
-      ::waitpid(pid, &status, 0);
-      r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    posix_spawn_file_actions_destroy(&fa);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    fs::remove(out);
-    fs::remove(err);
-    return r;
+    return test::run(args, dir_);
   }
 
   Result ok(std::vector<std::string> args) {
