@@ -31,7 +31,8 @@ std::string slurp(const fs::path& p) {
 class CaptureFile {
  public:
   explicit CaptureFile(const char* what) {
-    std::string tmpl = (fs::temp_directory_path() / ("p2p-" + std::string(what) + "-XXXXXX")).string();
+    std::string tmpl =
+        (fs::temp_directory_path() / ("p2p-" + std::string(what) + "-XXXXXX")).string();
     const int fd = ::mkstemp(tmpl.data());
     if (fd >= 0) ::close(fd);
     path_ = tmpl;

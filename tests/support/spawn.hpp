@@ -15,9 +15,9 @@
 namespace p2p::test {
 
 struct SpawnOptions {
-  std::filesystem::path cwd;         // empty: the test's own working directory
-  std::filesystem::path stdout_to;   // empty: inherited; else created/truncated (0600), e.g.
-  std::filesystem::path stderr_to;   //   "/dev/null" to discard
+  std::filesystem::path cwd;        // empty: the test's own working directory
+  std::filesystem::path stdout_to;  // empty: inherited; else created/truncated (0600), e.g.
+  std::filesystem::path stderr_to;  //   "/dev/null" to discard
 };
 
 // Starts argv[0] (looked up in PATH unless it contains a '/') with argv and the test's
