@@ -3,9 +3,9 @@
 // Every test body runs in a forked child that first enters a fresh network namespace
 // (unshare(CLONE_NEWNET)), so nothing touches the host's interfaces and everything the test
 // created vanishes with the child, even when it fails or crashes. The child uses the normal
-// GoogleTest assertions (their messages print from the child) and reports through its exit
-// status; the parent waits a bounded time and kills it otherwise. Needs root and /dev/net/tun;
-// skipped with a message otherwise.
+// GoogleTest assertions and the parent reports them (tests/support/netns.hpp); the parent waits
+// a bounded time and kills it otherwise. Needs root and /dev/net/tun; skipped with a message
+// otherwise.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -15,11 +15,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/netns.hpp"
 #include "tun/netlink.hpp"
 #include "tun/tun_device.hpp"
 
@@ -39,7 +38,6 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-constexpr int kChildSkip = 77;
 constexpr int kChildTimeoutMs = 30'000;
 constexpr int kWaitMs = 3'000;  // for one packet to show up
 constexpr const char* kTun = "p2ptest0";
@@ -57,45 +55,26 @@ Ipv6Prefix v6p(const char* s) {
   return *Ipv6Prefix::parse(s);
 }
 
-// What the child does before the body, beyond entering a new network namespace.
-enum class Setup { kNetns, kNetnsWithoutTunNode };
+// Runs `body` in a forked child inside a fresh network namespace (see tests/support/netns.hpp).
+void run_isolated(const std::function<void()>& body) {
+  test::NetnsOptions options;
+  options.limit = std::chrono::milliseconds(kChildTimeoutMs);
+  test::in_fresh_netns(body, options);
+}
 
-// Runs `body` in a forked child inside fresh namespaces; fails the test if the child fails,
-// crashes or outlives kChildTimeoutMs, skips it if the namespaces cannot be created.
-void run_isolated(const std::function<void()>& body, Setup setup = Setup::kNetns) {
-  int pipe_fds[2];
-  ASSERT_EQ(pipe2(pipe_fds, O_CLOEXEC), 0);
-  std::fflush(stdout);
-  std::fflush(stderr);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(pipe_fds[0]);  // the write end stays open until the child exits
-    if (unshare(CLONE_NEWNET) != 0) _exit(kChildSkip);
-    if (setup == Setup::kNetnsWithoutTunNode) {
-      // A private mount namespace with an empty /dev/net: as on a host without the driver.
-      if (unshare(CLONE_NEWNS) != 0 ||
-          mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-          mount("tmpfs", "/dev/net", "tmpfs", 0, nullptr) != 0) {
-        _exit(kChildSkip);
-      }
+// The same, with a private mount namespace whose /dev/net is empty: as on a host without the
+// TUN driver.
+void run_isolated_without_tun_node(const std::function<void()>& body) {
+  test::NetnsOptions options;
+  options.limit = std::chrono::milliseconds(kChildTimeoutMs);
+  options.setup = [] {
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("tmpfs", "/dev/net", "tmpfs", 0, nullptr) != 0) {
+      GTEST_SKIP() << "cannot make a mount namespace with an empty /dev/net";
     }
-    body();
-    std::fflush(stdout);
-    std::fflush(stderr);
-    _exit(::testing::Test::HasFailure() ? 1 : 0);
-  }
-  ::close(pipe_fds[1]);
-  pollfd p{pipe_fds[0], POLLIN, 0};
-  int ready = poll(&p, 1, kChildTimeoutMs);
-  ::close(pipe_fds[0]);
-  if (ready == 0) kill(pid, SIGKILL);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_NE(ready, 0) << "test child timed out after " << kChildTimeoutMs << " ms";
-  ASSERT_TRUE(WIFEXITED(status)) << "test child died with signal " << WTERMSIG(status);
-  if (WEXITSTATUS(status) == kChildSkip) GTEST_SKIP() << "cannot create a namespace here";
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "test child failed (its messages are above)";
+  };
+  test::in_fresh_netns(body, options);
 }
 
 class TunTest : public ::testing::Test {
@@ -398,16 +377,13 @@ TEST_F(TunTest, RootWithoutCapNetAdminGetsClearError) {
 }
 
 TEST_F(TunTest, MissingTunNodeSuggestsModprobe) {
-  run_isolated(
-      [] {
-        auto dev = TunDevice::open(kTun, 1400, v4p("10.9.0.1/24"));
-        ASSERT_FALSE(dev);
-        EXPECT_EQ(dev.error().code, TunErrc::kNoDriver) << dev.error().message;
-        EXPECT_EQ(dev.error().sys_errno, ENOENT);
-        EXPECT_NE(dev.error().message.find("modprobe tun"), std::string::npos)
-            << dev.error().message;
-      },
-      Setup::kNetnsWithoutTunNode);
+  run_isolated_without_tun_node([] {
+    auto dev = TunDevice::open(kTun, 1400, v4p("10.9.0.1/24"));
+    ASSERT_FALSE(dev);
+    EXPECT_EQ(dev.error().code, TunErrc::kNoDriver) << dev.error().message;
+    EXPECT_EQ(dev.error().sys_errno, ENOENT);
+    EXPECT_NE(dev.error().message.find("modprobe tun"), std::string::npos) << dev.error().message;
+  });
 }
 
 // --- packets --------------------------------------------------------------------------------
