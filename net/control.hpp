@@ -135,7 +135,9 @@ using ControlMessage = std::variant<Register, RegisterOk, Refused, PeerRequest, 
                                     PeerUnknown, Goodbye, Relay, Relayed, PathProbe, PathProbeAck>;
 
 // Appends the encoding of `m` to `out` (out is not cleared, so a caller can encode after a
-// header it already holds).
+// header it already holds). Reasons, names and endpoint lists are cut to their limits; an
+// Introduce certificate over 65535 bytes cannot be encoded and is a programming error that
+// aborts rather than produce a truncated message.
 void encode_control(std::vector<std::uint8_t>& out, const ControlMessage& m);
 // Views into `plaintext` (Relay/Relayed spans) stay valid as long as it does.
 std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plaintext);
