@@ -11,6 +11,7 @@
 
 #include "crypto/armor.hpp"
 #include "crypto/secure_buffer.hpp"
+#include "net/byte_io.hpp"
 #include "net/control.hpp"
 
 // Certificates travel opaque inside control messages (Introduce), bounded by the wire's limits.
@@ -36,93 +37,14 @@ CertError malformed(std::string detail) {
   return cert_error(CertErrorKind::malformed, std::move(detail));
 }
 
-class Writer {
- public:
-  explicit Writer(std::size_t reserve) { out_.reserve(reserve); }
-  void u8(std::uint8_t v) { out_.push_back(v); }
-  void u32(std::uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) u8(static_cast<std::uint8_t>(v >> shift));
-  }
-  void i64(std::int64_t v) {
-    auto u = static_cast<std::uint64_t>(v);
-    for (int shift = 56; shift >= 0; shift -= 8) u8(static_cast<std::uint8_t>(u >> shift));
-  }
-  void bytes(std::span<const std::uint8_t> b) { out_.insert(out_.end(), b.begin(), b.end()); }
-  void str(std::string_view s) {
-    u8(static_cast<std::uint8_t>(s.size()));
-    out_.insert(out_.end(), s.begin(), s.end());
-  }
-  std::vector<std::uint8_t>& out() { return out_; }
-
- private:
-  std::vector<std::uint8_t> out_;
-};
-
-// Bounds-checked reader. Every read names its field so an error says where decoding stopped.
-class Reader {
- public:
-  explicit Reader(std::span<const std::uint8_t> in) : in_(in) {}
-
-  Expected<std::span<const std::uint8_t>, CertError> take(std::size_t n, const char* field) {
-    if (in_.size() - pos_ < n)
-      return fail(
-          malformed("truncated in " + std::string(field) + " at byte " + std::to_string(pos_)));
-    auto s = in_.subspan(pos_, n);
-    pos_ += n;
-    return s;
-  }
-  Expected<std::uint8_t, CertError> u8(const char* field) {
-    auto s = take(1, field);
-    if (!s) return fail(s.error());
-    return (*s)[0];
-  }
-  Expected<std::uint32_t, CertError> u32(const char* field) {
-    auto s = take(4, field);
-    if (!s) return fail(s.error());
-    std::uint32_t v = 0;
-    for (auto b : *s) v = (v << 8) | b;
-    return v;
-  }
-  Expected<std::int64_t, CertError> i64(const char* field) {
-    auto s = take(8, field);
-    if (!s) return fail(s.error());
-    std::uint64_t v = 0;
-    for (auto b : *s) v = (v << 8) | b;
-    return static_cast<std::int64_t>(v);
-  }
-  template <std::size_t N>
-  Expected<std::array<std::uint8_t, N>, CertError> array(const char* field) {
-    auto s = take(N, field);
-    if (!s) return fail(s.error());
-    std::array<std::uint8_t, N> a{};
-    std::copy(s->begin(), s->end(), a.begin());
-    return a;
-  }
-  // A name-like string: u8 length 1..63, characters as valid_name().
-  Expected<std::string, CertError> name(const char* field) {
-    auto len = u8(field);
-    if (!len) return fail(len.error());
-    if (*len == 0 || *len > kMaxNameLength)
-      return fail(malformed(std::string(field) + " length " + std::to_string(*len) +
-                            " is outside 1.." + std::to_string(kMaxNameLength)));
-    auto s = take(*len, field);
-    if (!s) return fail(s.error());
-    std::string out(s->begin(), s->end());
-    if (!valid_name(out)) return fail(malformed(std::string(field) + " has invalid characters"));
-    return out;
-  }
-  // not_before, not_after (not_after >= not_before).
-  Expected<std::pair<UnixTime, UnixTime>, CertError> validity();
-  // The trailing signature, which must end the input.
-  Expected<Signature, CertError> final_signature();
-  std::size_t pos() const { return pos_; }
-  bool done() const { return pos_ == in_.size(); }
-  std::size_t size() const { return in_.size(); }
-
- private:
-  std::span<const std::uint8_t> in_;
-  std::size_t pos_ = 0;
-};
+// The field a wire::ByteReader getter returned, or "truncated in <field>" where it stopped.
+template <class T>
+Expected<T, CertError> field(const wire::ByteReader& r, std::optional<T> v, const char* name) {
+  if (!v)
+    return fail(malformed("truncated in " + std::string(name) + " at byte " +
+                          std::to_string(r.position())));
+  return std::move(*v);
+}
 
 // Unwraps an Expected<T, CertError> inside a function returning Expected<_, CertError>.
 #define P2P_TRY(var, expr)                    \
@@ -145,12 +67,43 @@ Expected<void, CertError> check_name(std::string_view what, std::string_view nam
   return {};
 }
 
-// Everything but the signature, the part that is signed.
-std::vector<std::uint8_t> encode_body(const Certificate& c) {
-  Writer w(kMaxCertificateSize);
+// A name-like string: u8 length 1..63, characters as valid_name().
+Expected<std::string, CertError> read_name(wire::ByteReader& r, const char* what) {
+  P2P_TRY(len, field(r, r.u8(), what));
+  if (len == 0 || len > kMaxNameLength)
+    return fail(malformed(std::string(what) + " length " + std::to_string(len) +
+                          " is outside 1.." + std::to_string(kMaxNameLength)));
+  P2P_TRY(bytes, field(r, r.bytes(len), what));
+  std::string out(bytes.begin(), bytes.end());
+  if (!valid_name(out)) return fail(malformed(std::string(what) + " has invalid characters"));
+  return out;
+}
+
+// not_before, not_after (not_after >= not_before).
+Expected<std::pair<UnixTime, UnixTime>, CertError> read_validity(wire::ByteReader& r) {
+  P2P_TRY(not_before, field(r, r.u64(), "not_before"));
+  P2P_TRY(not_after, field(r, r.u64(), "not_after"));
+  const std::pair times{static_cast<UnixTime>(not_before), static_cast<UnixTime>(not_after)};
+  if (auto ok = check_times(times.first, times.second); !ok) return fail(ok.error());
+  return times;
+}
+
+// The trailing signature, which must end the input.
+Expected<Signature, CertError> read_final_signature(wire::ByteReader& r) {
+  P2P_TRY(sig, field(r, r.array<kSignatureSize>(), "signature"));
+  if (!r.done())
+    return fail(malformed(std::to_string(r.remaining()) + " trailing bytes after the signature"));
+  return sig;
+}
+
+// Everything but the signature, the part that is signed. Fails (malformed) only for a
+// certificate that breaks the field rules in a way that does not fit the encoding.
+Expected<std::vector<std::uint8_t>, CertError> encode_body(const Certificate& c) {
+  std::vector<std::uint8_t> out;
+  wire::ByteWriter w(out, kMaxCertificateSize - kSignatureSize);
   w.u8(kCertificateVersion);
   w.u8(static_cast<std::uint8_t>(c.role == Role::node ? Type::node : Type::coordinator));
-  w.str(c.name);
+  w.str8(c.name);
   w.u32(c.vip.address.value);
   w.u8(c.vip.length);
   w.u8(c.vip6 ? kFlagIpv6 : 0);
@@ -160,22 +113,25 @@ std::vector<std::uint8_t> encode_body(const Certificate& c) {
   }
   w.bytes(c.public_key);
   w.u8(static_cast<std::uint8_t>(c.groups.size()));
-  for (const auto& g : c.groups) w.str(g);
-  w.i64(c.not_before);
-  w.i64(c.not_after);
+  for (const auto& g : c.groups) w.str8(g);
+  w.u64(static_cast<std::uint64_t>(c.not_before));
+  w.u64(static_cast<std::uint64_t>(c.not_after));
   w.bytes(c.issuer);
-  return std::move(w.out());
+  if (!w.ok()) return fail(malformed("'" + c.name.substr(0, 80) + "' does not fit an encoding"));
+  return out;
 }
 
-std::vector<std::uint8_t> encode_body(const CaCertificate& c) {
-  Writer w(2 + 1 + kMaxNameLength + kPublicKeySize + 16 + kSignatureSize);
+Expected<std::vector<std::uint8_t>, CertError> encode_body(const CaCertificate& c) {
+  std::vector<std::uint8_t> out;
+  wire::ByteWriter w(out, 2 + 1 + kMaxNameLength + kPublicKeySize + 16);
   w.u8(kCertificateVersion);
   w.u8(static_cast<std::uint8_t>(Type::ca));
-  w.str(c.name);
+  w.str8(c.name);
   w.bytes(c.public_key);
-  w.i64(c.not_before);
-  w.i64(c.not_after);
-  return std::move(w.out());
+  w.u64(static_cast<std::uint64_t>(c.not_before));
+  w.u64(static_cast<std::uint64_t>(c.not_after));
+  if (!w.ok()) return fail(malformed("'" + c.name.substr(0, 80) + "' does not fit an encoding"));
+  return out;
 }
 
 std::vector<std::uint8_t> signed_message(std::string_view context,
@@ -193,36 +149,27 @@ std::vector<std::uint8_t> encode_signed(const T& c) {
                  ok.error().message.c_str());
     std::abort();
   }
-  auto out = encode_body(c);
+  auto body = encode_body(c);
+  if (!body) {
+    std::fprintf(stderr, "fatal: %s\n", body.error().message.c_str());
+    std::abort();
+  }
+  auto out = std::move(body).value();
   out.insert(out.end(), c.signature.begin(), c.signature.end());
   return out;
 }
 
-// Reads version and type; `type` is the expected kind's name, for messages.
-Expected<Type, CertError> read_header(Reader& r) {
-  if (r.size() > kMaxCertificateSize)
-    return fail(malformed(std::to_string(r.size()) + " bytes is longer than any certificate"));
-  P2P_TRY(version, r.u8("version"));
+// Reads version and type.
+Expected<Type, CertError> read_header(wire::ByteReader& r) {
+  if (const std::size_t size = r.remaining(); size > kMaxCertificateSize)
+    return fail(malformed(std::to_string(size) + " bytes is longer than any certificate"));
+  P2P_TRY(version, field(r, r.u8(), "version"));
   if (version != kCertificateVersion)
     return fail(malformed("unknown certificate version " + std::to_string(version)));
-  P2P_TRY(type, r.u8("type"));
+  P2P_TRY(type, field(r, r.u8(), "type"));
   if (type < 1 || type > 3)
     return fail(malformed("unknown certificate type " + std::to_string(type)));
   return static_cast<Type>(type);
-}
-
-Expected<std::pair<UnixTime, UnixTime>, CertError> Reader::validity() {
-  P2P_TRY(not_before, i64("not_before"));
-  P2P_TRY(not_after, i64("not_after"));
-  if (auto ok = check_times(not_before, not_after); !ok) return fail(ok.error());
-  return std::pair{not_before, not_after};
-}
-
-Expected<Signature, CertError> Reader::final_signature() {
-  P2P_TRY(sig, array<kSignatureSize>("signature"));
-  if (!done())
-    return fail(malformed(std::to_string(size() - pos()) + " trailing bytes after the signature"));
-  return sig;
 }
 
 Expected<void, CertError> check_window(std::string_view what, UnixTime not_before,
@@ -361,59 +308,59 @@ std::vector<std::uint8_t> encode(const CaCertificate& ca) {
 }
 
 Expected<Certificate, CertError> decode_certificate(std::span<const std::uint8_t> bytes) {
-  Reader r(bytes);
+  wire::ByteReader r(bytes);
   P2P_TRY(type, read_header(r));
   if (type == Type::ca) return fail(malformed("this is a CA certificate, not a node certificate"));
   Certificate c;
   c.role = type == Type::node ? Role::node : Role::coordinator;
-  P2P_TRY(name, r.name("name"));
+  P2P_TRY(name, read_name(r, "name"));
   c.name = std::move(name);
-  P2P_TRY(v4, r.u32("vip"));
-  P2P_TRY(v4len, r.u8("vip prefix"));
+  P2P_TRY(v4, field(r, r.u32(), "vip"));
+  P2P_TRY(v4len, field(r, r.u8(), "vip prefix"));
   if (v4len > 32) return fail(malformed("IPv4 prefix length " + std::to_string(v4len)));
   c.vip = Ipv4Prefix{Ipv4{v4}, v4len};
-  P2P_TRY(flags, r.u8("flags"));
+  P2P_TRY(flags, field(r, r.u8(), "flags"));
   if ((flags & ~kFlagIpv6) != 0) return fail(malformed("unknown flags " + std::to_string(flags)));
   if (flags & kFlagIpv6) {
-    P2P_TRY(v6, r.array<16>("vip6"));
-    P2P_TRY(v6len, r.u8("vip6 prefix"));
+    P2P_TRY(v6, field(r, r.array<16>(), "vip6"));
+    P2P_TRY(v6len, field(r, r.u8(), "vip6 prefix"));
     if (v6len > 128) return fail(malformed("IPv6 prefix length " + std::to_string(v6len)));
     c.vip6 = Ipv6Prefix{Ipv6{v6}, v6len};
   }
-  P2P_TRY(pk, r.array<kPublicKeySize>("public key"));
+  P2P_TRY(pk, field(r, r.array<kPublicKeySize>(), "public key"));
   c.public_key = pk;
-  P2P_TRY(ngroups, r.u8("group count"));
+  P2P_TRY(ngroups, field(r, r.u8(), "group count"));
   if (ngroups > kMaxGroups)
     return fail(malformed(std::to_string(ngroups) + " groups, at most " +
                           std::to_string(kMaxGroups) + " allowed"));
   c.groups.reserve(ngroups);
   for (unsigned i = 0; i < ngroups; ++i) {
-    P2P_TRY(group, r.name("group"));
+    P2P_TRY(group, read_name(r, "group"));
     if (!c.groups.empty() && !(c.groups.back() < group))
       return fail(malformed("groups are not sorted and unique"));
     c.groups.push_back(std::move(group));
   }
-  P2P_TRY(times, r.validity());
+  P2P_TRY(times, read_validity(r));
   std::tie(c.not_before, c.not_after) = times;
-  P2P_TRY(issuer, r.array<kKeyIdSize>("issuer"));
+  P2P_TRY(issuer, field(r, r.array<kKeyIdSize>(), "issuer"));
   c.issuer = issuer;
-  P2P_TRY(sig, r.final_signature());
+  P2P_TRY(sig, read_final_signature(r));
   c.signature = sig;
   return c;
 }
 
 Expected<CaCertificate, CertError> decode_ca_certificate(std::span<const std::uint8_t> bytes) {
-  Reader r(bytes);
+  wire::ByteReader r(bytes);
   P2P_TRY(type, read_header(r));
   if (type != Type::ca) return fail(malformed("this is a node certificate, not a CA certificate"));
   CaCertificate c;
-  P2P_TRY(name, r.name("CA name"));
+  P2P_TRY(name, read_name(r, "CA name"));
   c.name = std::move(name);
-  P2P_TRY(pk, r.array<kPublicKeySize>("public key"));
+  P2P_TRY(pk, field(r, r.array<kPublicKeySize>(), "public key"));
   c.public_key = pk;
-  P2P_TRY(times, r.validity());
+  P2P_TRY(times, read_validity(r));
   std::tie(c.not_before, c.not_after) = times;
-  P2P_TRY(sig, r.final_signature());
+  P2P_TRY(sig, read_final_signature(r));
   c.signature = sig;
   return c;
 }
@@ -426,7 +373,8 @@ Expected<Certificate, CertError> sign(Certificate cert, const CaCertificate& ca,
   std::sort(cert.groups.begin(), cert.groups.end());
   if (auto ok = validate(cert); !ok) return fail(ok.error());
   cert.issuer = key_id(ca.public_key);
-  cert.signature = ca_key.sign(signed_message(kCertContext, encode_body(cert)));
+  P2P_TRY(body, encode_body(cert));
+  cert.signature = ca_key.sign(signed_message(kCertContext, body));
   return cert;
 }
 
@@ -435,7 +383,8 @@ Expected<CaCertificate, CertError> make_ca_certificate(std::string name,
                                                        UnixTime not_before, UnixTime not_after) {
   CaCertificate ca{std::move(name), ca_key.public_key(), not_before, not_after, {}};
   if (auto ok = validate(ca); !ok) return fail(ok.error());
-  ca.signature = ca_key.sign(signed_message(kCaContext, encode_body(ca)));
+  P2P_TRY(body, encode_body(ca));
+  ca.signature = ca_key.sign(signed_message(kCaContext, body));
   return ca;
 }
 
@@ -447,8 +396,8 @@ Expected<void, CertError> verify(const Certificate& cert, const CaCertificate& c
                            "'" + cert.name + "' was issued by CA key id " + to_hex(cert.issuer) +
                                ", not by '" + ca.name + "' (key id " + to_hex(expected) + ")"));
   if (auto ok = validate(cert); !ok) return ok;
-  if (!ed25519_verify(ca.public_key, signed_message(kCertContext, encode_body(cert)),
-                      cert.signature))
+  P2P_TRY(body, encode_body(cert));
+  if (!ed25519_verify(ca.public_key, signed_message(kCertContext, body), cert.signature))
     return fail(cert_error(CertErrorKind::bad_signature,
                            "'" + cert.name + "' is not signed by CA '" + ca.name + "'"));
   if (auto ok = check_window("the CA certificate", ca.not_before, ca.not_after, now); !ok)
@@ -470,7 +419,8 @@ Expected<void, CertError> verify(const Certificate& cert, const CaCertificate& c
 
 Expected<void, CertError> verify_ca(const CaCertificate& ca, UnixTime now) {
   if (auto ok = validate(ca); !ok) return ok;
-  if (!ed25519_verify(ca.public_key, signed_message(kCaContext, encode_body(ca)), ca.signature))
+  P2P_TRY(body, encode_body(ca));
+  if (!ed25519_verify(ca.public_key, signed_message(kCaContext, body), ca.signature))
     return fail(cert_error(CertErrorKind::bad_signature,
                            "CA certificate '" + ca.name + "' has an invalid self-signature"));
   return check_window("the CA certificate", ca.not_before, ca.not_after, now);

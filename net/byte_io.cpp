@@ -2,14 +2,29 @@
 
 namespace p2p::wire {
 
+bool ByteWriter::room(std::size_t n) {
+  if (ok_ && n <= limit_ - (out_.size() - base_)) return true;
+  fail();
+  return false;
+}
+
+void ByteWriter::fail() {
+  if (ok_) out_.resize(base_);
+  ok_ = false;
+}
+
 void ByteWriter::str8(std::string_view s) {
+  if (s.size() > 0xff) return fail();
+  if (!room(1 + s.size())) return;
   u8(static_cast<std::uint8_t>(s.size()));
-  out_.insert(out_.end(), s.begin(), s.begin() + static_cast<std::ptrdiff_t>(s.size() & 0xff));
+  out_.insert(out_.end(), s.begin(), s.end());
 }
 
 void ByteWriter::blob16(std::span<const std::uint8_t> b) {
+  if (b.size() > 0xffff) return fail();
+  if (!room(2 + b.size())) return;
   u16(static_cast<std::uint16_t>(b.size()));
-  bytes(b.first(b.size() & 0xffff));
+  bytes(b);
 }
 
 void ByteWriter::endpoint(const Endpoint& e) {
@@ -21,6 +36,17 @@ void ByteWriter::endpoint(const Endpoint& e) {
     bytes(std::get<Ipv6>(e.address).bytes);
   }
   u16(e.port);
+}
+
+void ByteWriter::align(std::size_t alignment) {
+  const std::size_t n = (alignment - size() % alignment) % alignment;
+  if (room(n)) out_.insert(out_.end(), n, 0);
+}
+
+void ByteWriter::patch_u16(std::size_t at, std::uint16_t v) {
+  if (!ok_ || at > size() || size() - at < 2) return fail();
+  out_[base_ + at] = static_cast<std::uint8_t>(v >> 8);
+  out_[base_ + at + 1] = static_cast<std::uint8_t>(v);
 }
 
 std::optional<std::uint8_t> ByteReader::u8() {
@@ -85,11 +111,9 @@ std::optional<Endpoint> ByteReader::endpoint() {
     if (!a) return std::nullopt;
     e.address = Ipv4{*a};
   } else if (*family == 6) {
-    auto b = bytes(16);
+    auto b = array<16>();
     if (!b) return std::nullopt;
-    Ipv6 v6;
-    std::memcpy(v6.bytes.data(), b->data(), 16);
-    e.address = v6;
+    e.address = Ipv6{*b};
   } else {
     ok_ = false;
     return std::nullopt;

@@ -1,5 +1,8 @@
 #include "net/control.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "net/byte_io.hpp"
 
 namespace p2p::wire {
@@ -212,6 +215,10 @@ const char* to_string(PortAllocation a) {
 void encode_control(std::vector<std::uint8_t>& out, const ControlMessage& m) {
   ByteWriter w(out);
   std::visit(Encoder{w}, m);
+  if (!w.ok()) {
+    std::fprintf(stderr, "fatal: cannot encode control message %s\n", control_name(m));
+    std::abort();
+  }
 }
 
 PacketView encode_control_packet(std::vector<std::uint8_t>& buffer, const ControlMessage& m) {

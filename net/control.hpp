@@ -140,7 +140,9 @@ using ControlMessage = std::variant<Register, RegisterOk, Refused, PeerRequest, 
                                     PeerUnknown, Goodbye, Relay, Relayed, PathProbe, PathProbeAck>;
 
 // Appends the encoding of `m` to `out` (out is not cleared, so a caller can encode after a
-// header it already holds).
+// header it already holds). Reasons, names and endpoint lists are cut to their limits; an
+// Introduce certificate over 65535 bytes cannot be encoded and is a programming error that
+// aborts rather than produce a truncated message.
 void encode_control(std::vector<std::uint8_t>& out, const ControlMessage& m);
 // Encodes `m` into `buffer` (reused, resized) behind kHeadroom bytes and with kTailroom after
 // it: a view ready to be sealed in place (crypto::Session::seal). Valid while `buffer` is.

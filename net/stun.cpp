@@ -1,30 +1,17 @@
 #include "net/stun.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <utility>
+
+#include "net/byte_io.hpp"
 
 namespace p2p::wire::stun {
 namespace {
 
-std::uint16_t load16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-}
-std::uint32_t load32(const std::uint8_t* p) {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
-         p[3];
-}
-void put16(std::vector<std::uint8_t>& out, std::uint16_t v) {
-  out.push_back(static_cast<std::uint8_t>(v >> 8));
-  out.push_back(static_cast<std::uint8_t>(v));
-}
-void put32(std::vector<std::uint8_t>& out, std::uint32_t v) {
-  put16(out, static_cast<std::uint16_t>(v >> 16));
-  put16(out, static_cast<std::uint16_t>(v));
-}
-void store16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
+// The length field counts attribute bytes in a multiple of 4: the largest message.
+constexpr std::size_t kMaxMessageSize = kHeaderSize + 0xFFFC;
 
 constexpr std::array<std::uint32_t, 256> make_crc_table() {
   std::array<std::uint32_t, 256> t{};
@@ -37,6 +24,10 @@ constexpr std::array<std::uint32_t, 256> make_crc_table() {
 }
 constexpr auto kCrcTable = make_crc_table();
 
+std::span<const std::uint8_t> as_bytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
 // The 16 bytes an XOR-MAPPED-ADDRESS is xored with: cookie, then the transaction id.
 std::array<std::uint8_t, 16> xor_pad(const TransactionId& id) {
   std::array<std::uint8_t, 16> pad{0x21, 0x12, 0xA4, 0x42};
@@ -47,61 +38,60 @@ std::array<std::uint8_t, 16> xor_pad(const TransactionId& id) {
 // MAPPED-ADDRESS layout: [reserved][family][port u16][4 or 16 address bytes].
 Expected<Endpoint, ParseError> decode_address(std::span<const std::uint8_t> v, bool xored,
                                               const TransactionId& id) {
-  if (v.size() < 4) return fail(ParseError::kBadAttributeLength);
-  const std::uint8_t family = v[1];
-  if (family != 0x01 && family != 0x02) return fail(ParseError::kBadAddressFamily);
-  if (v.size() != (family == 0x01 ? 8u : 20u)) return fail(ParseError::kBadAttributeLength);
-  const auto pad = xor_pad(id);
+  ByteReader r(v);
+  r.skip(1);
+  const auto family = r.u8();
+  const auto port = r.u16();
+  if (!port) return fail(ParseError::kBadAttributeLength);
+  if (*family != 0x01 && *family != 0x02) return fail(ParseError::kBadAddressFamily);
+  if (r.remaining() != (*family == 0x01 ? 4u : 16u)) return fail(ParseError::kBadAttributeLength);
   Endpoint e;
-  e.port = load16(&v[2]);
-  if (xored) e.port ^= 0x2112;
-  if (family == 0x01) {
-    std::uint32_t a = load32(&v[4]);
+  e.port = xored ? static_cast<std::uint16_t>(*port ^ 0x2112) : *port;
+  if (*family == 0x01) {
+    const std::uint32_t a = *r.u32();
     e.address = Ipv4{xored ? a ^ kMagicCookie : a};
   } else {
-    Ipv6 a;
-    for (std::size_t i = 0; i < 16; ++i) a.bytes[i] = v[4 + i] ^ (xored ? pad[i] : 0);
+    const auto pad = xor_pad(id);
+    Ipv6 a{*r.array<16>()};
+    for (std::size_t i = 0; i < 16; ++i) a.bytes[i] ^= xored ? pad[i] : 0;
     e.address = a;
   }
   return e;
 }
 
-void put_attr_header(std::vector<std::uint8_t>& out, Attr type, std::size_t len) {
-  put16(out, static_cast<std::uint16_t>(type));
-  put16(out, static_cast<std::uint16_t>(len));
+void put_attr_header(ByteWriter& w, Attr type, std::size_t len) {
+  w.u16(static_cast<std::uint16_t>(type));
+  w.u16(static_cast<std::uint16_t>(len));
 }
 
-void pad4(std::vector<std::uint8_t>& out) {
-  while (out.size() % 4 != 0) out.push_back(0);
-}
-
-void put_address(std::vector<std::uint8_t>& out, Attr type, const Endpoint& e, bool xored,
-                 const TransactionId& id) {
-  const auto pad = xor_pad(id);
+void put_address(ByteWriter& w, Attr type, const Endpoint& e, bool xored, const TransactionId& id) {
   const bool v4 = e.is_v4();
-  put_attr_header(out, type, v4 ? 8 : 20);
-  out.push_back(0);
-  out.push_back(v4 ? 0x01 : 0x02);
-  put16(out, xored ? static_cast<std::uint16_t>(e.port ^ 0x2112) : e.port);
+  put_attr_header(w, type, v4 ? 8 : 20);
+  w.u8(0);
+  w.u8(v4 ? 0x01 : 0x02);
+  w.u16(xored ? static_cast<std::uint16_t>(e.port ^ 0x2112) : e.port);
   if (v4) {
     const std::uint32_t a = std::get<Ipv4>(e.address).value;
-    put32(out, xored ? a ^ kMagicCookie : a);
+    w.u32(xored ? a ^ kMagicCookie : a);
   } else {
-    const auto& b = std::get<Ipv6>(e.address).bytes;
-    for (std::size_t i = 0; i < 16; ++i) out.push_back(b[i] ^ (xored ? pad[i] : 0));
+    const auto pad = xor_pad(id);
+    auto b = std::get<Ipv6>(e.address).bytes;
+    for (std::size_t i = 0; i < 16; ++i) b[i] ^= xored ? pad[i] : 0;
+    w.bytes(b);
   }
 }
 
-void put_string(std::vector<std::uint8_t>& out, Attr type, std::string_view s, std::size_t max) {
+void put_string(ByteWriter& w, Attr type, std::string_view s, std::size_t max) {
   s = s.substr(0, max);
-  put_attr_header(out, type, s.size());
-  out.insert(out.end(), s.begin(), s.end());
-  pad4(out);
+  put_attr_header(w, type, s.size());
+  w.bytes(as_bytes(s));
+  w.align(4);
 }
 
 // Decodes one known attribute into m (first occurrence wins). Returns false for unknown types.
 Expected<bool, ParseError> decode_known(std::uint16_t type, std::span<const std::uint8_t> v,
                                         Message& m) {
+  ByteReader r(v);
   auto address = [&](std::optional<Endpoint>& field, bool xored) -> Expected<bool, ParseError> {
     auto e = decode_address(v, xored, m.transaction_id);
     if (!e) return fail(e.error());
@@ -117,29 +107,35 @@ Expected<bool, ParseError> decode_known(std::uint16_t type, std::span<const std:
       return address(m.response_origin, false);
     case Attr::kOtherAddress:
       return address(m.other_address, false);
-    case Attr::kChangeRequest:
-      if (v.size() != 4) return fail(ParseError::kBadAttributeLength);
+    case Attr::kChangeRequest: {
+      const auto flags = r.u32();
+      if (!flags || !r.done()) return fail(ParseError::kBadAttributeLength);
       if (!m.change_request)
-        m.change_request = ChangeRequest{(v[3] & 0x04) != 0, (v[3] & 0x02) != 0};
+        m.change_request = ChangeRequest{(*flags & 0x04) != 0, (*flags & 0x02) != 0};
       return true;
+    }
     case Attr::kResponsePort:
       // RFC 5780 7.5: a 16-bit port "followed by 2 bytes of padding"; senders differ on whether
       // those two bytes are counted in the length, so both 2 and 4 are accepted.
       if (v.size() != 2 && v.size() != 4) return fail(ParseError::kBadAttributeLength);
-      if (!m.response_port) m.response_port = load16(v.data());
+      if (!m.response_port) m.response_port = r.u16();
       return true;
     case Attr::kSoftware:
       if (v.size() > kMaxSoftwareBytes) return fail(ParseError::kTooLong);
       if (!m.software) m.software = std::string(v.begin(), v.end());
       return true;
     case Attr::kErrorCode: {
-      if (v.size() < 4) return fail(ParseError::kBadAttributeLength);
-      if (v.size() - 4 > kMaxReasonBytes) return fail(ParseError::kTooLong);
-      const unsigned cls = v[2] & 0x07, number = v[3];
-      if (cls < 3 || cls > 6 || number > 99) return fail(ParseError::kBadErrorCode);
+      r.skip(2);
+      const auto cls = r.u8();
+      const auto number = r.u8();
+      if (!number) return fail(ParseError::kBadAttributeLength);
+      const auto reason = r.rest();
+      if (reason.size() > kMaxReasonBytes) return fail(ParseError::kTooLong);
+      const unsigned hundreds = *cls & 0x07;
+      if (hundreds < 3 || hundreds > 6 || *number > 99) return fail(ParseError::kBadErrorCode);
       if (!m.error_code) {
-        m.error_code = ErrorCode{static_cast<std::uint16_t>(cls * 100 + number),
-                                 std::string(v.begin() + 4, v.end())};
+        m.error_code = ErrorCode{static_cast<std::uint16_t>(hundreds * 100 + *number),
+                                 std::string(reason.begin(), reason.end())};
       }
       return true;
     }
@@ -147,7 +143,7 @@ Expected<bool, ParseError> decode_known(std::uint16_t type, std::span<const std:
       if (v.size() % 2 != 0) return fail(ParseError::kBadAttributeLength);
       if (m.unknown_attributes.empty()) {
         m.unknown_attributes.reserve(v.size() / 2);
-        for (std::size_t i = 0; i < v.size(); i += 2) m.unknown_attributes.push_back(load16(&v[i]));
+        while (auto t = r.u16()) m.unknown_attributes.push_back(*t);
       }
       return true;
     case Attr::kFingerprint:
@@ -193,51 +189,54 @@ std::uint32_t crc32(std::span<const std::uint8_t> bytes) {
 }
 
 bool is_stun(std::span<const std::uint8_t> d) {
-  if (d.size() < kHeaderSize || (d[0] & 0xC0) != 0 || load32(&d[4]) != kMagicCookie) return false;
-  const std::size_t len = load16(&d[2]);
-  return len % 4 == 0 && len == d.size() - kHeaderSize;
+  ByteReader r(d);
+  const auto type = r.u16();
+  const auto len = r.u16();
+  const auto cookie = r.u32();
+  return d.size() >= kHeaderSize && (*type & 0xC000) == 0 && *cookie == kMagicCookie &&
+         *len % 4 == 0 && *len == d.size() - kHeaderSize;
 }
 
 Expected<Message, ParseError> parse(std::span<const std::uint8_t> d) {
-  if (d.size() < kHeaderSize) return fail(ParseError::kTooShort);
-  if ((d[0] & 0xC0) != 0) return fail(ParseError::kNotStun);
-  if (load32(&d[4]) != kMagicCookie) return fail(ParseError::kBadCookie);
-  const std::size_t len = load16(&d[2]);
-  if (len % 4 != 0 || len != d.size() - kHeaderSize) return fail(ParseError::kBadLength);
+  ByteReader r(d);
+  const auto type = r.u16();
+  const auto len = r.u16();
+  const auto cookie = r.u32();
+  const auto id = r.array<12>();
+  if (!id) return fail(ParseError::kTooShort);
+  if ((*type & 0xC000) != 0) return fail(ParseError::kNotStun);
+  if (*cookie != kMagicCookie) return fail(ParseError::kBadCookie);
+  if (*len % 4 != 0 || *len != r.remaining()) return fail(ParseError::kBadLength);
 
   // Type: M11..M7 C1 M6..M4 C0 M3..M0 in the low 14 bits.
-  const std::uint16_t type = load16(&d[0]);
   Message m;
-  m.method =
-      static_cast<std::uint16_t>((type & 0x000F) | ((type & 0x00E0) >> 1) | ((type & 0x3E00) >> 2));
-  m.cls = static_cast<MessageClass>(((type >> 4) & 0x1) | ((type >> 7) & 0x2));
-  std::copy(d.begin() + 8, d.begin() + 20, m.transaction_id.begin());
+  m.method = static_cast<std::uint16_t>((*type & 0x000F) | ((*type & 0x00E0) >> 1) |
+                                        ((*type & 0x3E00) >> 2));
+  m.cls = static_cast<MessageClass>(((*type >> 4) & 0x1) | ((*type >> 7) & 0x2));
+  m.transaction_id = *id;
 
-  std::size_t pos = kHeaderSize;
-  while (pos < d.size()) {
-    // The length checks above leave a multiple of 4 (>= 4) bytes here: the header fits.
+  while (!r.done()) {
     if (m.fingerprint) return fail(ParseError::kAfterFingerprint);
-    const std::uint16_t attr = load16(&d[pos]);
-    const std::size_t alen = load16(&d[pos + 2]);
-    const std::size_t padded = (alen + 3) & ~std::size_t{3};
-    if (padded > d.size() - pos - 4) return fail(ParseError::kTruncatedAttribute);
-    const auto value = d.subspan(pos + 4, alen);
-    if (attr == static_cast<std::uint16_t>(Attr::kFingerprint)) {
-      if (alen != 4) return fail(ParseError::kBadAttributeLength);
-      if ((crc32(d.first(pos)) ^ kFingerprintXor) != load32(value.data())) {
+    const std::size_t start = r.position();
+    const auto attr = r.u16();
+    const auto alen = r.u16();
+    const auto value = alen ? r.bytes(*alen) : std::nullopt;
+    if (!value || !r.align(4)) return fail(ParseError::kTruncatedAttribute);
+    if (*attr == static_cast<std::uint16_t>(Attr::kFingerprint)) {
+      const auto crc = ByteReader(*value).u32();
+      if (*alen != 4) return fail(ParseError::kBadAttributeLength);
+      if ((crc32(d.first(start)) ^ kFingerprintXor) != *crc)
         return fail(ParseError::kBadFingerprint);
-      }
       m.fingerprint = true;
     }
-    auto known = decode_known(attr, value, m);
+    auto known = decode_known(*attr, *value, m);
     if (!known) return fail(known.error());
-    if (!*known && attr < 0x8000 &&
-        std::find(m.unknown_required.begin(), m.unknown_required.end(), attr) ==
+    if (!*known && *attr < 0x8000 &&
+        std::find(m.unknown_required.begin(), m.unknown_required.end(), *attr) ==
             m.unknown_required.end() &&
         m.unknown_required.size() < kMaxUnknownRequired) {
-      m.unknown_required.push_back(attr);
+      m.unknown_required.push_back(*attr);
     }
-    pos += 4 + padded;
   }
   return m;
 }
@@ -245,58 +244,63 @@ Expected<Message, ParseError> parse(std::span<const std::uint8_t> d) {
 std::vector<std::uint8_t> encode(const Message& m) {
   std::vector<std::uint8_t> out;
   out.reserve(128);
+  ByteWriter w(out, kMaxMessageSize);
   const auto cls = static_cast<std::uint16_t>(m.cls);
   const std::uint16_t method = m.method & 0x0FFF;
   const auto type =
       static_cast<std::uint16_t>((method & 0x000F) | ((method & 0x0070) << 1) |
                                  ((method & 0x0F80) << 2) | ((cls & 1) << 4) | ((cls & 2) << 7));
-  put16(out, type);
-  put16(out, 0);  // patched below
-  put32(out, kMagicCookie);
-  out.insert(out.end(), m.transaction_id.begin(), m.transaction_id.end());
+  w.u16(type);
+  w.u16(0);  // the length, patched below
+  w.u32(kMagicCookie);
+  w.bytes(m.transaction_id);
 
   const auto& id = m.transaction_id;
   if (m.xor_mapped_address)
-    put_address(out, Attr::kXorMappedAddress, *m.xor_mapped_address, true, id);
-  if (m.mapped_address) put_address(out, Attr::kMappedAddress, *m.mapped_address, false, id);
+    put_address(w, Attr::kXorMappedAddress, *m.xor_mapped_address, true, id);
+  if (m.mapped_address) put_address(w, Attr::kMappedAddress, *m.mapped_address, false, id);
   if (m.change_request) {
-    put_attr_header(out, Attr::kChangeRequest, 4);
-    put32(out, (m.change_request->change_ip ? 0x04u : 0u) |
-                   (m.change_request->change_port ? 0x02u : 0u));
+    put_attr_header(w, Attr::kChangeRequest, 4);
+    w.u32((m.change_request->change_ip ? 0x04u : 0u) |
+          (m.change_request->change_port ? 0x02u : 0u));
   }
   if (m.response_port) {
-    put_attr_header(out, Attr::kResponsePort, 2);
-    put16(out, *m.response_port);
-    pad4(out);
+    put_attr_header(w, Attr::kResponsePort, 2);
+    w.u16(*m.response_port);
+    w.align(4);
   }
-  if (m.response_origin) put_address(out, Attr::kResponseOrigin, *m.response_origin, false, id);
-  if (m.other_address) put_address(out, Attr::kOtherAddress, *m.other_address, false, id);
+  if (m.response_origin) put_address(w, Attr::kResponseOrigin, *m.response_origin, false, id);
+  if (m.other_address) put_address(w, Attr::kOtherAddress, *m.other_address, false, id);
   if (m.error_code) {
     const std::string_view reason =
         std::string_view(m.error_code->reason).substr(0, kMaxReasonBytes);
-    put_attr_header(out, Attr::kErrorCode, 4 + reason.size());
-    put16(out, 0);
-    out.push_back(static_cast<std::uint8_t>((m.error_code->code / 100) & 0x07));
-    out.push_back(static_cast<std::uint8_t>(m.error_code->code % 100));
-    out.insert(out.end(), reason.begin(), reason.end());
-    pad4(out);
+    put_attr_header(w, Attr::kErrorCode, 4 + reason.size());
+    w.u16(0);
+    w.u8(static_cast<std::uint8_t>((m.error_code->code / 100) & 0x07));
+    w.u8(static_cast<std::uint8_t>(m.error_code->code % 100));
+    w.bytes(as_bytes(reason));
+    w.align(4);
   }
   if (!m.unknown_attributes.empty()) {
-    const std::size_t n = std::min<std::size_t>(m.unknown_attributes.size(), 0x7FFF);
-    put_attr_header(out, Attr::kUnknownAttributes, 2 * n);
-    for (std::size_t i = 0; i < n; ++i) put16(out, m.unknown_attributes[i]);
-    pad4(out);
+    // A list too long for the u16 length cannot fit the message either: the writer fails.
+    put_attr_header(w, Attr::kUnknownAttributes, 2 * m.unknown_attributes.size());
+    for (const std::uint16_t t : m.unknown_attributes) w.u16(t);
+    w.align(4);
   }
-  if (m.software) put_string(out, Attr::kSoftware, *m.software, kMaxSoftwareBytes);
+  if (m.software) put_string(w, Attr::kSoftware, *m.software, kMaxSoftwareBytes);
 
   if (m.fingerprint) {
     // The length field must already count the 8-byte FINGERPRINT when the CRC is taken.
-    store16(&out[2], static_cast<std::uint16_t>(out.size() + 8 - kHeaderSize));
+    w.patch_u16(2, static_cast<std::uint16_t>(w.size() + 8 - kHeaderSize));
     const std::uint32_t crc = crc32(out) ^ kFingerprintXor;
-    put_attr_header(out, Attr::kFingerprint, 4);
-    put32(out, crc);
+    put_attr_header(w, Attr::kFingerprint, 4);
+    w.u32(crc);
   }
-  store16(&out[2], static_cast<std::uint16_t>(out.size() - kHeaderSize));
+  w.patch_u16(2, static_cast<std::uint16_t>(w.size() - kHeaderSize));
+  if (!w.ok()) {
+    std::fprintf(stderr, "fatal: STUN message longer than %zu bytes\n", kMaxMessageSize);
+    std::abort();
+  }
   return out;
 }
 

@@ -123,7 +123,10 @@ Expected<Message, ParseError> parse(std::span<const std::uint8_t> datagram);
 // Encodes m: XOR-MAPPED-ADDRESS first (the attribute clients look for), then the others in a
 // fixed order, FINGERPRINT last when m.fingerprint. Padding bytes are zero.
 // Contract: strings within their limits, method < 0x1000, ERROR-CODE code 300..699 (the
-// encoder truncates over-long strings rather than produce a message parse() rejects).
+// encoder truncates over-long strings rather than produce a message parse() rejects), and the
+// whole message within the 16-bit length field, which only an UNKNOWN-ATTRIBUTES list of tens
+// of thousands can break: such a message is a programming error that aborts, never a
+// truncated encoding. Every message parse() returns re-encodes within the limit.
 std::vector<std::uint8_t> encode(const Message& m);
 
 // The CRC-32 (IEEE 802.3, as zlib) FINGERPRINT is built from, exposed for tests.

@@ -327,6 +327,26 @@ TEST(StunCodec, EveryTruncationFailsCleanly) {
   }
 }
 
+// The 16-bit length field bounds the whole message: a message that fills it exactly encodes and
+// parses back; one more UNKNOWN-ATTRIBUTES entry cannot be encoded and must not come out
+// truncated (the length field would wrap to 0).
+TEST(StunCodec, EncodesUpToTheLengthFieldAndNeverPastIt) {
+  Message m;
+  m.cls = MessageClass::kError;
+  m.transaction_id = kVectorId;
+  m.unknown_attributes.assign((0xFFFC - 4) / 2, 0x7777);
+  const Bytes b = encode(m);
+  ASSERT_EQ(b.size(), kHeaderSize + 0xFFFC);
+  EXPECT_EQ(b[2], 0xFF);
+  EXPECT_EQ(b[3], 0xFC);
+  auto back = parse(b);
+  ASSERT_TRUE(back) << to_string(back.error());
+  EXPECT_EQ(back->unknown_attributes, m.unknown_attributes);
+
+  m.unknown_attributes.push_back(0x7777);
+  EXPECT_DEATH((void)encode(m), "STUN message longer than");
+}
+
 TEST(StunCodec, IsStunTellsStunFromOurPackets) {
   EXPECT_TRUE(is_stun(kSampleRequest));
   EXPECT_TRUE(is_stun(encode(binding_request(kVectorId))));

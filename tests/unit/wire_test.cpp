@@ -95,6 +95,17 @@ TEST(Control, RejectsHostileFields) {
   EXPECT_FALSE(decode_control(Bytes{0x04, 0, 0, 0, 1, 1, 0}).has_value());
 }
 
+// A certificate blob longer than its u16 length prefix can state is a programming error: the
+// encoder aborts rather than append a message with a wrapped length.
+TEST(Control, NeverEncodesATruncatedCertificate) {
+  Introduce m{1, Bytes(0xffff, 0xab), ep("198.51.100.1:5000"), {}, {}, false};
+  Bytes out = {0x99};
+  encode_control(out, m);
+  EXPECT_EQ(out.size(), 1 + 1 + 4 + 2 + 0xffff + 7 + 1 + 4 + 1u);
+  m.certificate.push_back(0xab);
+  EXPECT_DEATH(encode_control(out, m), "cannot encode control message Introduce");
+}
+
 TEST(Control, RandomBytesNeverCrashTheDecoder) {
   std::mt19937 rng(1234);
   for (int i = 0; i < 20000; ++i) {
