@@ -16,10 +16,7 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <poll.h>
-#include <sched.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/netns.hpp"
 #include "tun/netlink.hpp"
 #include "tun/tun_device.hpp"
 
@@ -39,7 +37,6 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-constexpr int kNoNamespace = 77;
 constexpr int kChildLimitMs = 60'000;
 constexpr int kChangeMs = 2'000;  // for a notification to arrive
 constexpr int kQuietMs = 200;     // to conclude that none is coming
@@ -52,41 +49,17 @@ void write_sysctl(const char* path, const char* value) {
   }
 }
 
-// Forks; the child enters a new network namespace, brings lo up, runs `body` and exits with
-// its verdict. The parent gives it kChildLimitMs.
+// Runs `body` in a forked child inside a fresh network namespace with lo up and IPv6
+// link-local generation and DAD off (see tests/support/netns.hpp); kChildLimitMs for all of it.
 void in_fresh_netns(const std::function<void()>& body) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root to create a network namespace";
-  int done[2];
-  ASSERT_EQ(pipe2(done, O_CLOEXEC), 0);
-  std::fflush(stdout);
-  std::fflush(stderr);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(done[0]);
-    if (unshare(CLONE_NEWNET) != 0) _exit(kNoNamespace);
-    auto nl = Rtnetlink::open();
-    if (!nl) _exit(kNoNamespace);
-    auto lo = nl->interface_index("lo");
-    if (!lo || !nl->set_link_up(*lo)) _exit(kNoNamespace);
+  test::NetnsOptions options;
+  options.loopback_up = true;
+  options.setup = [] {
     write_sysctl("/proc/sys/net/ipv6/conf/default/addr_gen_mode", "1");  // no link-local
     write_sysctl("/proc/sys/net/ipv6/conf/default/accept_dad", "0");
-    body();
-    std::fflush(stdout);
-    std::fflush(stderr);
-    _exit(::testing::Test::HasFailure() ? 1 : 0);
-  }
-  ::close(done[1]);
-  pollfd p{done[0], POLLIN, 0};
-  int ready = poll(&p, 1, kChildLimitMs);
-  ::close(done[0]);
-  if (ready == 0) kill(pid, SIGKILL);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_NE(ready, 0) << "test child hung for " << kChildLimitMs << " ms and was killed";
-  ASSERT_TRUE(WIFEXITED(status)) << "test child died with signal " << WTERMSIG(status);
-  if (WEXITSTATUS(status) == kNoNamespace) GTEST_SKIP() << "cannot create a network namespace";
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "test child failed (its messages are above)";
+  };
+  options.limit = std::chrono::milliseconds(kChildLimitMs);
+  test::in_fresh_netns(body, options);
 }
 
 // Runs an `ip` command line inside the test's namespace.
