@@ -4,12 +4,9 @@
 // and the TUN and socket files disappearing on stop.
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <sched.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <utility>
@@ -30,6 +27,7 @@
 #include "coordinator/shell/coordinator_shell.hpp"
 #include "crypto/keys.hpp"
 #include "daemon/shell/node_shell.hpp"
+#include "tests/support/netns.hpp"
 #include "tests/support/sim_net.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tun/netlink.hpp"
@@ -170,29 +168,13 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds lim
   return true;
 }
 
-// Runs `body` in a forked child inside a fresh network namespace with loopback up.
+// Runs `body` in a forked child inside a fresh network namespace with loopback up (see
+// tests/support/netns.hpp); a child still running after 60 s is killed and the test fails.
 void in_namespace(const std::function<void()>& body) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    alarm(60);  // a hung child dies rather than hanging the suite
-    if (unshare(CLONE_NEWNET) != 0) _exit(77);
-    auto nl = tun::Rtnetlink::open();
-    if (!nl) _exit(77);
-    auto lo = nl->interface_index("lo");
-    if (!lo || !nl->set_link_up(*lo)) _exit(77);
-    body();
-    std::fflush(stdout);
-    std::fflush(stderr);
-    _exit(::testing::Test::HasFailure() ? 1 : 0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "test child died with signal " << WTERMSIG(status);
-  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot create a network namespace here";
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "test child failed (its messages are above)";
+  test::NetnsOptions options;
+  options.loopback_up = true;
+  options.limit = 60s;
+  test::in_fresh_netns(body, options);
 }
 
 TEST(Shells, NodeRegistersAnswersControlRequestsAndCleansUp) {
