@@ -9,9 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
 #include <thread>
+
+#include "tests/support/temp_dir.hpp"
 
 extern char** environ;
 
@@ -19,13 +19,6 @@ namespace p2p::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // A fresh empty file under the temp folder, removed when this goes away.
 class CaptureFile {
@@ -95,8 +88,8 @@ RunResult run(const std::vector<std::string>& argv, const fs::path& cwd,
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   r.took = Clock::now() - start;
-  r.out = slurp(out.path());
-  r.err = slurp(err.path());
+  r.out = read_file(out.path());
+  r.err = read_file(err.path());
   return r;
 }
 

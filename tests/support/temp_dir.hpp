@@ -2,13 +2,15 @@
 //
 // TempDir: a fresh directory (mode 0700) under the system temp folder, removed with everything
 // in it when the TempDir goes away. file_mode(): a file's permission bits, for checks such as
-// "the key was written 0600".
+// "the key was written 0600". read_file(): a file's whole contents.
 #pragma once
 
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -42,6 +44,14 @@ inline unsigned file_mode(const std::filesystem::path& p) {
   struct stat st {};
   if (::stat(p.c_str(), &st) != 0) return ~0u;
   return st.st_mode & 07777;
+}
+
+// The whole contents of `p`; empty if it cannot be read.
+inline std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 }  // namespace p2p::test

@@ -5,9 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "crypto/certificate.hpp"
 #include "crypto/keys.hpp"
 #include "tests/support/spawn.hpp"
@@ -22,12 +19,7 @@ const fs::path kCtl = fs::path(P2P_BINARY_DIR) / "daemon" / "p2pvpnctl";
 
 using Result = test::RunResult;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::read_file;
 
 class Ctl : public ::testing::Test {
  protected:
@@ -111,12 +103,12 @@ TEST_F(Ctl, CaInitWritesAPrivateKeyAndACertificate) {
 
 TEST_F(Ctl, CaInitRefusesToOverwriteWithoutForce) {
   make_ca();
-  const std::string before = slurp(dir_ / "ca" / "ca.crt");
+  const std::string before = read_file(dir_ / "ca" / "ca.crt");
   Result r = ctl({"ca", "init", "--dir", "ca"});
   EXPECT_NE(r.code, 0);
   EXPECT_CONTAINS(r.err, "already exists");
   EXPECT_CONTAINS(r.err, "--force");
-  EXPECT_EQ(slurp(dir_ / "ca" / "ca.crt"), before);
+  EXPECT_EQ(read_file(dir_ / "ca" / "ca.crt"), before);
 
   // Only one of the two files present still counts as "exists".
   fs::remove(dir_ / "ca" / "ca.crt");
@@ -124,7 +116,7 @@ TEST_F(Ctl, CaInitRefusesToOverwriteWithoutForce) {
   EXPECT_FALSE(fs::exists(dir_ / "ca" / "ca.crt")) << "a refused command writes nothing";
 
   ok({"ca", "init", "--dir", "ca", "--force"});
-  EXPECT_NE(slurp(dir_ / "ca" / "ca.crt"), before);
+  EXPECT_NE(read_file(dir_ / "ca" / "ca.crt"), before);
   EXPECT_EQ(test::file_mode(dir_ / "ca" / "ca.key"), 0600u);
 }
 
@@ -225,15 +217,15 @@ TEST_F(Ctl, IssueRefusesToOverwriteWithoutForce) {
   const std::vector<std::string> args{"issue", "--ca",         "ca",    "--name", "alice",
                                       "--ip",  "10.77.0.2/24", "--out", "out"};
   ok(args);
-  const std::string key = slurp(dir_ / "out" / "alice.key");
+  const std::string key = read_file(dir_ / "out" / "alice.key");
   Result r = ctl(args);
   EXPECT_NE(r.code, 0);
   EXPECT_CONTAINS(r.err, "already exists");
-  EXPECT_EQ(slurp(dir_ / "out" / "alice.key"), key);
+  EXPECT_EQ(read_file(dir_ / "out" / "alice.key"), key);
   auto forced = args;
   forced.push_back("--force");
   ok(forced);
-  EXPECT_NE(slurp(dir_ / "out" / "alice.key"), key);
+  EXPECT_NE(read_file(dir_ / "out" / "alice.key"), key);
   EXPECT_EQ(test::file_mode(dir_ / "out" / "alice.key"), 0600u);
 }
 
