@@ -4,12 +4,10 @@
 #include "net/stun.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,8 +25,7 @@
 #include <vector>
 
 #include "daemon/nat/nat_discovery.hpp"
-
-extern char** environ;
+#include "tests/support/spawn.hpp"
 
 namespace p2p::wire::stun {
 namespace {
@@ -737,15 +734,7 @@ class TurnServer {
         "-L",      "127.0.0.1",  "-L",          "127.0.0.2",    "--listening-port",
         port,      "--no-cli",   "--no-tls",    "--no-dtls",    "--pidfile",
         pidfile,   "--log-file", log_.string(), "--simple-log", "--no-stdout-log"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    if (posix_spawnp(&pid_, "timeout", &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
+    pid_ = test::spawn(args, {{}, "/dev/null", "/dev/null"});
   }
   ~TurnServer() {
     if (pid_ > 0) {
