@@ -374,20 +374,15 @@ void NodeShell::on_address_monitor_readable() {
   }
   if (changes && *changes > 0) log_.nat->debug("network news: {} change(s)", *changes);
   if (!changes || *changes > 0) {
-    // kNetworkSettle after the last news, but no later than kNetworkSettleMax after the first
-    // (an interface that keeps flapping must not postpone it for ever).
-    const Time now = Clock::now();
-    if (!network_changing_since_) network_changing_since_ = now;
-    network_timer_.arm(
-        std::min(now + kNetworkSettle, *network_changing_since_ + kNetworkSettleMax));
+    network_timer_.arm(network_settle_.on_news(Clock::now()));
   }
   if (monitor_) wait_address_monitor();
 }
 
 void NodeShell::on_network_settled() {
   if (stopped_) return;
-  network_changing_since_.reset();
   Time now = Clock::now();
+  if (!network_settle_.due(now)) return network_timer_.arm(network_settle_.deadline());
   // Even with the same addresses (say, another default route) the NAT in front may differ.
   reread_local_endpoints();
   node_->network_changed(now, local_endpoints_);

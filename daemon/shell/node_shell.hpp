@@ -13,8 +13,8 @@
 // Clock::now(), and arms one timer (discovery_timer_) to its next_deadline() after each event:
 //   STUN datagram (Node's stun sink)  -> on_stun()      (finished in after_event(), outside Node)
 //   start()                           -> request(own)   the node's own run
-//   network settled (netlink news about addresses, links or default routes, kNetworkSettle
-//   after the last of a burst; or, without netlink, changed addresses at kHousekeeping)
+//   network settled (netlink news about addresses, links or default routes, settled by
+//   core::NetworkSettle; or, without netlink, changed addresses at kHousekeeping)
 //                                     -> on_network_changed()
 //   Node: public endpoint moved       -> on_public_endpoint_moved()
 //   Node: registered or not any more  -> on_registered()
@@ -50,6 +50,7 @@
 
 #include "config/mesh_config.hpp"
 #include "config/startup.hpp"
+#include "daemon/core/network_settle.hpp"
 #include "daemon/core/node.hpp"
 #include "daemon/nat/discovery_scheduler.hpp"
 #include "net/asio/control_server.hpp"
@@ -71,10 +72,6 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   static constexpr std::size_t kBatch = 64;
   static constexpr int kRoundsPerWake = 4;  // batches read per readiness before yielding
   static constexpr Duration kHousekeeping = std::chrono::seconds(30);
-  // A network change comes as a burst of notifications (address, link, route); act once it
-  // has been quiet this long.
-  static constexpr Duration kNetworkSettle = std::chrono::milliseconds(500);
-  static constexpr Duration kNetworkSettleMax = std::chrono::seconds(3);
 
   // Opens the TUN (named and sized from the config, addressed with our certificate's virtual
   // IP prefixes), the UDP socket and the control socket. Nothing is read or sent before
@@ -161,7 +158,7 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   std::optional<tun::AddressMonitor> monitor_;
   std::optional<io::FdWatch> monitor_watch_;
   io::DeadlineTimer network_timer_;
-  std::optional<Time> network_changing_since_;  // first news not yet acted on
+  core::NetworkSettle network_settle_;  // when to act on a burst of netlink news
   std::optional<io::ControlServer> control_;
   std::unique_ptr<core::Node> node_;
 
