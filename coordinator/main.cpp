@@ -38,8 +38,8 @@ int run(const std::filesystem::path& config_path) {
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-  auto identity = config::load_identity(config.key, config.cert, config.ca, crypto::Role::coordinator,
-                                    config.revoked, now);
+  auto identity = config::load_identity(config.key, config.cert, config.ca,
+                                        crypto::Role::coordinator, config.revoked, now);
   if (!identity) return refuse(identity.error());
   logs.coord->info("coordinator={} certificate valid until {}", identity->identity.certificate.name,
                    crypto::format_utc(identity->identity.certificate.not_after));

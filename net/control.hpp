@@ -47,7 +47,12 @@ enum class NatType : std::uint8_t {
   kFirewalled = 7,  // no NAT, but inbound is filtered; peers punch as to a port-restricted cone
 };
 inline constexpr NatType kLastNatType = NatType::kFirewalled;
-enum class PortAllocation : std::uint8_t { kUnknown = 0, kPreserving = 1, kSequential = 2, kRandom = 3 };
+enum class PortAllocation : std::uint8_t {
+  kUnknown = 0,
+  kPreserving = 1,
+  kSequential = 2,
+  kRandom = 3
+};
 
 struct NatSummary {
   NatType type = NatType::kUnknown;

@@ -312,7 +312,8 @@ void Coordinator::remove(Entry& e, const char* why) {
 
 void Coordinator::on_tick(Time now) {
   deadline_ = Time::max();
-  std::erase_if(pending_, [&](const auto& kv) { return now - kv.second->started >= kPendingTimeout; });
+  std::erase_if(pending_,
+                [&](const auto& kv) { return now - kv.second->started >= kPendingTimeout; });
   for (auto& [index, p] : pending_) schedule(p->started + kPendingTimeout);
   std::vector<Entry*> silent;
   for (auto& [key, e] : nodes_) {

@@ -167,8 +167,9 @@ void CoordinatorLink::on_handshake_resp(Time now, const wire::HandshakeResp& res
   fx_.send_udp(endpoint_, out);
   const auto local = slots_.pending->local_index;
   slots_.pending.reset();  // its index now names the session
-  slots_.install(table_, crypto::Session{crypto::TransportSession(std::move(keys).value(), now, true),
-                                         local, resp.sender_index});
+  slots_.install(
+      table_, crypto::Session{crypto::TransportSession(std::move(keys).value(), now, true), local,
+                              resp.sender_index});
   last_received_ = now;
   if (state_ != State::kRegistered) state_ = State::kRegistering;
   log_.debug("coordinator={} session established", endpoint_.to_string());

@@ -13,8 +13,9 @@ Ipv4 read_ipv4(std::span<const std::uint8_t> p, std::size_t at) {
 DataPath::DataPath(Ipv4Prefix own)
     : own_(own),
       mesh_{own.network(), own.length},
-      broadcast_{mesh_.network().value |
-                 (mesh_.length == 0 ? ~0u : mesh_.length >= 32 ? 0u : ~(~0u << (32 - mesh_.length)))} {}
+      broadcast_{mesh_.network().value | (mesh_.length == 0    ? ~0u
+                                          : mesh_.length >= 32 ? 0u
+                                                               : ~(~0u << (32 - mesh_.length)))} {}
 
 std::optional<Ipv4> DataPath::route(std::span<const std::uint8_t> p) const {
   if (p.size() < 20 || (p[0] >> 4) != 4) return std::nullopt;

@@ -46,12 +46,16 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
       log_(std::move(log)),
       data_path_(identity_.certificate.vip),
       sessions_(effects),
-      coord_(identity_, settings_.coordinators, settings_.keepalive,
-             [this](const crypto::Certificate& c) { return verify_peer(c, crypto::Role::coordinator); },
-             sessions_, effects, *this, *log_, drops_),
-      handshakes_(identity_,
-                  [this](const crypto::Certificate& c) { return verify_peer(c, crypto::Role::node); },
-                  sessions_, effects),
+      coord_(
+          identity_, settings_.coordinators, settings_.keepalive,
+          [this](const crypto::Certificate& c) {
+            return verify_peer(c, crypto::Role::coordinator);
+          },
+          sessions_, effects, *this, *log_, drops_),
+      handshakes_(
+          identity_,
+          [this](const crypto::Certificate& c) { return verify_peer(c, crypto::Role::node); },
+          sessions_, effects),
       queue_buffer_(kBufferSize) {
   scratch_.reserve(2048);
 }

@@ -65,7 +65,8 @@ void PathSet::start_punching(Time now, const CandidateSources& c, bool traffic,
   // (the same NAT) or the coordinator has not told us ours; for a symmetric peer with
   // sequential allocation, a bounded set of predicted ports.
   if (c.peer_public) add_candidate(*c.peer_public, PathKind::kPublic);
-  bool same_nat = !c.own_public || !c.peer_public || c.own_public->address == c.peer_public->address;
+  bool same_nat =
+      !c.own_public || !c.peer_public || c.own_public->address == c.peer_public->address;
   if (same_nat) {
     for (const auto& e : c.peer_local) add_candidate(e, PathKind::kLan);
   }

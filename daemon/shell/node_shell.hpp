@@ -104,7 +104,8 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
 
  private:
   NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
-            config::LoadedIdentity identity, NodeLoggers logs, tun::TunDevice tun, io::UdpSocket udp);
+            config::LoadedIdentity identity, NodeLoggers logs, tun::TunDevice tun,
+            io::UdpSocket udp);
 
   // nat::SchedulerEffects: discovery probes leave through the node's socket; the own runs ask
   // mesh.yaml's discovery.server, else the coordinator in use.
