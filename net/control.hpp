@@ -105,12 +105,12 @@ struct PeerRequest {
   bool operator==(const PeerRequest&) const = default;
 };
 struct Introduce {
-  std::uint32_t request_id;                // 0 when the other side asked
-  std::vector<std::uint8_t> certificate;   // the peer's certificate, encoded (crypto/certificate)
-  Endpoint observed;                       // the peer's public endpoint as the coordinator sees it
-  std::vector<Endpoint> local_endpoints;   // the peer's own interface endpoints
+  std::uint32_t request_id;               // 0 when the other side asked
+  std::vector<std::uint8_t> certificate;  // the peer's certificate, encoded (crypto/certificate)
+  Endpoint observed;                      // the peer's public endpoint as the coordinator sees it
+  std::vector<Endpoint> local_endpoints;  // the peer's own interface endpoints
   NatSummary nat;
-  bool initiate;                           // true: the receiver starts the handshake
+  bool initiate;  // true: the receiver starts the handshake
   bool operator==(const Introduce&) const = default;
 };
 struct PeerUnknown {

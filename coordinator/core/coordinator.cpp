@@ -1,9 +1,8 @@
 #include "coordinator/core/coordinator.hpp"
 
-#include "crypto/session.hpp"
-
 #include <algorithm>
 
+#include "crypto/session.hpp"
 #include "net/packet.hpp"
 
 namespace p2p::coord {
@@ -91,8 +90,7 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
   }
   auto now_unix = static_cast<UnixTime>(fx_.unix_nanos() / 1'000'000'000);
   auto hs = crypto::AuthHandshake::responder(
-      crypto::AuthHandshake::Kind::kXX, identity_,
-      [this, now_unix](const crypto::Certificate& c) {
+      crypto::AuthHandshake::Kind::kXX, identity_, [this, now_unix](const crypto::Certificate& c) {
         return crypto::verify(c, ca_, now_unix,
                               crypto::VerifyPolicy{crypto::Role::node, settings_.revoked});
       });
@@ -105,8 +103,8 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
   auto index = new_index();
   std::vector<std::uint8_t> out;
   wire::build_handshake_resp(out, index, init->sender_index, *msg);
-  pending_.emplace(index, std::make_unique<Pending>(
-                              Pending{std::move(hs), init->sender_index, from, now}));
+  pending_.emplace(
+      index, std::make_unique<Pending>(Pending{std::move(hs), init->sender_index, from, now}));
   schedule(now + kPendingTimeout);
   fx_.send_udp(ServerSocket::kPrimary, from, out);
 }
@@ -149,8 +147,17 @@ void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
       log_->warn("registry full; refusing node={}", cert.name);
       return;
     }
-    slot.reset(new Entry{cert, from, {}, {}, false, now, std::nullopt, std::nullopt,
-                         TokenBucket(settings_.relay_rate, settings_.relay_burst, now), 0, 0});
+    slot.reset(new Entry{cert,
+                         from,
+                         {},
+                         {},
+                         false,
+                         now,
+                         std::nullopt,
+                         std::nullopt,
+                         TokenBucket(settings_.relay_rate, settings_.relay_burst, now),
+                         0,
+                         0});
   }
   Entry& e = *slot;
   e.cert = cert;  // a re-issued certificate for the same key replaces the old one
@@ -160,7 +167,7 @@ void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
   e.previous = std::move(e.current);
   auto index = fin->receiver_index;
   e.current.emplace(crypto::Session{crypto::TransportSession(std::move(keys).value(), now, false),
-                                index, pending->remote_index});
+                                    index, pending->remote_index});
   by_index_[index] = &e;
   schedule(now + settings_.node_timeout);
   log_->debug("node={} session established endpoint={}", cert.name, from.to_string());
@@ -175,7 +182,7 @@ void Coordinator::on_data(Time now, const Endpoint& from, PacketView d) {
   auto it = by_index_.find(h->receiver_index);
   if (it == by_index_.end()) return;
   Entry& e = *it->second;
-  auto* keys = e.current && e.current->local_index == h->receiver_index ? &*e.current
+  auto* keys = e.current && e.current->local_index == h->receiver_index     ? &*e.current
                : e.previous && e.previous->local_index == h->receiver_index ? &*e.previous
                                                                             : nullptr;
   if (!keys) return;
@@ -237,8 +244,7 @@ Coordinator::Entry* Coordinator::find_by_vip(Ipv4 vip) {
 void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) {
   if (auto* r = std::get_if<wire::Register>(&m)) {
     for (auto& [key, other] : nodes_) {
-      if (other.get() != &e && other->registered &&
-          other->cert.vip.address == e.cert.vip.address) {
+      if (other.get() != &e && other->registered && other->cert.vip.address == e.cert.vip.address) {
         log_->warn("node={} refused: vip={} is held by node={}", e.cert.name,
                    e.cert.vip.address.to_string(), other->cert.name);
         send_control(now, e,

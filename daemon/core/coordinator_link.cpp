@@ -123,8 +123,8 @@ void CoordinatorLink::tick(Time now) {
   auto& cur = slots_.current;
   // kConnecting with a session: the coordinator went silent (restarted, or our mapping died):
   // the session may be dead on its side too, so start a new one.
-  bool need_handshake = !cur || state_ == State::kConnecting ||
-                        (cur->transport.should_rekey(now) && !slots_.pending);
+  bool need_handshake =
+      !cur || state_ == State::kConnecting || (cur->transport.should_rekey(now) && !slots_.pending);
   if (state_ == State::kRefused) need_handshake = now >= next_attempt_;
   if (slots_.pending && now >= next_attempt_) {
     // The attempt timed out.

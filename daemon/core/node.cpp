@@ -62,7 +62,9 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
 
 Node::~Node() = default;
 
-bool Node::registered() const { return coord_.registered(); }
+bool Node::registered() const {
+  return coord_.registered();
+}
 
 std::optional<Endpoint> Node::coordinator() const {
   if (!coord_.configured()) return std::nullopt;
@@ -74,7 +76,9 @@ void Node::start(Time now) {
   schedule(coord_.deadline());
 }
 
-void Node::stop(Time now) { coord_.stop(now); }
+void Node::stop(Time now) {
+  coord_.stop(now);
+}
 
 // ---------------------------------------------------------------------------------------
 // What the coordinator tells us
@@ -245,8 +249,8 @@ void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, Pac
   } else {
     fx_.send_udp(from, resp->span());
   }
-  log_->info("peer={} vip={} session established (responder) via={}", p.name(),
-             p.vip.to_string(), via_relay ? "relay" : from.to_string());
+  log_->info("peer={} vip={} session established (responder) via={}", p.name(), p.vip.to_string(),
+             via_relay ? "relay" : from.to_string());
   // Without an introduction we do not know the peer's candidates yet: ask.
   if (!p.observed && registered()) {
     p.request_id = coord_.next_request_id();
@@ -282,8 +286,8 @@ void Node::on_handshake_resp(Time now, const Endpoint& from, bool via_relay, Pac
     return;
   }
   on_session(now, p);
-  log_->info("peer={} vip={} session established (initiator) via={}", p.name(),
-             p.vip.to_string(), via_relay ? "relay" : from.to_string());
+  log_->info("peer={} vip={} session established (initiator) via={}", p.name(), p.vip.to_string(),
+             via_relay ? "relay" : from.to_string());
 }
 
 // A handshake just installed a new current session for `p`.
@@ -371,7 +375,8 @@ void Node::send_control_to_peer(Time now, Peer& p, const ControlMessage& m,
 void Node::flush_queue(Time now, Peer& p) {
   while (auto pkt = p.queue.pop()) {
     std::memcpy(queue_buffer_.data() + kHeadroom, pkt->data(), pkt->size());
-    send_to_peer(now, p, PacketView(queue_buffer_.data(), queue_buffer_.size(), kHeadroom, pkt->size()));
+    send_to_peer(now, p,
+                 PacketView(queue_buffer_.data(), queue_buffer_.size(), kHeadroom, pkt->size()));
   }
 }
 
@@ -481,10 +486,9 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
 
 void Node::start_punching(Time now, Peer& p) {
   ProbeSender fx(*this, p, now);
-  p.paths.start_punching(now,
-                         CandidateSources{p.observed, p.local_endpoints, p.nat, coord_.observed(),
-                                          coord_.nat()},
-                         now - p.last_data_activity < kTrafficRecent, fx);
+  p.paths.start_punching(
+      now, CandidateSources{p.observed, p.local_endpoints, p.nat, coord_.observed(), coord_.nat()},
+      now - p.last_data_activity < kTrafficRecent, fx);
   schedule(p.paths.deadline());
 }
 

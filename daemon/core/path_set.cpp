@@ -7,7 +7,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-int kind_rank(PathKind k) { return k == PathKind::kLan ? 0 : 1; }
+int kind_rank(PathKind k) {
+  return k == PathKind::kLan ? 0 : 1;
+}
 
 }  // namespace
 
@@ -46,8 +48,7 @@ void PathSet::add_candidate(const Endpoint& ep, PathKind kind) {
   paths_.push_back(path);
 }
 
-void PathSet::start_punching(Time now, const CandidateSources& c, bool traffic,
-                             PathEffects& fx) {
+void PathSet::start_punching(Time now, const CandidateSources& c, bool traffic, PathEffects& fx) {
   if (force_ == Force::kRelay) {
     relay_reason_ = "forced";
     return;
@@ -95,8 +96,8 @@ void PathSet::start_punching(Time now, const CandidateSources& c, bool traffic,
 }
 
 PathSet::ProbeSource PathSet::on_probe(Time now, const Endpoint& from) {
-  bool known = std::any_of(paths_.begin(), paths_.end(),
-                           [&](const Path& x) { return x.endpoint == from; });
+  bool known =
+      std::any_of(paths_.begin(), paths_.end(), [&](const Path& x) { return x.endpoint == from; });
   if (known || force_ == Force::kRelay) return ProbeSource::kKnown;
   const std::size_t held = paths_.size();
   add_candidate(from, PathKind::kReflexive);
