@@ -52,6 +52,51 @@ const Schema<C::Relay> kRelay{{
                               },
                               check_relay};
 
+void check_limits(const Value& map, C::Limits& l) {
+  auto burst_at_least_rate = [&](const char* key, std::uint64_t rate, std::uint64_t burst) {
+    if (auto v = map.child(key); v && burst < rate)
+      v->fail("the burst must be at least the rate (" + std::to_string(rate) + ")");
+  };
+  burst_at_least_rate("lookup_burst", l.lookup_rate, l.lookup_burst);
+  burst_at_least_rate("introduction_burst", l.introduction_rate, l.introduction_burst);
+  if (!map.child("lookup_burst")) l.lookup_burst = std::max(l.lookup_burst, l.lookup_rate);
+  if (!map.child("introduction_burst"))
+    l.introduction_burst = std::max(l.introduction_burst, l.introduction_rate);
+}
+
+void check_stun(const Value& map, C::Stun& stun) {
+  auto burst = map.child("burst");
+  if (!burst) {
+    stun.burst = std::max({stun.burst, stun.rate_limit, C::kMinStunBurst});
+  } else if (stun.burst < C::kMinStunBurst || stun.burst < stun.rate_limit) {
+    burst->fail("the burst must be at least 2 KiB (\"16kbit\") and one second of rate_limit");
+  }
+}
+
+constexpr std::uint64_t kMaxRequestRate = 100'000, kMaxRequestBurst = 1'000'000;
+const Schema<C::Limits> kLimits{
+    {
+        {"max_nodes", kOptional,
+         into(&C::Limits::max_nodes, integer_in<std::uint64_t>(1, 1'000'000))},
+        {"lookup_rate", kOptional,
+         into(&C::Limits::lookup_rate, integer_in<std::uint64_t>(1, kMaxRequestRate))},
+        {"lookup_burst", kOptional,
+         into(&C::Limits::lookup_burst, integer_in<std::uint64_t>(1, kMaxRequestBurst))},
+        {"introduction_rate", kOptional,
+         into(&C::Limits::introduction_rate, integer_in<std::uint64_t>(1, kMaxRequestRate))},
+        {"introduction_burst", kOptional,
+         into(&C::Limits::introduction_burst, integer_in<std::uint64_t>(1, kMaxRequestBurst))},
+    },
+    check_limits};
+
+const Schema<C::Stun> kStun{
+    {
+        {"rate_limit", kOptional, into(&C::Stun::rate_limit, read_rate)},
+        {"burst", kOptional, into(&C::Stun::burst, read_data_size)},
+        {"sources", kOptional, into(&C::Stun::sources, integer_in<std::uint64_t>(64, 4'194'304))},
+    },
+    check_stun};
+
 const Schema<C> kCoordinator{
     {
         {"key", kRequired, into(&C::key, read_private_key_file)},
@@ -64,6 +109,8 @@ const Schema<C> kCoordinator{
         {"revoked", kOptional, into(&C::revoked, read_revoked)},
         {"node_timeout", kOptional, into(&C::node_timeout, duration_in(5s, 24h))},
         {"relay", kOptional, into(&C::relay, section(kRelay))},
+        {"limits", kOptional, into(&C::limits, section(kLimits))},
+        {"stun", kOptional, into(&C::stun, section(kStun))},
         {"log", kOptional, into(&C::log, section(log_schema()))},
         {"control_socket", kOptional, into(&C::control_socket, read_path)},
     },

@@ -14,6 +14,17 @@
 //     rate_limit: 20mbit                 # per node: bit, kbit, mbit or gbit per second
 //     burst: 4mbit                       # optional bucket size; default one second of
 //                                        #   rate_limit, and never below 16 KiB
+//   limits:
+//     max_nodes: 65536                   # registered nodes at most; 1..1000000
+//     lookup_rate: 10                    # peer lookups per second per node; 1..100000
+//     lookup_burst: 50                   #   bucket size; lookup_rate..1000000
+//     introduction_rate: 10              # introductions per second sent to any one node
+//     introduction_burst: 50             #   (whoever asks); same ranges as lookups
+//   stun:
+//     rate_limit: 16kbit                 # reply bytes per source address (IPv4, IPv6 /64):
+//     burst: 64kbit                      #   bit, kbit, mbit or gbit per second; burst
+//                                        #   >= 2 KiB and >= one second of rate_limit
+//     sources: 16384                     # source addresses remembered; 64..4194304
 //   log: { level: info }
 //   control_socket: /run/p2pvpn-coordinator.sock
 //
@@ -44,6 +55,21 @@ struct CoordinatorConfig {
     std::uint64_t burst = 20'000'000 / 8;       // bytes; >= kMinRelayBurst
   };
 
+  struct Limits {
+    std::uint64_t max_nodes = 65536;
+    std::uint64_t lookup_rate = 10;  // per second
+    std::uint64_t lookup_burst = 50;
+    std::uint64_t introduction_rate = 10;  // per second
+    std::uint64_t introduction_burst = 50;
+  };
+  // The smallest STUN burst: a response with every attribute we send, several times over.
+  static constexpr std::uint64_t kMinStunBurst = 2048;
+  struct Stun {
+    std::uint64_t rate_limit = 16'000 / 8;  // bytes per second per source address
+    std::uint64_t burst = 64'000 / 8;       // bytes
+    std::uint64_t sources = 16384;
+  };
+
   std::filesystem::path source;  // absolute path of the file this was loaded from
   std::filesystem::path key;     // absolute; mode 0600 or stricter
   std::filesystem::path cert;
@@ -56,6 +82,8 @@ struct CoordinatorConfig {
   std::vector<std::string> revoked;  // lowercase hex fingerprints, no duplicates
   std::chrono::milliseconds node_timeout = std::chrono::seconds(90);
   Relay relay;
+  Limits limits;
+  Stun stun;
   LogConfig log;
   std::filesystem::path control_socket = "/run/p2pvpn-coordinator.sock";
 

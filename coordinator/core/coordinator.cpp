@@ -13,27 +13,6 @@ constexpr Duration kPendingTimeout = 10s;
 
 }  // namespace
 
-bool TokenBucket::take(Time now, std::size_t bytes) {
-  double elapsed = std::chrono::duration<double>(now - last_).count();
-  last_ = now;
-  tokens_ = std::min(static_cast<double>(burst_), tokens_ + elapsed * static_cast<double>(rate_));
-  if (tokens_ < static_cast<double>(bytes)) return false;
-  tokens_ -= static_cast<double>(bytes);
-  return true;
-}
-
-struct Coordinator::Entry {
-  crypto::Certificate cert;
-  Endpoint observed;
-  std::vector<Endpoint> local_endpoints;
-  wire::NatSummary nat;
-  bool registered = false;
-  Time last_seen{};
-  std::optional<crypto::Session> current, previous;
-  TokenBucket bucket;
-  std::uint64_t relayed_bytes = 0, relay_dropped = 0;
-};
-
 struct Coordinator::Pending {
   crypto::AuthHandshake handshake;
   std::uint32_t remote_index;
@@ -49,7 +28,9 @@ Coordinator::Coordinator(crypto::Identity identity, crypto::CaCertificate ca,
       settings_(std::move(settings)),
       stun_(std::move(stun)),
       fx_(effects),
-      log_(std::move(log)) {
+      log_(std::move(log)),
+      registry_(settings_.node_timeout, settings_.max_nodes),
+      stun_limiter_({settings_.stun_rate, settings_.stun_burst, settings_.stun_sources}) {
   if (settings_.relay_burst == 0) settings_.relay_burst = settings_.relay_rate;
   scratch_.reserve(2048);
 }
@@ -60,11 +41,7 @@ void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from, Pa
   auto d = packet.span();
   const auto kind = wire::classify(d);
   if (kind == wire::DatagramKind::kStun) {
-    if (!stun_) return;
-    if (auto reply = stun_->on_request(socket, from, d)) {
-      ++counters_.stun_answered;
-      fx_.send_udp(reply->from, reply->to, reply->bytes);
-    }
+    on_stun(now, socket, from, packet);
     return;
   }
   if (socket != ServerSocket::kPrimary) return;  // only STUN on the discovery sockets
@@ -105,7 +82,7 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
   wire::build_handshake_resp(out, index, init->sender_index, *msg);
   pending_.emplace(
       index, std::make_unique<Pending>(Pending{std::move(hs), init->sender_index, from, now}));
-  schedule(now + kPendingTimeout);
+  pending_deadlines_.emplace_back(now + kPendingTimeout, index);
   fx_.send_udp(ServerSocket::kPrimary, from, out);
 }
 
@@ -139,37 +116,29 @@ void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
   }
   auto keys = hs.split();
   if (!keys) return;
-  const auto& cert = *hs.peer_certificate();
-  auto& slot = nodes_[cert.public_key];
-  if (!slot) {
-    if (nodes_.size() > settings_.max_nodes) {
-      nodes_.erase(cert.public_key);
-      log_->warn("registry full; refusing node={}", cert.name);
+  establish(now, from, *hs.peer_certificate(),
+            crypto::Session{crypto::TransportSession(std::move(keys).value(), now, false),
+                            fin->receiver_index, pending->remote_index});
+}
+
+void Coordinator::establish(Time now, const Endpoint& from, const crypto::Certificate& cert,
+                            crypto::Session session) {
+  Entry* e = registry_.by_key(cert.public_key);
+  if (!e) {
+    e = registry_.add(cert, from, now,
+                      TokenBucket(settings_.relay_rate, settings_.relay_burst, now),
+                      TokenBucket(settings_.lookup_rate, settings_.lookup_burst, now),
+                      TokenBucket(settings_.introduction_rate, settings_.introduction_burst, now));
+    if (!e) {
+      ++counters_.registry_full;
+      log_->warn("registry full ({} nodes); refusing node={}", registry_.size(), cert.name);
       return;
     }
-    slot.reset(new Entry{cert,
-                         from,
-                         {},
-                         {},
-                         false,
-                         now,
-                         std::nullopt,
-                         std::nullopt,
-                         TokenBucket(settings_.relay_rate, settings_.relay_burst, now),
-                         0,
-                         0});
   }
-  Entry& e = *slot;
-  e.cert = cert;  // a re-issued certificate for the same key replaces the old one
-  e.observed = from;
-  e.last_seen = now;
-  if (e.previous) by_index_.erase(e.previous->local_index);
-  e.previous = std::move(e.current);
-  auto index = fin->receiver_index;
-  e.current.emplace(crypto::Session{crypto::TransportSession(std::move(keys).value(), now, false),
-                                    index, pending->remote_index});
-  by_index_[index] = &e;
-  schedule(now + settings_.node_timeout);
+  registry_.replace_certificate(*e, cert);  // a re-issued certificate for the same key
+  e->observed = from;
+  e->last_seen = now;
+  registry_.add_session(*e, std::move(session));
   log_->debug("node={} session established endpoint={}", cert.name, from.to_string());
 }
 
@@ -179,9 +148,9 @@ void Coordinator::on_data(Time now, const Endpoint& from, PacketView d) {
     ++counters_.malformed;
     return;
   }
-  auto it = by_index_.find(h->receiver_index);
-  if (it == by_index_.end()) return;
-  Entry& e = *it->second;
+  Entry* found = registry_.by_index(h->receiver_index);
+  if (!found) return;
+  Entry& e = *found;
   auto* keys = e.current && e.current->local_index == h->receiver_index     ? &*e.current
                : e.previous && e.previous->local_index == h->receiver_index ? &*e.previous
                                                                             : nullptr;
@@ -217,12 +186,12 @@ void Coordinator::relay(Time now, Entry& from, PacketView d, std::size_t plain_l
   }
   Ipv4 to{std::uint32_t{body[1]} << 24 | std::uint32_t{body[2]} << 16 |
           std::uint32_t{body[3]} << 8 | body[4]};
-  Entry* target = find_by_vip(to);
+  Entry* target = registry_.by_vip(to);
   if (!target || !target->current || target == &from) {
     ++from.relay_dropped;
     return;
   }
-  if (!from.bucket.take(now, plain_len)) {
+  if (!from.relay_bucket.take(now, plain_len)) {
     ++from.relay_dropped;
     return;
   }
@@ -234,28 +203,18 @@ void Coordinator::relay(Time now, Entry& from, PacketView d, std::size_t plain_l
   fx_.send_udp(ServerSocket::kPrimary, target->observed, v.span());
 }
 
-Coordinator::Entry* Coordinator::find_by_vip(Ipv4 vip) {
-  for (auto& [key, e] : nodes_) {
-    if (e->registered && e->cert.vip.address == vip) return e.get();
-  }
-  return nullptr;
-}
-
 void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) {
   if (auto* r = std::get_if<wire::Register>(&m)) {
-    for (auto& [key, other] : nodes_) {
-      if (other.get() != &e && other->registered && other->cert.vip.address == e.cert.vip.address) {
-        log_->warn("node={} refused: vip={} is held by node={}", e.cert.name,
-                   e.cert.vip.address.to_string(), other->cert.name);
-        send_control(now, e,
-                     wire::Refused{wire::RefuseCode::kAddressInUse,
-                                   "virtual IP " + e.cert.vip.address.to_string() +
-                                       " is already registered by another key"});
-        return;
-      }
-    }
     bool first = !e.registered;
-    e.registered = true;
+    if (Entry* other = registry_.register_node(e)) {
+      log_->warn("node={} refused: vip={} is held by node={}", e.cert.name,
+                 e.cert.vip.address.to_string(), other->cert.name);
+      send_control(now, e,
+                   wire::Refused{wire::RefuseCode::kAddressInUse,
+                                 "virtual IP " + e.cert.vip.address.to_string() +
+                                     " is already registered by another key"});
+      return;
+    }
     e.local_endpoints = r->local_endpoints;
     e.nat = r->nat;
     if (first)
@@ -270,23 +229,7 @@ void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) 
     return;
   }
   if (auto* q = std::get_if<wire::PeerRequest>(&m)) {
-    Entry* target = nullptr;
-    if (auto* v = std::get_if<Ipv4>(&q->target)) {
-      target = find_by_vip(*v);
-    } else {
-      for (auto& [key, other] : nodes_) {
-        if (other->registered && other->cert.name == std::get<std::string>(q->target))
-          target = other.get();
-      }
-    }
-    if (!target || target == &e) {
-      send_control(now, e, wire::PeerUnknown{q->request_id, "no such node is registered"});
-      return;
-    }
-    // Both sides hear of each other at the same moment, so they punch together.
-    introduce(now, e, *target, q->request_id, true);
-    introduce(now, *target, e, 0, false);
-    log_->debug("introduced node={} and node={}", e.cert.name, target->cert.name);
+    on_peer_request(now, e, *q);
     return;
   }
   if (std::holds_alternative<wire::Goodbye>(m)) {
@@ -294,6 +237,36 @@ void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) 
     return;
   }
   log_->debug("node={} sent unexpected {}", e.cert.name, wire::control_name(m));
+}
+
+void Coordinator::on_peer_request(Time now, Entry& e, const wire::PeerRequest& q) {
+  if (!e.lookup_bucket.take(now, 1)) {
+    ++e.lookups_refused;
+    ++counters_.lookups_refused;
+    send_control(now, e, wire::PeerUnknown{q.request_id, "rate limited: too many lookups"});
+    return;
+  }
+  Entry* target = nullptr;
+  if (auto* v = std::get_if<Ipv4>(&q.target)) {
+    target = registry_.by_vip(*v);
+  } else {
+    target = registry_.by_name(std::get<std::string>(q.target));
+  }
+  if (!target || target == &e) {
+    send_control(now, e, wire::PeerUnknown{q.request_id, "no such node is registered"});
+    return;
+  }
+  if (!target->introduction_bucket.take(now, 1)) {
+    ++target->introductions_refused;
+    ++counters_.introductions_refused;
+    send_control(
+        now, e, wire::PeerUnknown{q.request_id, "rate limited: that node is introduced too often"});
+    return;
+  }
+  // Both sides hear of each other at the same moment, so they punch together.
+  introduce(now, e, *target, q.request_id, true);
+  introduce(now, *target, e, 0, false);
+  log_->debug("introduced node={} and node={}", e.cert.name, target->cert.name);
 }
 
 void Coordinator::introduce(Time now, Entry& to, const Entry& about, std::uint32_t request_id,
@@ -311,50 +284,54 @@ void Coordinator::send_control(Time now, Entry& e, const wire::ControlMessage& m
 
 void Coordinator::remove(Entry& e, const char* why) {
   log_->info("node={} vip={} removed: {}", e.cert.name, e.cert.vip.address.to_string(), why);
-  if (e.current) by_index_.erase(e.current->local_index);
-  if (e.previous) by_index_.erase(e.previous->local_index);
-  nodes_.erase(e.cert.public_key);
+  registry_.remove(e);
 }
 
 void Coordinator::on_tick(Time now) {
-  deadline_ = Time::max();
-  std::erase_if(pending_,
-                [&](const auto& kv) { return now - kv.second->started >= kPendingTimeout; });
-  for (auto& [index, p] : pending_) schedule(p->started + kPendingTimeout);
-  std::vector<Entry*> silent;
-  for (auto& [key, e] : nodes_) {
-    if (now - e->last_seen >= settings_.node_timeout) {
-      silent.push_back(e.get());
-      continue;
-    }
-    for (auto* k : {&e->previous, &e->current}) {
-      if (*k && (*k)->transport.is_expired(now)) {
-        by_index_.erase((*k)->local_index);
-        k->reset();
-      }
-    }
-    schedule(e->last_seen + settings_.node_timeout);
-    if (e->current) schedule(e->current->transport.created() + crypto::kRejectAfterTime);
+  while (!pending_deadlines_.empty() && pending_deadlines_.front().first <= now) {
+    auto it = pending_.find(pending_deadlines_.front().second);
+    // The index may have been reused since: only a handshake as old as the deadline goes.
+    if (it != pending_.end() && now - it->second->started >= kPendingTimeout) pending_.erase(it);
+    pending_deadlines_.pop_front();
   }
-  for (Entry* e : silent) remove(*e, "silent");
+  registry_.expire(now, [this](Entry& e) { remove(e, "silent"); });
+}
+
+Time Coordinator::next_deadline() const {
+  Time t = registry_.next_deadline();
+  if (!pending_deadlines_.empty()) t = std::min(t, pending_deadlines_.front().first);
+  return t;
 }
 
 CoordinatorStatus Coordinator::status(Time now) const {
   CoordinatorStatus s = counters_;
-  for (const auto& [key, e] : nodes_) {
-    if (!e->registered) continue;
-    s.nodes.push_back(NodeEntryStatus{e->cert.name, e->cert.vip, e->observed, e->local_endpoints,
-                                      e->nat, now - e->last_seen, e->relayed_bytes,
-                                      e->relay_dropped});
-  }
+  registry_.for_each([&](const Entry& e) {
+    if (!e.registered) return;
+    s.nodes.push_back(NodeEntryStatus{e.cert.name, e.cert.vip, e.observed, e.local_endpoints, e.nat,
+                                      now - e.last_seen, e.relayed_bytes, e.relay_dropped,
+                                      e.lookups_refused, e.introductions_refused});
+  });
   return s;
+}
+
+void Coordinator::on_stun(Time now, ServerSocket socket, const Endpoint& from, PacketView d) {
+  if (!stun_) return;
+  auto reply = stun_->on_request(socket, from, d.span());
+  if (!reply) return;
+  // reply->to differs from `from` at most in its port (RESPONSE-PORT): one address, one budget.
+  if (!stun_limiter_.take(now, reply->to.address, reply->bytes.size())) {
+    ++counters_.stun_rate_limited;
+    return;
+  }
+  ++counters_.stun_answered;
+  fx_.send_udp(reply->from, reply->to, reply->bytes);
 }
 
 std::uint32_t Coordinator::new_index() {
   for (;;) {
     std::uint32_t v = 0;
     fx_.fill_random(std::span(reinterpret_cast<std::uint8_t*>(&v), sizeof v));
-    if (v != 0 && !by_index_.contains(v) && !pending_.contains(v)) return v;
+    if (v != 0 && !registry_.index_in_use(v) && !pending_.contains(v)) return v;
   }
 }
 

@@ -13,12 +13,23 @@
 // in place for the target (its tag lands where the old tag was) behind a new data header
 // written over the old one.
 //
+// Lookups (relay target, PeerRequest, session index, static key) are O(1) in the Registry
+// (registry.hpp); on_tick() does work in proportion to what expired.
+//
+// Limits, each a token bucket: relayed bytes per sending node; PeerRequests per node (over
+// the limit: PeerUnknown "rate limited", counted); Introduces sent to any one node, whoever
+// asks (over the limit: the asker gets PeerUnknown, counted); STUN reply bytes per source
+// address (IPv4 address or IPv6 /64, in a bounded table; over the limit: a silent counted
+// drop). STUN policy: RESPONSE-PORT is honoured - the reply can only go to the requester's
+// own address, and it is charged to that address's budget like any other reply, as are
+// replies that CHANGE-REQUEST sends out of the alternate address or port.
+//
 // Threading: none.
 #pragma once
 
 #include <spdlog/spdlog.h>
 
-#include <map>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -26,10 +37,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "coordinator/core/registry.hpp"
 #include "crypto/auth_handshake.hpp"
 #include "crypto/transport.hpp"
 #include "net/control.hpp"
 #include "net/packet_view.hpp"
+#include "net/rate_limit.hpp"
 #include "net/stun.hpp"
 #include "net/time.hpp"
 
@@ -55,20 +68,16 @@ struct CoordinatorSettings {
   std::vector<std::string> revoked;           // certificate fingerprints
   std::size_t max_pending_handshakes = 4096;
   std::size_t max_nodes = 65536;
+  std::uint64_t lookup_rate = 10;         // PeerRequests per second per node
+  std::uint64_t lookup_burst = 50;        // PeerRequests
+  std::uint64_t introduction_rate = 10;   // Introduces per second to any one node
+  std::uint64_t introduction_burst = 50;  // Introduces
+  std::uint64_t stun_rate = 2048;         // STUN reply bytes per second per source address
+  std::uint64_t stun_burst = 8192;        // bytes
+  std::size_t stun_sources = 16384;       // source addresses remembered, at most
 };
 
-// Token bucket: `rate` bytes per second, at most `burst` saved up.
-class TokenBucket {
- public:
-  TokenBucket(std::uint64_t rate, std::uint64_t burst, Time now)
-      : rate_(rate), burst_(burst), tokens_(static_cast<double>(burst)), last_(now) {}
-  bool take(Time now, std::size_t bytes);
-
- private:
-  std::uint64_t rate_, burst_;
-  double tokens_;
-  Time last_;
-};
+using p2p::TokenBucket;
 
 struct NodeEntryStatus {
   std::string name;
@@ -78,11 +87,16 @@ struct NodeEntryStatus {
   wire::NatSummary nat;
   Duration since_seen{};
   std::uint64_t relayed_bytes = 0, relay_dropped = 0;
+  std::uint64_t lookups_refused = 0, introductions_refused = 0;
 };
 
 struct CoordinatorStatus {
   std::vector<NodeEntryStatus> nodes;
   std::uint64_t handshakes_refused = 0, malformed = 0, stun_answered = 0;
+  std::uint64_t stun_rate_limited = 0;      // STUN replies not sent: source over its budget
+  std::uint64_t registry_full = 0;          // handshakes completed but refused: max_nodes
+  std::uint64_t lookups_refused = 0;        // PeerRequests over the asker's lookup rate
+  std::uint64_t introductions_refused = 0;  // PeerRequests over the target's introduction rate
 };
 
 class Coordinator {
@@ -96,26 +110,27 @@ class Coordinator {
 
   void on_udp(Time now, ServerSocket socket, const Endpoint& from, PacketView packet);
   void on_tick(Time now);
-  Time next_deadline() const { return deadline_; }
+  Time next_deadline() const;
   CoordinatorStatus status(Time now) const;
 
  private:
-  struct Entry;
+  using Entry = NodeEntry;
   struct Pending;
 
   void on_init(Time now, const Endpoint& from, PacketView d);
   void on_final(Time now, const Endpoint& from, PacketView d);
+  void on_stun(Time now, ServerSocket socket, const Endpoint& from, PacketView d);
+  // The handshake with the node whose certificate is `cert` is complete: into the registry.
+  void establish(Time now, const Endpoint& from, const crypto::Certificate& cert,
+                 crypto::Session session);
   void on_data(Time now, const Endpoint& from, PacketView d);
   void on_control(Time now, Entry& e, const wire::ControlMessage& m);
   void relay(Time now, Entry& from, PacketView header_and_body, std::size_t plain_len);
   void send_control(Time now, Entry& e, const wire::ControlMessage& m);
   void introduce(Time now, Entry& to, const Entry& about, std::uint32_t request_id, bool initiate);
+  void on_peer_request(Time now, Entry& e, const wire::PeerRequest& q);
   void remove(Entry& e, const char* why);
-  Entry* find_by_vip(Ipv4 vip);
   std::uint32_t new_index();
-  void schedule(Time t) {
-    if (t < deadline_) deadline_ = t;
-  }
 
   crypto::Identity identity_;
   crypto::CaCertificate ca_;
@@ -124,11 +139,12 @@ class Coordinator {
   CoordinatorEffects& fx_;
   std::shared_ptr<spdlog::logger> log_;
 
-  std::map<crypto::PublicKey, std::unique_ptr<Entry>> nodes_;      // by static key
-  std::unordered_map<std::uint32_t, Entry*> by_index_;             // session index -> node
+  Registry registry_;
   std::unordered_map<std::uint32_t, std::unique_ptr<Pending>> pending_;  // XX in progress
+  // Pending handshakes' deadlines in the order they were started (which is their order).
+  std::deque<std::pair<Time, std::uint32_t>> pending_deadlines_;
+  SourceLimiter stun_limiter_;
   CoordinatorStatus counters_;
-  Time deadline_ = Time::max();
   std::vector<std::uint8_t> scratch_;
 };
 

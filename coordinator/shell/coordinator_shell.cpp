@@ -21,6 +21,14 @@ CoordinatorSettings settings_from(const config::CoordinatorConfig& c) {
   s.relay_rate = c.relay.rate_limit;
   s.relay_burst = c.relay.burst;
   s.revoked = c.revoked;
+  s.max_nodes = c.limits.max_nodes;
+  s.lookup_rate = c.limits.lookup_rate;
+  s.lookup_burst = c.limits.lookup_burst;
+  s.introduction_rate = c.limits.introduction_rate;
+  s.introduction_burst = c.limits.introduction_burst;
+  s.stun_rate = c.stun.rate_limit;
+  s.stun_burst = c.stun.burst;
+  s.stun_sources = c.stun.sources;
   return s;
 }
 
@@ -46,6 +54,8 @@ json status_to_json(const CoordinatorStatus& status) {
         {"seconds_since_seen", std::chrono::duration<double>(n.since_seen).count()},
         {"relayed_bytes", n.relayed_bytes},
         {"relay_dropped", n.relay_dropped},
+        {"lookups_refused", n.lookups_refused},
+        {"introductions_refused", n.introductions_refused},
     });
   }
   return json{{"ok", true},
@@ -53,7 +63,11 @@ json status_to_json(const CoordinatorStatus& status) {
               {"counters",
                {{"handshakes_refused", status.handshakes_refused},
                 {"malformed", status.malformed},
-                {"stun_answered", status.stun_answered}}}};
+                {"stun_answered", status.stun_answered},
+                {"stun_rate_limited", status.stun_rate_limited},
+                {"registry_full", status.registry_full},
+                {"lookups_refused", status.lookups_refused},
+                {"introductions_refused", status.introductions_refused}}}};
 }
 
 Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::create(
