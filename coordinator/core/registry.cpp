@@ -55,6 +55,12 @@ void Registry::add_session(NodeEntry& n, crypto::Session s) {
   n.previous = std::move(n.current);
   by_index_[s.local_index] = &n;
   n.current.emplace(std::move(s));
+  // The one deadline that can come earlier than the heap time (node_timeout > the lifetime).
+  const Time expires = n.current->transport.created() + crypto::kRejectAfterTime;
+  if (expires < n.due_) {
+    n.due_ = expires;
+    heap_sift_up(n.heap_pos_);
+  }
 }
 
 NodeEntry* Registry::register_node(NodeEntry& n) {
@@ -90,8 +96,10 @@ Time Registry::real_deadline(const NodeEntry& n) const {
   return t;
 }
 
-void Registry::expire(Time now, const std::function<void(NodeEntry&)>& silent) {
+std::size_t Registry::expire(Time now, const std::function<void(NodeEntry&)>& silent) {
+  std::size_t looked_at = 0;
   while (!heap_.empty() && heap_.front()->due_ <= now) {
+    ++looked_at;
     NodeEntry& n = *heap_.front();
     if (now - n.last_seen >= node_timeout_) {
       silent(n);  // removes n, and with it its heap slot
@@ -106,6 +114,7 @@ void Registry::expire(Time now, const std::function<void(NodeEntry&)>& silent) {
     n.due_ = real_deadline(n);
     heap_sift_down(0);
   }
+  return looked_at;
 }
 
 void Registry::heap_set(std::size_t i, NodeEntry* n) {

@@ -91,8 +91,9 @@ class Registry {
   void remove(NodeEntry& n);
 
   // Drops expired sessions, and hands each node silent for node_timeout to `silent` (which
-  // must remove() it). Work in proportion to the nodes whose heap time has come.
-  void expire(Time now, const std::function<void(NodeEntry&)>& silent);
+  // must remove() it). Work in proportion to the nodes whose heap time has come: returns how
+  // many it looked at.
+  std::size_t expire(Time now, const std::function<void(NodeEntry&)>& silent);
   Time next_deadline() const { return heap_.empty() ? Time::max() : heap_.front()->due_; }
 
   template <class F>

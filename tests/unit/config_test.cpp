@@ -500,6 +500,42 @@ TEST_F(ConfigTest, CoordinatorDefaults) {
   EXPECT_EQ(c.log.level, LogLevel::info);
 }
 
+// limits: and stun: (coordinator/core/coordinator.hpp says what each bounds).
+TEST_F(ConfigTest, CoordinatorLimits) {
+  auto c = coordinator(kCoordinatorBase);
+  EXPECT_EQ(c.limits.max_nodes, 65536u);
+  EXPECT_EQ(c.limits.lookup_rate, 10u);
+  EXPECT_EQ(c.limits.lookup_burst, 50u);
+  EXPECT_EQ(c.limits.introduction_rate, 10u);
+  EXPECT_EQ(c.limits.introduction_burst, 50u);
+  EXPECT_EQ(c.stun.rate_limit, 2000u);  // 16 kbit/s
+  EXPECT_EQ(c.stun.burst, 8000u);
+  EXPECT_EQ(c.stun.sources, 16384u);
+
+  c = coordinator(kCoordinatorBase +
+                  "limits:\n  max_nodes: 100000\n  lookup_rate: 200\n  introduction_rate: 3\n"
+                  "  introduction_burst: 4\nstun:\n  rate_limit: 1mbit\n  sources: 64\n");
+  EXPECT_EQ(c.limits.max_nodes, 100000u);
+  EXPECT_EQ(c.limits.lookup_rate, 200u);
+  EXPECT_EQ(c.limits.lookup_burst, 200u);  // never below one second of the rate
+  EXPECT_EQ(c.limits.introduction_rate, 3u);
+  EXPECT_EQ(c.limits.introduction_burst, 4u);
+  EXPECT_EQ(c.stun.rate_limit, 125'000u);
+  EXPECT_EQ(c.stun.burst, 125'000u);
+  EXPECT_EQ(c.stun.sources, 64u);
+
+  expect_at(coordinator_error(kCoordinatorBase + "limits:\n  max_nodes: 0\n"), 5, 14,
+            "limits.max_nodes", "");
+  expect_at(coordinator_error(kCoordinatorBase + "limits:\n  lookup_rate: 10\n  lookup_burst: 5\n"),
+            6, 17, "limits.lookup_burst", "at least the rate");
+  expect_at(coordinator_error(kCoordinatorBase + "limits:\n  introductions: 5\n"), 5, 3,
+            "limits.introductions", "");
+  expect_at(coordinator_error(kCoordinatorBase + "stun:\n  burst: 8kbit\n"), 5, 10, "stun.burst",
+            "at least 2 KiB");
+  expect_at(coordinator_error(kCoordinatorBase + "stun:\n  sources: 10\n"), 5, 12, "stun.sources",
+            "");
+}
+
 TEST_F(ConfigTest, CoordinatorAlternateAddress) {
   auto c = coordinator(kCoordinatorBase +
                        "listen: 203.0.113.10:7400\nalternate_address: 203.0.113.11\n");
