@@ -7,7 +7,7 @@
 # registration, per relayed packet and per lookup (thread CPU time inside on_udp() only).
 # The aim (issue 9): <= 2 KiB per node, 100,000 registrations in < 10 s of coordinator CPU.
 #
-#   contrib/bench-coordinator.sh [--build DIR] [--no-build] [N [RELAYED [LOOKUPS]]]
+#   [BUILD_DIR=build] [NO_BUILD=1] contrib/bench-coordinator.sh [N [RELAYED [LOOKUPS]]]
 #
 # Defaults: N=100000, RELAYED=100000, LOOKUPS=100000. While per-session keys are
 # sodium_malloc()ed (four memory mappings each, two per session), N is capped by
@@ -15,28 +15,16 @@
 # where it stopped.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-build_dir=$top/build
-do_build=1
-
-usage() {
+build_dir=${BUILD_DIR:-$top/build}
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
   sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
   exit 2
-}
-
-while [ $# -gt 0 ]; do
-  case $1 in
-    --build) build_dir=$(realpath -m "$2"); shift 2 ;;
-    --no-build) do_build=0; shift ;;
-    -h | --help) usage ;;
-    -*) usage ;;
-    *) break ;;
-  esac
-done
+fi
 n=${1:-100000}
 relayed=${2:-100000}
 lookups=${3:-100000}
 
-if [ "$do_build" = 1 ]; then
+if [ "${NO_BUILD:-0}" = 0 ]; then
   [ -f "$build_dir/build.ninja" ] ||
     cmake -S "$top" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   ninja -C "$build_dir" -j2 coordinator_bench >/dev/null
