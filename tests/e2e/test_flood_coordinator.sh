@@ -3,7 +3,8 @@
 # The coordinator under a flood of spoofed Noise XX initiations (garbage: 0x81, pattern 2,
 # random rest, 38..300 bytes), 3,000 a second for 10 s from 32k spoofed sources whose replies
 # come back to the attacker, while a genuine node starts and registers. Issue 9's targets:
-#   - the genuine node registers within REGISTER_LIMIT_MS of being started;
+#   - the genuine node registers within REGISTER_LIMIT_MS of being started (from its start to
+#     its "registered" log line; without that line, to the first status that says so);
 #   - the coordinator keeps running and its control socket answers throughout;
 #   - its RSS grows by at most RSS_GROWTH_LIMIT_KB;
 #   - no amplification: no source address gets back more bytes than it sent (the flood's
@@ -28,6 +29,17 @@ coordinator_answers() {
 
 registered() {  # NAME
   [ "$(p2p_status "$1" 2>/dev/null | jq -r .node.coordinator.state)" = registered ]
+}
+
+# Milliseconds from NAME's last start (p2p_start's marker in its log) to the daemon's first
+# "registered" log line after it; empty if there is none. The status poll's figure includes
+# starting p2pvpnctl, which takes tenths of a second on a busy machine.
+registered_in_log_ms() {  # NAME
+  awk '/^---- start / {split($3, t, ":"); s = (t[1] * 3600 + t[2] * 60 + t[3]) * 1000; r = ""; next}
+       r == "" && s != "" && /\] registered / {
+         x = $2; sub(/\]$/, "", x); split(x, t, ":"); r = (t[1] * 3600 + t[2] * 60 + t[3]) * 1000 - s
+       }
+       END {if (r != "") printf "%d\n", r}' "$LAB_DIR/logs/$1.log"
 }
 
 main() {
@@ -55,8 +67,11 @@ main() {
   lab_log "flood under way; starting alice"
   t0=$(now_ms)
   p2p_start alice
+  local poll_ms="" log_ms=""
   if wait_for 8 "alice registered" registered alice; then
-    reg_ms=$(($(now_ms) - t0))
+    poll_ms=$(($(now_ms) - t0))
+    log_ms=$(registered_in_log_ms alice)
+    reg_ms=${log_ms:-$poll_ms}
   fi
 
   # Until the flood ends (bounded: its --seconds and --linger, and this loop's deadline).
@@ -84,7 +99,7 @@ main() {
 
   lab_report "$(printf 'flood_coordinator: %s XX inits (%s) in %s s from %s, genuine registered in %s, replies %s / %s sent (x%s, worst source x%s), coordinator %s, RSS %s -> %s (peak)' \
     "$sent" "$(lab_mb "$sent_bytes")" "$secs" "$LAB_SPOOF_PREFIX" \
-    "$([ -n "$reg_ms" ] && echo "$(ms_to_s "$reg_ms") s" || echo "never (>8 s)")" \
+    "$([ -n "$reg_ms" ] && echo "$(ms_to_s "$reg_ms") s (status said so after $(ms_to_s "$poll_ms") s)" || echo "never (>8 s)")" \
     "$(lab_mb "$reply_bytes")" "$(lab_mb "$sent_bytes")" "$amp" "$worst" \
     "$( ((alive)) && echo "alive ($unanswered status timeouts)" || echo DEAD)" \
     "$(lab_mb_kb "$rss0")" "$(lab_mb_kb "$rss_peak")")"
