@@ -28,6 +28,7 @@ VICTIM_LIMIT_BYTES=$((64 * 1024))
 ATTACKER_IP=203.0.113.50
 VICTIM_IP=203.0.113.60
 KINDS=stun,stun-rp,stun-cr,stun-rpcr
+BYSTANDER_PREFIX=192.168.200.0/24
 
 flood() {  # LOG EXTRA_ARGS...
   local log=$1; shift
@@ -50,7 +51,10 @@ main() {
   coord_pid=$(p2p_coordinator_pid)
   lab_attacker attacker "$ATTACKER_IP" "$LAB_SPOOF_PREFIX"
   lab_public_host victim "$VICTIM_IP"
-  lab_public_host bystander 203.0.113.70
+  # The bystander sends from another /24 than the attacker's and the victim's (a limit may
+  # be per prefix too): an address of its own prefix, routed to it.
+  lab_attacker bystander 203.0.113.70 "$BYSTANDER_PREFIX"
+  lab_route_via coord "$BYSTANDER_PREFIX" 203.0.113.70
 
   local victim_log=$LAB_DIR/logs/victim.log
   lab_spawn victim "$victim_log" "$tool" listen --seconds 30
@@ -68,7 +72,7 @@ main() {
   # A bystander's Binding request, after the flood: the limit is per source.
   local by_log=$LAB_DIR/logs/bystander.log by_replies
   lab_exec bystander timeout 10 "$tool" send --to "$P2P_COORD_ENDPOINT" --kind stun --rate 5 \
-    --count 3 --seconds 2 --linger 1 >"$by_log" 2>&1 || true
+    --count 3 --seconds 2 --linger 1 --spoof 192.168.200.70/32 >"$by_log" 2>&1 || true
   by_replies=$(flood_field "$by_log" replies)
   local alive=1
   kill -0 "$coord_pid" 2>/dev/null || alive=0
