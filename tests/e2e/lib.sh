@@ -371,8 +371,9 @@ ms_to_s() { printf '%d.%02d' "$(($1 / 1000))" "$((($1 % 1000) / 10))"; }
 #   lab_attacker NAME IP PREFIX     a public host that sends from PREFIX (spoofed sources) and
 #                                   receives what comes back to PREFIX (a local route); the
 #                                   ICMP errors it would send for those replies are dropped
-#   lab_route_via NAME PREFIX VIA   in NAME, route PREFIX via VIA (replies to spoofed sources go
-#                                   back to the attacker, so rp_filter accepts them too)
+#   lab_route_via NAME PREFIX VIA   in NAME, route PREFIX via VIA: what NAME sends to spoofed
+#                                   sources goes back to the attacker, and rp_filter lets the
+#                                   spoofed datagrams in
 #   lab_flood_tool                  the path of p2p_flood (fails when it was not built)
 #   lab_flood_ready NAME LOG WHAT   wait until p2p_flood in LOG says WHAT (listening, capturing)
 #   flood_field LOG KEY             KEY's value in the last "p2p_flood:" line of LOG
