@@ -379,6 +379,8 @@ ms_to_s() { printf '%d.%02d' "$(($1 / 1000))" "$((($1 % 1000) / 10))"; }
 #   flood_field LOG KEY             KEY's value in the last "p2p_flood:" line of LOG
 #   flood_fields LOG KEY...         the values of KEY... on one line ("?" for a missing one)
 #   lab_rss_kb PID                  its resident set size in kB (empty when it is gone)
+#   lab_cpu_ms PID                  the CPU time it has used (user + system), in ms
+#   lab_cpu_pct MS0 MS1 WALL_MS     CPU use between two lab_cpu_ms readings, in percent
 #   lab_ctl SOCKET JSON             one request to a control socket; its answer line on stdout
 #   lab_ping_stats HOST VIP SECONDS OUT
 #                                   pings 10 ms apart for SECONDS; writes "SENT RECEIVED
@@ -436,6 +438,18 @@ flood_fields() {  # LOG KEY...
 
 lab_rss_kb() {  # PID
   awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || true
+}
+
+lab_cpu_ms() {  # PID
+  # Fields 14 and 15 of /proc/PID/stat, after the command name (which may hold spaces).
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  stat=${stat##*) }
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%d\n", ($12 + $13) * 1000 / hz}' <<<"$stat"
+}
+
+lab_cpu_pct() {  # MS0 MS1 WALL_MS
+  awk -v a="$1" -v b="$2" -v w="$3" 'BEGIN {printf "%d", (w > 0 ? (b - a) * 100 / w : 0)}'
 }
 
 lab_ctl() {  # SOCKET JSON

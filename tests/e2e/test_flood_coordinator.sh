@@ -62,7 +62,9 @@ main() {
   lab_spawn attacker "$flood_log" "$tool" send --to "$P2P_COORD_ENDPOINT" --kind xx \
     --max-size 1200 --rate "$RATE" --count $((RATE * SECONDS_OF_FLOOD)) \
     --seconds "$SECONDS_OF_FLOOD" --spoof "$LAB_SPOOF_PREFIX" --linger 1
-  local flood_pid=$LAB_LAST_PID
+  local flood_pid=$LAB_LAST_PID cpu0 wall0 cpu1 wall1
+  cpu0=$(lab_cpu_ms "$coord_pid")
+  wall0=$(now_ms)
   # Two seconds in, the pending handshakes of a coordinator that keeps them are many.
   sleep 2
   lab_log "flood under way; starting alice"
@@ -88,6 +90,8 @@ main() {
     sleep 0.5
   done
   wait "$flood_pid" 2>/dev/null || true
+  cpu1=$(lab_cpu_ms "$coord_pid")
+  wall1=$(now_ms)
   kill -0 "$coord_pid" 2>/dev/null || alive=0
   ((alive)) && { coordinator_answers || unanswered=$((unanswered + 1)); }
   rss=$(lab_rss_kb "$coord_pid")
@@ -98,11 +102,12 @@ main() {
     sent_bytes seconds reply_bytes amplification max_source_amplification)
   [ "$worst" != "?" ] || fail "the attacker printed no figures: $(tail -n3 "$flood_log")"
 
-  lab_report "$(printf 'flood_coordinator: %s XX inits (%s) in %s s from %s, genuine registered in %s, replies %s / %s sent (x%s, worst source x%s), coordinator %s, RSS %s -> %s (peak)' \
+  lab_report "$(printf 'flood_coordinator: %s XX inits (%s) in %s s from %s, genuine registered in %s, replies %s / %s sent (x%s, worst source x%s), coordinator %s, CPU %s%%, RSS %s -> %s (peak)' \
     "$sent" "$(lab_mb "$sent_bytes")" "$secs" "$LAB_SPOOF_PREFIX" \
     "$([ -n "$reg_ms" ] && echo "$(ms_to_s "$reg_ms") s (status said so after $(ms_to_s "$poll_ms") s)" || echo "never (>8 s)")" \
     "$(lab_mb "$reply_bytes")" "$(lab_mb "$sent_bytes")" "$amp" "$worst" \
     "$( ((alive)) && echo "alive ($unanswered status timeouts)" || echo DEAD)" \
+    "$(lab_cpu_pct "$cpu0" "$cpu1" $((wall1 - wall0)))" \
     "$(lab_mb_kb "$rss0")" "$(lab_mb_kb "$rss_peak")")"
 
   ((sent >= RATE * SECONDS_OF_FLOOD * 9 / 10)) ||

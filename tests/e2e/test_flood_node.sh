@@ -77,7 +77,9 @@ main() {
     --kind ik,replay --replay "$LAB_DIR/ik-to-$target.bin" --max-size 1200 --rate "$RATE" \
     --count $((RATE * SECONDS_OF_FLOOD)) --seconds "$SECONDS_OF_FLOOD" \
     --spoof "$LAB_SPOOF_PREFIX" --linger 1
-  local flood_pid=$LAB_LAST_PID
+  local flood_pid=$LAB_LAST_PID cpu0 wall0 cpu1 wall1
+  cpu0=$(lab_cpu_ms "$target_pid")
+  wall0=$(now_ms)
   sleep 0.5
   # 9 s of pings inside the 10 s of flood.
   lab_ping_stats "$peer" "$target_vip" 9 "$LAB_DIR/ping-during"
@@ -85,6 +87,8 @@ main() {
   local deadline=$((SECONDS + SECONDS_OF_FLOOD + 5))
   while kill -0 "$flood_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
   wait "$flood_pid" 2>/dev/null || true
+  cpu1=$(lab_cpu_ms "$target_pid")
+  wall1=$(now_ms)
   lines1=$(wc -l <"$log")
 
   local sent sent_bytes secs reply_bytes amp worst loss0 loss1 alive=1
@@ -98,10 +102,11 @@ main() {
   loss0=$(lab_loss_pct "${before[0]}" "${before[1]}")
   loss1=$(lab_loss_pct "${during[0]}" "${during[1]}")
 
-  lab_report "$(printf 'flood_node: %s IK inits (garbage + replayed, %s) in %s s from %s at %s, tunnel %s->%s: loss %s%% -> %s%%, RTT median %s -> %s ms, %d log lines, replies %s (x%s, worst source x%s), node %s' \
+  lab_report "$(printf 'flood_node: %s IK inits (garbage + replayed, %s) in %s s from %s at %s, tunnel %s->%s: loss %s%% -> %s%%, RTT median %s -> %s ms, %d log lines, replies %s (x%s, worst source x%s), node %s, CPU %s%%' \
     "$sent" "$(lab_mb "$sent_bytes")" "$secs" "$LAB_SPOOF_PREFIX" "$target" "$peer" "$target" \
     "$loss0" "$loss1" "${before[2]}" "${during[2]}" "$((lines1 - lines0))" \
-    "$(lab_mb "$reply_bytes")" "$amp" "$worst" "$( ((alive)) && echo alive || echo DEAD)")"
+    "$(lab_mb "$reply_bytes")" "$amp" "$worst" "$( ((alive)) && echo alive || echo DEAD)" \
+    "$(lab_cpu_pct "$cpu0" "$cpu1" $((wall1 - wall0)))")"
 
   ((sent >= RATE * SECONDS_OF_FLOOD * 9 / 10)) ||
     misses+=("the attacker sent only $sent of $((RATE * SECONDS_OF_FLOOD)) initiations")
