@@ -363,3 +363,125 @@ now_ms() { date +%s%3N; }
 
 # MS milliseconds as seconds with two decimals ("1.25").
 ms_to_s() { printf '%d.%02d' "$(($1 / 1000))" "$((($1 % 1000) / 10))"; }
+
+# --- floods: an attacker in the lab (tests/e2e/test_flood_*.sh) -------------------------------
+# The attacker is tests/tools/p2p_flood (built into $E2E_BUILD/tests/): it sends at a bounded
+# rate, count and time, from its own address or from spoofed ones, and counts what comes back.
+#
+#   lab_attacker NAME IP PREFIX     a public host that sends from PREFIX (spoofed sources) and
+#                                   receives what comes back to PREFIX (a local route); the
+#                                   ICMP errors it would send for those replies are dropped
+#   lab_route_via NAME PREFIX VIA   in NAME, route PREFIX via VIA: what NAME sends to spoofed
+#                                   sources goes back to the attacker, and rp_filter lets the
+#                                   spoofed datagrams in
+#   lab_flood_tool                  the path of p2p_flood (fails when it was not built)
+#   lab_flood_ready NAME LOG WHAT   wait until p2p_flood in LOG says WHAT (listening, capturing)
+#   flood_field LOG KEY             KEY's value in the last "p2p_flood:" line of LOG
+#   flood_fields LOG KEY...         the values of KEY... on one line ("?" for a missing one)
+#   lab_rss_kb PID                  its resident set size in kB (empty when it is gone)
+#   lab_cpu_ms PID                  the CPU time it has used (user + system), in ms
+#   lab_cpu_pct MS0 MS1 WALL_MS     CPU use between two lab_cpu_ms readings, in percent
+#   lab_ctl SOCKET JSON             one request to a control socket; its answer line on stdout
+#   lab_ping_stats HOST VIP SECONDS OUT
+#                                   pings 10 ms apart for SECONDS; writes "SENT RECEIVED
+#                                   MEDIAN_MS" to OUT (ping's output in OUT.ping)
+#   lab_loss_pct SENT RECEIVED      the loss in percent, two decimals
+#   lab_mb BYTES / lab_mb_kb KB     figures for the report: lab_mb 2048 -> 2.0 kB, lab_mb_kb
+#                                   6144 -> 6.0 MB
+
+# The spoofed prefix of the flood tests: 32k addresses of 192.168.0.0/16 that no lab LAN uses
+# (their 192.168.N.0/24 have small N).
+# shellcheck disable=SC2034  # used by the tests that source this file
+LAB_SPOOF_PREFIX=192.168.128.0/17
+
+lab_attacker() {  # NAME IP PREFIX
+  local name=$1 ip=$2 prefix=$3
+  lab_public_host "$name" "$ip"
+  ip -n "$(lab_ns "$name")" route add local "$prefix" dev lo
+  lab_exec "$name" nft -f - <<NFT
+table ip flood {
+  chain out {
+    type filter hook output priority filter; policy accept;
+    icmp type destination-unreachable drop
+  }
+}
+NFT
+}
+
+lab_route_via() {  # NAME PREFIX VIA
+  ip -n "$(lab_ns "$1")" route add "$2" via "$3"
+}
+
+lab_flood_tool() {
+  local tool=$E2E_BUILD/tests/p2p_flood
+  [ -x "$tool" ] || fail "missing $tool (ninja -C BUILD p2p_flood)"
+  printf '%s' "$tool"
+}
+
+lab_flood_ready() {  # NAME LOG WHAT
+  wait_for 5 "p2p_flood $3 in $1" grep -q "^p2p_flood: $3\$" "$2"
+}
+
+flood_field() {  # LOG KEY
+  grep '^p2p_flood: ' "$1" 2>/dev/null | tail -n1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+flood_fields() {  # LOG KEY...
+  local log=$1 key value values=()
+  shift
+  for key in "$@"; do
+    value=$(flood_field "$log" "$key")
+    values+=("${value:-?}")
+  done
+  echo "${values[*]}"
+}
+
+lab_rss_kb() {  # PID
+  awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || true
+}
+
+lab_cpu_ms() {  # PID
+  # Fields 14 and 15 of /proc/PID/stat, after the command name (which may hold spaces).
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  stat=${stat##*) }
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%d\n", ($12 + $13) * 1000 / hz}' <<<"$stat"
+}
+
+lab_cpu_pct() {  # MS0 MS1 WALL_MS
+  awk -v a="$1" -v b="$2" -v w="$3" 'BEGIN {printf "%d", (w > 0 ? (b - a) * 100 / w : 0)}'
+}
+
+lab_ctl() {  # SOCKET JSON
+  printf '%s\n' "$2" | timeout 3 nc -U -N "$1" 2>/dev/null | head -n1
+}
+
+lab_ping_stats() {  # HOST VIP SECONDS OUT
+  local host=$1 vip=$2 secs=$3 out=$4 log sent received
+  log="$out.ping"
+  # ping's deadline (-w) ends it with its summary even when replies stop coming; the one or
+  # two pings still in flight then count as lost.
+  lab_exec "$host" timeout $((secs + 5)) ping -n -i 0.01 -W 1 -w "$secs" "$vip" >"$log" 2>&1 ||
+    true
+  sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$log" | head -n1)
+  received=$(grep -c ' bytes from .* time=' "$log" || true)
+  {
+    # Without a summary (ping killed), the highest sequence number seen.
+    [ -n "$sent" ] || sent=$(sed -n 's/.*icmp_seq=\([0-9]*\).*/\1/p' "$log" | sort -n | tail -n1)
+    printf '%s %s ' "${sent:-0}" "$received"
+    sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' "$log" | sort -n |
+      awk '{v[NR] = $1} END {if (NR == 0) print "none"; else printf "%.3f\n", v[int((NR + 1) / 2)]}'
+  } >"$out"
+}
+
+lab_loss_pct() {  # SENT RECEIVED
+  awk -v s="$1" -v r="$2" 'BEGIN {if (s > 0) printf "%.2f", (s - r) * 100 / s; else print "100.00"}'
+}
+
+lab_mb_kb() { awk -v k="$1" 'BEGIN {printf "%.1f MB", k / 1024}'; }
+lab_mb() {  # BYTES
+  awk -v b="$1" 'BEGIN {
+    if (b >= 1048576) printf "%.2f MB", b / 1048576
+    else if (b >= 1024) printf "%.1f kB", b / 1024
+    else printf "%d B", b }'
+}
