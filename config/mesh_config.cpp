@@ -88,6 +88,22 @@ const Schema<M::Discovery> kDiscovery{{
     {"interval", kOptional, into(&M::Discovery::interval, duration_in(1min, 24h))},
 }};
 
+using L = M::Limits;
+const Schema<L> kLimits{{
+    {"max_peers", kOptional, into(&L::max_peers, integer_in<std::uint32_t>(1, 1'000'000))},
+    {"peer_idle_timeout", kOptional, into(&L::peer_idle_timeout, duration_in(10s, 24h))},
+    {"unknown_address_ttl", kOptional, into(&L::unknown_address_ttl, duration_in(1s, 1h))},
+    {"unknown_addresses", kOptional,
+     into(&L::unknown_addresses, integer_in<std::uint32_t>(0, 1'000'000))},
+    {"lookups_per_second", kOptional,
+     into(&L::lookups_per_second, integer_in<std::uint32_t>(1, 10'000))},
+    {"lookup_burst", kOptional, into(&L::lookup_burst, integer_in<std::uint32_t>(1, 100'000))},
+    {"queued_packets", kOptional,
+     into(&L::queued_packets, integer_in<std::uint32_t>(1, 1'000'000))},
+    {"queued_bytes", kOptional,
+     into(&L::queued_bytes, integer_in<std::uint32_t>(65'536, 1u << 30))},
+}};
+
 const Schema<M> kMesh{
     {
         {"node", kRequired, into(&M::node, section(kNode))},
@@ -104,6 +120,7 @@ const Schema<M> kMesh{
         {"punch", kOptional, into(&M::punch, section(kPunch))},
         {"relay", kOptional, into(&M::relay, section(kRelay))},
         {"discovery", kOptional, into(&M::discovery, section(kDiscovery))},
+        {"limits", kOptional, into(&M::limits, section(kLimits))},
     },
     check_mesh};
 

@@ -14,6 +14,15 @@
 //   punch: { enabled: true, timeout: 10s, port_prediction: true }
 //   relay: { allowed: true }
 //   discovery: { server: 198.51.100.7:3478, interval: 10m }   # NAT discovery; 1m..24h
+//   limits:                                         # bounds on the node's peer state
+//     max_peers: 4096              # 1..1000000; full: the least recently used idle one goes
+//     peer_idle_timeout: 5m        # 10s..1d; a peer with no session and nothing to do
+//     unknown_address_ttl: 30s     # 1s..1h; no new lookup for an address the coordinator
+//     unknown_addresses: 4096      # 0..1000000  ... does not know, at most this many
+//     lookups_per_second: 20       # 1..10000; PeerRequests to the coordinator
+//     lookup_burst: 40             # 1..100000
+//     queued_packets: 1024         # 1..1000000; waiting for a session, all peers together
+//     queued_bytes: 4194304        # 65536..1073741824
 //
 // Every key but node, ca and coordinators may be left out (the defaults are the values above
 // and the member initialisers below). Anything invalid, including an unknown key, throws
@@ -72,6 +81,19 @@ struct MeshConfig {
     std::chrono::milliseconds interval = std::chrono::minutes(10);  // re-run period, 1m..24h
   };
 
+  // Bounds on the peer state others can make the node keep (core::NodeLimits).
+  struct Limits {
+    std::uint32_t max_peers = 4096;
+    std::chrono::milliseconds peer_idle_timeout = std::chrono::minutes(5);
+    std::chrono::milliseconds unknown_address_ttl = std::chrono::seconds(30);
+    std::uint32_t unknown_addresses = 4096;
+    std::uint32_t lookups_per_second = 20;
+    std::uint32_t lookup_burst = 40;
+    std::uint32_t queued_packets = 1024;
+    std::uint32_t queued_bytes = 4 << 20;
+    bool operator==(const Limits&) const = default;
+  };
+
   std::filesystem::path source;  // absolute path of the file this was loaded from
   Node node;
   std::filesystem::path ca;
@@ -86,6 +108,7 @@ struct MeshConfig {
   Punch punch;
   Relay relay;
   Discovery discovery;
+  Limits limits;
 };
 
 // Loads and validates `file`; throws ConfigError (the only exception it throws).

@@ -41,27 +41,49 @@ DataPath::Verdict DataPath::inspect(std::span<const std::uint8_t> p, Ipv4 peer) 
   }
 }
 
-std::size_t PacketQueue::push(std::span<const std::uint8_t> packet, std::size_t limit) {
+std::optional<QueueBudget::Queued> QueueBudget::oldest() const {
+  if (order_.empty()) return std::nullopt;
+  return order_.front();
+}
+
+std::uint64_t QueueBudget::add(Ipv4 owner, std::size_t bytes) {
+  ++packets_;
+  bytes_ += bytes;
+  order_.push_back({next_seq_, owner});
+  return next_seq_++;
+}
+
+std::size_t PacketQueue::push(std::span<const std::uint8_t> packet, std::size_t limit, Ipv4 owner,
+                              QueueBudget& budget) {
   std::size_t dropped = 0;
   if (packets_.size() >= limit && !packets_.empty()) {
+    budget.remove(packets_.front().bytes.size());
     packets_.pop_front();
     dropped = 1;
   }
-  packets_.emplace_back(packet.begin(), packet.end());
+  const std::uint64_t seq = budget.add(owner, packet.size());
+  packets_.push_back({seq, std::vector<std::uint8_t>(packet.begin(), packet.end())});
   return dropped;
 }
 
-std::optional<std::vector<std::uint8_t>> PacketQueue::pop() {
+std::optional<std::vector<std::uint8_t>> PacketQueue::pop(QueueBudget& budget) {
   if (packets_.empty()) return std::nullopt;
-  auto p = std::move(packets_.front());
+  auto p = std::move(packets_.front().bytes);
   packets_.pop_front();
+  budget.remove(p.size());
   return p;
 }
 
-std::size_t PacketQueue::clear() {
+std::size_t PacketQueue::clear(QueueBudget& budget) {
   std::size_t n = packets_.size();
+  for (const auto& p : packets_) budget.remove(p.bytes.size());
   packets_.clear();
   return n;
+}
+
+std::optional<std::uint64_t> PacketQueue::front_seq() const {
+  if (packets_.empty()) return std::nullopt;
+  return packets_.front().seq;
 }
 
 }  // namespace p2p::core

@@ -11,8 +11,6 @@ namespace {
 using namespace std::chrono_literals;
 using wire::ControlMessage;
 
-constexpr Duration kRequestRetry = 2s;  // PeerRequest without an answer
-constexpr int kRequestAttempts = 5;
 constexpr Duration kHandshakeGiveUp = 90s;  // WireGuard's REKEY_ATTEMPT_TIME
 constexpr Duration kTrafficRecent = 5s;
 constexpr Duration kIdleAfter = 180s;  // no traffic: let sessions lapse
@@ -56,6 +54,9 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
           identity_,
           [this](const crypto::Certificate& c) { return verify_peer(c, crypto::Role::node); },
           sessions_, effects),
+      unknown_(settings_.limits.unknown_address_ttl, settings_.limits.unknown_addresses),
+      lookups_(settings_.limits.lookups_per_second, settings_.limits.lookup_burst),
+      queue_budget_(settings_.limits.queued_packets, settings_.limits.queued_bytes),
       queue_buffer_(kBufferSize) {
   scratch_.reserve(2048);
 }
@@ -83,24 +84,6 @@ void Node::stop(Time now) {
 // ---------------------------------------------------------------------------------------
 // What the coordinator tells us
 
-void Node::on_registered(Time now) {
-  for (auto& [vip, p] : peers_) {
-    if (p->state == Peer::State::kRequesting && p->request_attempts == 0) request_peer(now, *p);
-  }
-}
-
-void Node::on_peer_unknown(Time /*now*/, const wire::PeerUnknown& u) {
-  for (auto& [vip, p] : peers_) {
-    if (p->request_id == u.request_id && !p->cert) {
-      log_->warn("vip={} unknown to the coordinator: {}", p->vip.to_string(), u.reason);
-      p->state = Peer::State::kUnreachable;
-      p->paths.set_relay_reason("unknown to the coordinator");
-      drops_.queue_full += p->queue.clear();
-      break;
-    }
-  }
-}
-
 void Node::on_relayed(Time now, PacketView datagram) {
   on_datagram(now, coord_.endpoint(), true, datagram);
 }
@@ -117,10 +100,11 @@ void Node::on_introduce(Time now, const wire::Introduce& m) {
     return;
   }
   if (cert->vip.address == identity_.certificate.vip.address) return;
-  Peer& p = peer_for(cert->vip.address);
+  Peer* pp = peer_for(now, cert->vip.address);
+  if (!pp) return;
+  Peer& p = *pp;
   bool new_key = p.cert && p.cert->public_key != cert->public_key;
-  Force force = policy_for(*cert);
-  p.set_certificate(std::move(*cert), force);
+  set_certificate(p, std::move(*cert));
   p.observed = m.observed;
   p.local_endpoints = m.local_endpoints;
   p.nat = m.nat;
@@ -146,53 +130,10 @@ void Node::on_introduce(Time now, const wire::Introduce& m) {
 // ---------------------------------------------------------------------------------------
 // Peers: lookup, handshakes
 
-Peer& Node::peer_for(Ipv4 vip) {
-  auto& slot = peers_[vip.value];
-  if (!slot) {
-    slot = std::make_unique<Peer>(vip, path_policy_, *log_, fx_.random_u64());
-    for (const auto& pol : settings_.policies) {
-      if (auto* v = std::get_if<Ipv4>(&pol.match); v && *v == vip) slot->paths.set_force(pol.force);
-    }
-  }
-  return *slot;
-}
-
-Peer* Node::find_peer(const std::variant<Ipv4, std::string>& target) {
-  if (auto* v = std::get_if<Ipv4>(&target)) {
-    auto it = peers_.find(v->value);
-    return it == peers_.end() ? nullptr : it->second.get();
-  }
-  for (auto& [vip, p] : peers_) {
-    if (p->cert && p->cert->name == std::get<std::string>(target)) return p.get();
-  }
-  return nullptr;
-}
-
-Force Node::policy_for(const crypto::Certificate& cert) const {
-  for (const auto& pol : settings_.policies) {
-    if (auto* v = std::get_if<Ipv4>(&pol.match); v && *v == cert.vip.address) return pol.force;
-    if (auto* n = std::get_if<std::string>(&pol.match); n && *n == cert.name) return pol.force;
-  }
-  return Force::kAuto;
-}
-
 Expected<void, crypto::CertError> Node::verify_peer(const crypto::Certificate& cert,
                                                     crypto::Role role) const {
   auto now = static_cast<UnixTime>(fx_.unix_nanos() / 1'000'000'000);
   return crypto::verify(cert, ca_, now, crypto::VerifyPolicy{role, settings_.revoked});
-}
-
-void Node::request_peer(Time now, Peer& p) {
-  p.state = Peer::State::kRequesting;
-  p.request_sent = now;
-  if (!registered()) {
-    p.request_attempts = 0;  // sent once RegisterOk arrives
-    return;
-  }
-  ++p.request_attempts;
-  p.request_id = coord_.next_request_id();
-  coord_.send(now, wire::PeerRequest{p.request_id, p.vip});
-  schedule(now + kRequestRetry);
 }
 
 void Node::start_handshake(Time now, Peer& p) {
@@ -225,7 +166,8 @@ void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, Pac
   auto in = handshakes_.consume_initiation(*init);
   if (!in) {
     ++drops_.handshake_failed;
-    log_->warn("handshake from endpoint={} refused: {}", from.to_string(), in.error());
+    // Per datagram, from anyone: a counter, summarised once a minute (log_drop_summary).
+    log_->debug("handshake from endpoint={} refused: {}", from.to_string(), in.error());
     return;
   }
   const auto& cert = in->certificate();
@@ -233,14 +175,16 @@ void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, Pac
     ++drops_.handshake_failed;
     return;
   }
-  Peer& p = peer_for(cert.vip.address);
+  Peer* pp = peer_for(now, cert.vip.address);
+  if (!pp) return;
+  Peer& p = *pp;
   std::vector<std::uint8_t> out;
   auto resp = handshakes_.create_response(now, p, *in, out);
-  if (!p.cert || p.cert->public_key != cert.public_key) p.set_certificate(cert, policy_for(cert));
+  if (!p.cert || p.cert->public_key != cert.public_key) set_certificate(p, cert);
   if (!resp) {
     ++drops_.handshake_failed;
     if (resp.error() == PeerHandshakes::Refusal::kReplay)
-      log_->warn("peer={} replayed handshake initiation dropped", p.name());
+      log_->debug("peer={} replayed handshake initiation dropped", p.name());
     return;
   }
   on_session(now, p);
@@ -252,10 +196,7 @@ void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, Pac
   log_->info("peer={} vip={} session established (responder) via={}", p.name(), p.vip.to_string(),
              via_relay ? "relay" : from.to_string());
   // Without an introduction we do not know the peer's candidates yet: ask.
-  if (!p.observed && registered()) {
-    p.request_id = coord_.next_request_id();
-    coord_.send(now, wire::PeerRequest{p.request_id, p.vip});
-  }
+  if (!p.observed && registered()) send_lookup(now, p);
 }
 
 void Node::on_handshake_resp(Time now, const Endpoint& from, bool via_relay, PacketView d) {
@@ -273,16 +214,16 @@ void Node::on_handshake_resp(Time now, const Endpoint& from, bool via_relay, Pac
     if (!via_relay) coord_.on_handshake_resp(now, *resp);
     return;
   }
-  auto pit = peers_.find(owner->vip);
-  if (pit == peers_.end()) return;
-  Peer& p = *pit->second;
+  Peer* pp = peers_.find(Ipv4{owner->vip});
+  if (!pp) return;
+  Peer& p = *pp;
   if (!p.sessions.pending || p.sessions.pending->local_index != resp->receiver_index) {
     ++drops_.unknown_index;
     return;
   }
   if (auto ok = handshakes_.consume_response(now, p, *resp); !ok) {
     ++drops_.handshake_failed;
-    log_->warn("peer={} handshake failed: {}", p.name(), ok.error());
+    log_->debug("peer={} handshake failed: {}", p.name(), ok.error());
     return;
   }
   on_session(now, p);
@@ -310,16 +251,27 @@ void Node::on_tun(Time now, PacketView packet) {
     ++drops_.no_route;
     return;
   }
-  auto it = peers_.find(dst->value);
-  Peer* p = it == peers_.end() ? nullptr : it->second.get();
+  Peer* p = peers_.find(*dst);
   if (!p) {
-    p = &peer_for(*dst);
+    // A new address: not one the coordinator just said it does not know, and within the
+    // lookup rate (a sweep of the mesh prefix makes neither peers nor lookups beyond it).
+    if (unknown_.contains(now, *dst)) {
+      ++drops_.unknown_address;
+      return;
+    }
+    if (registered() && !lookups_.ready(now)) {
+      ++drops_.lookup_rate;
+      return;
+    }
+    p = peer_for(now, *dst);
+    if (!p) return;
     request_peer(now, *p);
   }
+  peers_.touch(*p);
   p->last_data_activity = now;
   if (p->sessions.usable(now) && send_to_peer(now, *p, packet)) return;
   // No usable session: queue, and make sure something is under way.
-  drops_.queue_full += p->queue.push(packet.span(), settings_.max_queued_packets);
+  queue_packet(*p, packet);
   if (p->state == Peer::State::kUnreachable) request_peer(now, *p);
   if (!p->sessions.pending && p->cert && p->state != Peer::State::kRequesting)
     start_handshake(now, *p);
@@ -373,7 +325,7 @@ void Node::send_control_to_peer(Time now, Peer& p, const ControlMessage& m,
 }
 
 void Node::flush_queue(Time now, Peer& p) {
-  while (auto pkt = p.queue.pop()) {
+  while (auto pkt = p.queue.pop(queue_budget_)) {
     std::memcpy(queue_buffer_.data() + kHeadroom, pkt->data(), pkt->size());
     send_to_peer(now, p,
                  PacketView(queue_buffer_.data(), queue_buffer_.size(), kHeadroom, pkt->size()));
@@ -418,9 +370,9 @@ void Node::on_data(Time now, const Endpoint& from, bool via_relay, PacketView d)
     if (!via_relay) coord_.on_data(now, *h, body);
     return;
   }
-  auto pit = peers_.find(owner->vip);
-  if (pit == peers_.end()) return;
-  Peer& p = *pit->second;
+  Peer* pp = peers_.find(Ipv4{owner->vip});
+  if (!pp) return;
+  Peer& p = *pp;
   auto n = p.sessions.open(now, *h, body.span());
   if (!n) {
     if (n.error() == SessionSlots::OpenError::kFailed) ++drops_.decrypt_failed;
@@ -428,6 +380,7 @@ void Node::on_data(Time now, const Endpoint& from, bool via_relay, PacketView d)
   }
   p.last_received = now;
   p.unanswered_since.reset();
+  peers_.touch(p);
   on_peer_plaintext(now, p, from, via_relay, body.sub(0, *n));
 }
 
@@ -502,8 +455,7 @@ void Node::path_tick(Time now, Peer& p) {
     if (registered()) {
       // Mappings may have moved since the last introduction: ask for fresh candidates, and
       // the coordinator's Introduce starts both sides punching at the same moment.
-      p.request_id = coord_.next_request_id();
-      coord_.send(now, wire::PeerRequest{p.request_id, p.vip});
+      send_lookup(now, p);
     } else {
       start_punching(now, p);
     }
@@ -526,7 +478,7 @@ void Node::peer_tick(Time now, Peer& p) {
       if (p.request_attempts >= kRequestAttempts) {
         p.state = Peer::State::kUnreachable;
         p.paths.set_relay_reason("no answer from the coordinator");
-        drops_.queue_full += p.queue.clear();
+        drops_.queue_full += clear_queue(p);
       } else {
         request_peer(now, p);
       }
@@ -539,7 +491,7 @@ void Node::peer_tick(Time now, Peer& p) {
                  std::chrono::duration_cast<std::chrono::seconds>(kHandshakeGiveUp).count());
       p.sessions.abandon_pending(sessions_);
       if (!p.sessions.current) p.state = Peer::State::kUnreachable;
-      drops_.queue_full += p.queue.clear();
+      drops_.queue_full += clear_queue(p);
     } else if (now - pending->started >= crypto::kRekeyTimeout) {
       start_handshake(now, p);
     } else {
@@ -587,7 +539,23 @@ void Node::peer_tick(Time now, Peer& p) {
 void Node::on_tick(Time now) {
   deadline_ = Time::max();
   coord_.tick(now);
-  for (auto& [vip, p] : peers_) peer_tick(now, *p);
+  std::vector<Ipv4> expired;
+  peers_.for_each([&](Peer& p) {
+    peer_tick(now, p);
+    if (!idle(p)) return;
+    const Time until = last_used(p) + settings_.limits.peer_idle_timeout;
+    if (now >= until) {
+      expired.push_back(p.vip);
+    } else {
+      schedule(until);
+    }
+  });
+  for (Ipv4 vip : expired) {
+    log_->debug("vip={} idle: removed", vip.to_string());
+    remove_peer(*peers_.find(vip));
+    ++evicted_idle_;
+  }
+  log_drop_summary(now);
   schedule(coord_.deadline());
 }
 

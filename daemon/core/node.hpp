@@ -54,6 +54,7 @@
 #include "daemon/core/effects.hpp"
 #include "daemon/core/handshakes.hpp"
 #include "daemon/core/peer.hpp"
+#include "daemon/core/peer_table.hpp"
 #include "daemon/core/session_table.hpp"
 #include "daemon/status/status.hpp"
 #include "net/control.hpp"
@@ -70,6 +71,25 @@ struct PeerPolicy {
 
 // How long ping() waits for its answer.
 inline constexpr Duration kPingTimeout = std::chrono::seconds(2);
+// A PeerRequest without an answer is sent again after kRequestRetry, kRequestAttempts times.
+inline constexpr Duration kRequestRetry = std::chrono::seconds(2);
+inline constexpr int kRequestAttempts = 5;
+
+// The bounds on what others can make the node keep (mesh.yaml `limits:`). A peer is idle when
+// it has no session (current or previous), no handshake, no lookup in flight, no packet
+// waiting and no ping outstanding; an idle peer is removed `peer_idle_timeout` after it was
+// last used. A peer with a session is never evicted: its session lapses first (no traffic for
+// 3 minutes: no rekey; 3 minutes later it expires), keepalives or not.
+struct NodeLimits {
+  std::size_t max_peers = 4096;  // when full: evict the least recently used idle
+  Duration peer_idle_timeout = std::chrono::minutes(5);
+  Duration unknown_address_ttl = std::chrono::seconds(30);  // negative cache
+  std::size_t unknown_addresses = 4096;                     // entries; the oldest goes first
+  double lookups_per_second = 20;                           // PeerRequests (token bucket)
+  double lookup_burst = 40;
+  std::size_t queued_packets = 1024;  // waiting for a session, all peers together
+  std::size_t queued_bytes = 4 << 20;
+};
 
 struct NodeSettings {
   std::vector<Endpoint> coordinators;
@@ -79,8 +99,9 @@ struct NodeSettings {
   bool port_prediction = true;
   bool relay_allowed = true;
   std::vector<PeerPolicy> policies;
-  std::vector<std::string> revoked;  // certificate fingerprints
-  std::size_t max_queued_packets = 64;
+  std::vector<std::string> revoked;     // certificate fingerprints
+  std::size_t max_queued_packets = 64;  // per peer
+  NodeLimits limits;
 };
 
 class Node : private CoordinatorEvents {
@@ -127,6 +148,8 @@ class Node : private CoordinatorEvents {
   NodeStatus status(Time now) const;
   const crypto::Certificate& certificate() const { return identity_.certificate; }
   bool registered() const;
+  // The peer table, for tests: its size and how often it was walked.
+  const PeerTable& peers() const { return peers_; }
   // The coordinator in use; nullopt when none is configured.
   std::optional<Endpoint> coordinator() const;
 
@@ -139,10 +162,24 @@ class Node : private CoordinatorEvents {
   void on_peer_unknown(Time now, const wire::PeerUnknown& m) override;
   void on_relayed(Time now, PacketView datagram) override;
 
-  // Peers: lookup, handshakes.
-  Peer& peer_for(Ipv4 vip);
+  // Peers: the table's lifecycle (node_peers.cpp).
+  // The peer for `vip`, made if new; nullptr (counted) when max_peers are in use and none is
+  // idle.
+  Peer* peer_for(Time now, Ipv4 vip);
   Peer* find_peer(const std::variant<Ipv4, std::string>& target);
   void request_peer(Time now, Peer& p);
+  // Sends a PeerRequest for `p` under a fresh id if the lookup rate allows (else counted).
+  bool send_lookup(Time now, Peer& p);
+  void set_certificate(Peer& p, crypto::Certificate cert);
+  bool idle(const Peer& p) const;
+  Time last_used(const Peer& p) const;
+  void remove_peer(Peer& p);
+  // Queues a packet for `p` within its own cap and the node's budget.
+  void queue_packet(Peer& p, PacketView packet);
+  std::size_t clear_queue(Peer& p) { return p.queue.clear(queue_budget_); }
+  // Every few minutes, one line of what was dropped since the last one.
+  void log_drop_summary(Time now);
+  // Peers: handshakes.
   void start_handshake(Time now, Peer& p);
   void on_datagram(Time now, const Endpoint& from, bool via_relay, PacketView d);
   void on_handshake_init(Time now, const Endpoint& from, bool via_relay, PacketView d);
@@ -188,7 +225,13 @@ class Node : private CoordinatorEvents {
   SessionTable sessions_;
   CoordinatorLink coord_;
   PeerHandshakes handshakes_;
-  std::map<std::uint32_t, std::unique_ptr<Peer>> peers_;  // by virtual IP
+  PeerTable peers_;
+  UnknownAddresses unknown_;
+  TokenBucket lookups_;
+  QueueBudget queue_budget_;
+  std::uint64_t evicted_idle_ = 0, evicted_full_ = 0;
+  Time next_summary_{};
+  DropCounters summarised_;  // drops_ at the last summary
   Time deadline_ = Time::max();
   std::vector<std::uint8_t> scratch_;  // control-message encoding (not the data path)
   std::vector<std::uint8_t> queue_buffer_;

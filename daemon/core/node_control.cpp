@@ -1,5 +1,7 @@
 // Node, part two: the requests the shell makes on behalf of the operator and the machine
 // (connect, ping, address and NAT changes) and the status report. Packet paths: node.cpp.
+#include <algorithm>
+
 #include "daemon/core/node.hpp"
 
 namespace p2p::core {
@@ -8,7 +10,7 @@ void Node::connect(Time now, std::variant<Ipv4, std::string> target) {
   if (Peer* p = find_peer(target)) {
     if (!p->sessions.current && !p->sessions.pending && p->cert) start_handshake(now, *p);
   } else if (auto* v = std::get_if<Ipv4>(&target)) {
-    request_peer(now, peer_for(*v));
+    if (Peer* p = peer_for(now, *v)) request_peer(now, *p);
   } else if (registered()) {
     coord_.send(now, wire::PeerRequest{coord_.next_request_id(), std::get<std::string>(target)});
   }
@@ -28,13 +30,15 @@ void Node::set_nat(Time now, wire::NatSummary nat) {
 void Node::network_changed(Time now, std::vector<Endpoint> endpoints) {
   coord_.network_changed(now, std::move(endpoints));
   schedule(coord_.deadline());
-  for (auto& [vip, p] : peers_) {
-    p->paths.check_now(now);
-    schedule(p->paths.deadline());
-  }
+  peers_.for_each([&](Peer& p) {
+    p.paths.check_now(now);
+    schedule(p.paths.deadline());
+  });
 }
 
-void Node::set_stun_sink(StunSink sink) { stun_sink_ = std::move(sink); }
+void Node::set_stun_sink(StunSink sink) {
+  stun_sink_ = std::move(sink);
+}
 
 void Node::ping(Time now, std::variant<Ipv4, std::string> target, PingDone done) {
   Peer* p = find_peer(target);
@@ -64,8 +68,11 @@ NodeStatus Node::status(Time now) const {
   if (coord_.configured()) s.coordinator = coord_.endpoint();
   s.coordinator_state = coord_.state_text();
   s.drops = drops_;
-  for (const auto& [vip, pp] : peers_) {
-    const Peer& p = *pp;
+  s.peer_table = {peers_.size(),         settings_.limits.max_peers,
+                  unknown_.size(),       queue_budget_.packets(),
+                  queue_budget_.bytes(), evicted_idle_,
+                  evicted_full_};
+  peers_.for_each([&](const Peer& p) {
     PeerStatus ps;
     ps.name = p.name();
     ps.vip = p.vip;
@@ -97,7 +104,9 @@ NodeStatus Node::status(Time now) const {
       ps.candidates.push_back(PathStatus{x.endpoint, to_string(x.kind), x.confirmed, x.rtt});
     }
     s.peers.push_back(std::move(ps));
-  }
+  });
+  std::sort(s.peers.begin(), s.peers.end(),
+            [](const PeerStatus& a, const PeerStatus& b) { return a.vip.value < b.vip.value; });
   return s;
 }
 

@@ -31,6 +31,7 @@ struct Peer {
   }
 
   Ipv4 vip;
+  Time created{};
   std::optional<crypto::Certificate> cert;  // known after an introduction or a handshake
   State state = State::kRequesting;
 

@@ -45,6 +45,15 @@ core::NodeSettings node_settings(const config::MeshConfig& c) {
         p.force == config::ForcedPath::relay ? core::Force::kRelay : core::Force::kDirect;
     s.policies.push_back(std::move(policy));
   }
+  const auto& l = c.limits;
+  s.limits = {l.max_peers,
+              l.peer_idle_timeout,
+              l.unknown_address_ttl,
+              l.unknown_addresses,
+              static_cast<double>(l.lookups_per_second),
+              static_cast<double>(l.lookup_burst),
+              l.queued_packets,
+              l.queued_bytes};
   return s;
 }
 

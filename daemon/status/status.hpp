@@ -3,6 +3,7 @@
 // render status without linking the node core.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,6 +31,21 @@ struct DropCounters {
   std::uint64_t no_route = 0;        // TUN packet outside the mesh or for ourselves
   std::uint64_t queue_full = 0;      // pending queue overflow while connecting
   std::uint64_t handshake_failed = 0;
+  std::uint64_t unknown_address = 0;  // TUN packet for an address the coordinator does not know
+  std::uint64_t lookup_rate = 0;      // TUN packet for a new address over the lookup rate limit
+  std::uint64_t peer_table_full = 0;  // a new peer while max_peers are in use, none idle
+  std::uint64_t queue_budget = 0;     // waiting packet pushed out by the node-wide budget
+};
+
+// The bounded state behind the peers (status: "peer_table").
+struct PeerTableStatus {
+  std::size_t peers = 0;
+  std::size_t max_peers = 0;
+  std::size_t unknown_addresses = 0;  // negative cache entries (a count, never the list)
+  std::size_t queued_packets = 0;     // waiting for a session, all peers together
+  std::size_t queued_bytes = 0;
+  std::uint64_t evicted_idle = 0;  // peers removed after the idle timeout
+  std::uint64_t evicted_full = 0;  // idle peers removed to make room at max_peers
 };
 
 struct PeerStatus {
@@ -56,6 +72,7 @@ struct NodeStatus {
   std::string coordinator_state;  // "connecting", "registered", "refused: ..."
   std::vector<PeerStatus> peers;
   DropCounters drops;
+  PeerTableStatus peer_table;
 };
 
 }  // namespace p2p::core

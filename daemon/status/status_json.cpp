@@ -56,7 +56,21 @@ json drops_to_json(const core::DropCounters& d) {
           {"bad_source", d.bad_source},
           {"no_route", d.no_route},
           {"queue_full", d.queue_full},
-          {"handshake_failed", d.handshake_failed}};
+          {"handshake_failed", d.handshake_failed},
+          {"unknown_address", d.unknown_address},
+          {"lookup_rate", d.lookup_rate},
+          {"peer_table_full", d.peer_table_full},
+          {"queue_budget", d.queue_budget}};
+}
+
+json peer_table_to_json(const core::PeerTableStatus& t) {
+  return {{"peers", t.peers},
+          {"max_peers", t.max_peers},
+          {"unknown_addresses", t.unknown_addresses},
+          {"queued_packets", t.queued_packets},
+          {"queued_bytes", t.queued_bytes},
+          {"evicted_idle", t.evicted_idle},
+          {"evicted_full", t.evicted_full}};
 }
 
 json peer_to_json(const core::PeerStatus& p) {
@@ -193,7 +207,8 @@ json status_to_json(const core::NodeStatus& s) {
   return {{"version", kStatusVersion},
           {"node", std::move(node)},
           {"peers", std::move(peers)},
-          {"drops", drops_to_json(s.drops)}};
+          {"drops", drops_to_json(s.drops)},
+          {"peer_table", peer_table_to_json(s.peer_table)}};
 }
 
 json report_to_json(const nat::Report& r) {

@@ -187,6 +187,33 @@ discovery: { server: "[2001:db8::9]:3478", interval: 1h }
   EXPECT_EQ(c.discovery.interval, 1h);
 }
 
+TEST_F(ConfigTest, MeshLimits) {
+  using Limits = MeshConfig::Limits;
+  EXPECT_EQ(mesh(kMeshBase).limits, (Limits{4096, 5min, 30s, 4096, 20, 40, 1024, 4 << 20}));
+  auto c = mesh(kMeshBase + R"(limits:
+  max_peers: 100
+  peer_idle_timeout: 1h
+  unknown_address_ttl: 5s
+  unknown_addresses: 0
+  lookups_per_second: 5
+  lookup_burst: 7
+  queued_packets: 64
+  queued_bytes: 65536
+)");
+  EXPECT_EQ(c.limits, (Limits{100, 1h, 5s, 0, 5, 7, 64, 65536}));
+
+  expect_at(mesh_error(kMeshBase + "limits:\n  max_peers: 0\n"), 8, 14, "limits.max_peers",
+            "1..1000000");
+  expect_at(mesh_error(kMeshBase + "limits: { peer_idle_timeout: 1s }\n"), 7, 30,
+            "limits.peer_idle_timeout", "10s..1d");
+  expect_at(mesh_error(kMeshBase + "limits:\n  unknown_address_ttl: 2h\n"), 8, 24,
+            "limits.unknown_address_ttl", "1s..1h");
+  expect_at(mesh_error(kMeshBase + "limits:\n  queued_bytes: 1000\n"), 8, 17, "limits.queued_bytes",
+            "65536..1073741824");
+  expect_at(mesh_error(kMeshBase + "limits:\n  lookups_per_secnd: 5\n"), 8, 3,
+            "limits.lookups_per_secnd", "did you mean 'lookups_per_second'?");
+}
+
 TEST_F(ConfigTest, RelativePathsResolveAgainstTheConfigFolder) {
   write_file(dir_ / "keys/n.key", "k", kKeyMode);
   write_file(dir_ / "etc/p2p/n.crt", "c", kPublicMode);

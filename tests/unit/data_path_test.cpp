@@ -176,46 +176,112 @@ TEST(DataPathInspect, LowFirstBytesAreControlMessages) {
   }
 }
 
-// --- PacketQueue ---------------------------------------------------------------------------
+// --- PacketQueue, QueueBudget ---------------------------------------------------------------
+
+const Ipv4 kOwner{0x0a4d0003};
 
 // Packets come out oldest first, as they went in.
 TEST(PacketQueue, PopsInPushOrder) {
+  QueueBudget budget(100, 1 << 20);
   PacketQueue q;
   EXPECT_TRUE(q.empty());
-  EXPECT_FALSE(q.pop());
-  for (std::uint8_t i = 1; i <= 3; ++i) EXPECT_EQ(q.push(Bytes{i, i}, 10), 0u);
+  EXPECT_FALSE(q.pop(budget));
+  for (std::uint8_t i = 1; i <= 3; ++i) EXPECT_EQ(q.push(Bytes{i, i}, 10, kOwner, budget), 0u);
   EXPECT_EQ(q.size(), 3u);
+  EXPECT_EQ(budget.packets(), 3u);
+  EXPECT_EQ(budget.bytes(), 6u);
   for (std::uint8_t i = 1; i <= 3; ++i) {
-    auto p = q.pop();
+    auto p = q.pop(budget);
     ASSERT_TRUE(p);
     EXPECT_EQ(*p, (Bytes{i, i}));
   }
   EXPECT_TRUE(q.empty());
-  EXPECT_FALSE(q.pop());
+  EXPECT_FALSE(q.pop(budget));
+  EXPECT_EQ(budget.packets(), 0u);
+  EXPECT_EQ(budget.bytes(), 0u);
 }
 
 // At the limit, each push drops the oldest packet and says so; the newest are kept.
 TEST(PacketQueue, FullQueuePushesTheOldestOut) {
+  QueueBudget budget(100, 1 << 20);
   PacketQueue q;
   std::size_t dropped = 0;
-  for (std::uint8_t i = 0; i < 10; ++i) dropped += q.push(Bytes{i}, 4);
+  for (std::uint8_t i = 0; i < 10; ++i) dropped += q.push(Bytes{i}, 4, kOwner, budget);
   EXPECT_EQ(dropped, 6u);
   EXPECT_EQ(q.size(), 4u);
-  for (std::uint8_t want = 6; want < 10; ++want) EXPECT_EQ(*q.pop(), Bytes{want});
+  EXPECT_EQ(budget.packets(), 4u);
+  for (std::uint8_t want = 6; want < 10; ++want) EXPECT_EQ(*q.pop(budget), Bytes{want});
   // The queue holds copies: the caller's buffer may be reused at once.
   Bytes buf{42};
-  q.push(buf, 4);
+  q.push(buf, 4, kOwner, budget);
   buf[0] = 0;
-  EXPECT_EQ(*q.pop(), Bytes{42});
+  EXPECT_EQ(*q.pop(budget), Bytes{42});
 }
 
-TEST(PacketQueue, ClearReturnsHowManyWereDropped) {
+TEST(PacketQueue, ClearReturnsHowManyWereDroppedAndFreesTheBudget) {
+  QueueBudget budget(100, 1 << 20);
   PacketQueue q;
-  EXPECT_EQ(q.clear(), 0u);
-  for (std::uint8_t i = 0; i < 5; ++i) q.push(Bytes{i}, 8);
-  EXPECT_EQ(q.clear(), 5u);
+  EXPECT_EQ(q.clear(budget), 0u);
+  for (std::uint8_t i = 0; i < 5; ++i) q.push(Bytes{i, i, i}, 8, kOwner, budget);
+  EXPECT_EQ(budget.bytes(), 15u);
+  EXPECT_EQ(q.clear(budget), 5u);
   EXPECT_TRUE(q.empty());
-  EXPECT_EQ(q.clear(), 0u);
+  EXPECT_EQ(q.clear(budget), 0u);
+  EXPECT_EQ(budget.packets(), 0u);
+  EXPECT_EQ(budget.bytes(), 0u);
+}
+
+// The budget counts packets and bytes across queues, and remembers the order they came in:
+// the oldest entry names the first queue's front packet by its sequence number.
+TEST(QueueBudget, OverByPacketsOrBytesAndOldestFirstAcrossQueues) {
+  QueueBudget budget(3, 10);
+  PacketQueue a, b;
+  const Ipv4 va{1}, vb{2};
+  a.push(Bytes{1}, 8, va, budget);
+  b.push(Bytes{2}, 8, vb, budget);
+  a.push(Bytes{3}, 8, va, budget);
+  EXPECT_FALSE(budget.over());
+  b.push(Bytes{4}, 8, vb, budget);
+  EXPECT_TRUE(budget.over());  // 4 packets > 3
+  auto oldest = budget.oldest();
+  ASSERT_TRUE(oldest);
+  EXPECT_EQ(oldest->owner, va);
+  EXPECT_EQ(oldest->seq, a.front_seq());
+  budget.pop_oldest();
+  a.pop(budget);
+  EXPECT_FALSE(budget.over());
+  EXPECT_EQ(budget.oldest()->owner, vb);
+  EXPECT_EQ(budget.oldest()->seq, b.front_seq());
+
+  QueueBudget bytes(100, 10);
+  PacketQueue c;
+  c.push(Bytes(10, 0), 8, va, bytes);
+  EXPECT_FALSE(bytes.over());
+  c.push(Bytes{1}, 8, va, bytes);  // 11 bytes > 10
+  EXPECT_EQ(bytes.packets(), 2u);
+  EXPECT_TRUE(bytes.over());
+}
+
+// Entries of packets that left their queue another way (sent, cleared) do not pile up.
+TEST(QueueBudget, CompactForgetsWhatIsNoLongerQueued) {
+  QueueBudget budget(1000, 1 << 20);
+  PacketQueue q;
+  for (int round = 0; round < 100; ++round) {
+    for (int i = 0; i < 10; ++i) q.push(Bytes{1}, 64, kOwner, budget);
+    q.clear(budget);
+    budget.compact([&](const QueueBudget::Queued& e) {
+      auto front = q.front_seq();
+      return front && *front <= e.seq;
+    });
+  }
+  q.push(Bytes{7}, 64, kOwner, budget);
+  // 1,000 entries were made; the order holds at most 2 * queued + 64 after compaction.
+  std::size_t entries = 0;
+  while (auto e = budget.oldest()) {
+    ++entries;
+    budget.pop_oldest();
+  }
+  EXPECT_LE(entries, 2u * 1 + 64 + 10);
 }
 
 }  // namespace

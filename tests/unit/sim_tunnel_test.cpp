@@ -208,16 +208,18 @@ TEST(SimTunnel, PacketsOutsideTheMeshOrForOurselvesAreNotTunnelled) {
   EXPECT_TRUE(a.node().status(w.net.now()).peers.empty());
 }
 
-TEST(SimTunnel, UnknownPeerIsReportedUnreachable) {
+// An address the coordinator does not know keeps no peer: it is counted in the negative cache
+// (sim_bounded_test has the rest).
+TEST(SimTunnel, UnknownPeerIsCountedNotKept) {
   World w;
   auto& a = w.node("a", "10.77.0.2/24", "198.51.100.2:5000");
   ASSERT_TRUE(w.registered(a));
   a.send_udp_to(ip("10.77.0.50"), "nobody");
   w.net.run_for(2s);
   auto st = a.node().status(w.net.now());
-  ASSERT_EQ(st.peers.size(), 1u);
-  EXPECT_EQ(st.peers[0].state, "unreachable");
-  EXPECT_EQ(st.peers[0].relay_reason, "unknown to the coordinator");
+  EXPECT_TRUE(st.peers.empty());
+  EXPECT_EQ(st.peer_table.unknown_addresses, 1u);
+  EXPECT_EQ(st.drops.unknown_address, 1u);
 }
 
 TEST(SimTunnel, RevokedExpiredAndForeignCertificatesAreRefusedAndTold) {
