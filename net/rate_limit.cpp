@@ -4,12 +4,23 @@
 
 namespace p2p {
 
-bool TokenBucket::take(Time now, std::size_t amount) {
-  if (now > last_) {
+void TokenBucket::refill(Time now) {
+  if (last_ == Time::min()) {
+    last_ = now;
+  } else if (now > last_) {
     const double elapsed = std::chrono::duration<double>(now - last_).count();
     tokens_ = std::min(burst_, tokens_ + elapsed * rate_);
     last_ = now;
   }
+}
+
+bool TokenBucket::ready(Time now, std::size_t amount) {
+  refill(now);
+  return tokens_ >= static_cast<double>(amount);
+}
+
+bool TokenBucket::take(Time now, std::size_t amount) {
+  refill(now);
   const auto want = static_cast<double>(amount);
   if (tokens_ < want) return false;
   tokens_ -= want;

@@ -32,13 +32,18 @@ class TokenBucket {
         burst_(static_cast<double>(burst)),
         tokens_(burst_),
         last_(now) {}
+  // Starting full at the first call, for owners constructed before they see a time.
+  TokenBucket(double rate, double burst) : rate_(rate), burst_(burst), tokens_(burst) {}
   // Takes `amount` if that many are saved up (after refilling for the time since the last
   // call); false, taking nothing, otherwise.
-  bool take(Time now, std::size_t amount);
+  bool take(Time now, std::size_t amount = 1);
+  // Whether take(now, amount) would succeed.
+  bool ready(Time now, std::size_t amount = 1);
 
  private:
+  void refill(Time now);
   double rate_, burst_, tokens_;
-  Time last_;
+  Time last_ = Time::min();  // min: not used yet
 };
 
 class SourceLimiter {

@@ -99,24 +99,4 @@ void UnknownAddresses::forget(Ipv4 vip) {
   entries_.erase(it);
 }
 
-void TokenBucket::refill(Time now) {
-  if (last_) {
-    const double elapsed = std::chrono::duration<double>(now - *last_).count();
-    tokens_ = std::min(burst_, tokens_ + std::max(0.0, elapsed) * rate_);
-  }
-  last_ = now;
-}
-
-bool TokenBucket::ready(Time now) {
-  refill(now);
-  return tokens_ >= 1.0;
-}
-
-bool TokenBucket::take(Time now) {
-  refill(now);
-  if (tokens_ < 1.0) return false;
-  tokens_ -= 1.0;
-  return true;
-}
-
 }  // namespace p2p::core

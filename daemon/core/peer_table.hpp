@@ -2,8 +2,9 @@
 // the id of the coordinator lookup (PeerRequest) in flight for it and by certificate name, and
 // keeps them in least-recently-used order for eviction. UnknownAddresses is the negative cache
 // of addresses the coordinator said it does not know: no new lookup for them until their TTL
-// passes, at most `capacity` of them (the least recently refused goes first). TokenBucket
-// limits the node's lookups, so a sweep of the mesh prefix cannot flood the coordinator.
+// passes, at most `capacity` of them (the least recently refused goes first). A TokenBucket
+// (net/rate_limit.hpp) limits the node's lookups, so a sweep of the mesh prefix cannot flood the
+// coordinator.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 
 #include "daemon/core/peer.hpp"
 #include "net/ip.hpp"
+#include "net/rate_limit.hpp"
 #include "net/time.hpp"
 
 namespace p2p::core {
@@ -95,20 +97,6 @@ class UnknownAddresses {
   std::uint64_t evicted_ = 0;
 };
 
-// `rate` tokens a second, at most `burst` saved up; take() spends one if there is one.
-class TokenBucket {
- public:
-  TokenBucket(double rate, double burst) : rate_(rate), burst_(burst), tokens_(burst) {}
-  bool take(Time now);
-  // Whether take() would succeed now.
-  bool ready(Time now);
-
- private:
-  void refill(Time now);
-  double rate_;
-  double burst_;
-  double tokens_;
-  std::optional<Time> last_;
-};
+using p2p::TokenBucket;
 
 }  // namespace p2p::core
