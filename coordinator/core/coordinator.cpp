@@ -56,7 +56,22 @@ Coordinator::Coordinator(crypto::Identity identity, crypto::CaCertificate ca,
 
 Coordinator::~Coordinator() = default;
 
-void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from, PacketView packet) {
+void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from,
+                         PacketView packet) noexcept {
+  // The last resort: nothing a datagram causes may stop the coordinator.
+  try {
+    on_datagram(now, socket, from, packet);
+  } catch (const std::exception& e) {
+    ++counters_.internal_error;
+    if (auto n = init_log_.internal.hit(now))
+      log_->error("dropped {} datagrams on an internal error in the last 10s: {}", *n, e.what());
+  } catch (...) {
+    ++counters_.internal_error;
+  }
+}
+
+void Coordinator::on_datagram(Time now, ServerSocket socket, const Endpoint& from,
+                              PacketView packet) {
   auto d = packet.span();
   const auto kind = wire::classify(d);
   if (kind == wire::DatagramKind::kStun) {
@@ -74,6 +89,7 @@ void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from, Pa
     case wire::DatagramKind::kData: on_data(now, from, packet); break;
     case wire::DatagramKind::kStun:
     case wire::DatagramKind::kHandshakeResp:
+    case wire::DatagramKind::kCookieReply:
     case wire::DatagramKind::kUnknown: ++counters_.malformed; break;
   }
 }
@@ -84,10 +100,34 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
     ++counters_.malformed;
     return;
   }
-  if (pending_.size() >= settings_.max_pending_handshakes) {
-    log_->warn("too many handshakes in progress; dropping one from endpoint={}", from.to_string());
-    return;
+  // The cheap checks first: padding, mac1 (keyed by the network's CA key), the per-source
+  // buckets and, under load, a cookie instead of a Diffie-Hellman.
+  if (!guard_) {
+    guard_.emplace(
+        crypto::GuardKeys::derive(ca_.public_key), crypto::GuardSettings{},
+        [this](std::span<std::uint8_t> b) { fx_.fill_random(b); }, now);
   }
+  const bool under_load = pending_.size() >= settings_.max_pending_handshakes / 4;
+  using Verdict = crypto::HandshakeGuard::Verdict;
+  switch (guard_->check(now, from, d.span(), *init, under_load, guard_reply_)) {
+    case Verdict::kAccept: break;
+    case Verdict::kUnpadded:
+      return crypto::count_dropped_init(*log_, now, counters_.init_unpadded, init_log_.unpadded,
+                                        "unpadded");
+    case Verdict::kBadMac1:
+      return crypto::count_dropped_init(*log_, now, counters_.init_bad_mac1, init_log_.bad_mac1,
+                                        "bad mac1");
+    case Verdict::kRateLimited:
+      return crypto::count_dropped_init(*log_, now, counters_.init_rate_limited,
+                                        init_log_.rate_limited, "rate limited");
+    case Verdict::kCookie:
+      ++counters_.cookies_sent;
+      fx_.send_udp(ServerSocket::kPrimary, from, guard_reply_);
+      return;
+  }
+  if (pending_.size() >= settings_.max_pending_handshakes)
+    return crypto::count_dropped_init(*log_, now, counters_.init_pending_full,
+                                      init_log_.pending_full, "too many handshakes in progress");
   auto now_unix = static_cast<UnixTime>(fx_.unix_nanos() / 1'000'000'000);
   auto hs = crypto::AuthHandshake::responder(
       crypto::AuthHandshake::Kind::kXX, identity_, [this, now_unix](const crypto::Certificate& c) {
@@ -103,6 +143,10 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
   auto index = new_index();
   std::vector<std::uint8_t> out;
   wire::build_handshake_resp(out, index, init->sender_index, *msg);
+  // Never answer an unproven source with more than it sent.
+  if (out.size() > d.size())
+    return crypto::count_dropped_init(*log_, now, counters_.init_unpadded, init_log_.unpadded,
+                                      "our answer would be larger than the initiation");
   pending_.emplace(
       index, std::make_unique<Pending>(Pending{std::move(hs), init->sender_index, from, now}));
   schedule(now + kPendingTimeout);

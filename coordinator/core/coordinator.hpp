@@ -23,13 +23,16 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "crypto/auth_handshake.hpp"
+#include "crypto/handshake_guard.hpp"
 #include "crypto/transport.hpp"
 #include "net/control.hpp"
 #include "net/packet_view.hpp"
+#include "net/rate_limit.hpp"
 #include "net/stun.hpp"
 #include "net/time.hpp"
 
@@ -83,6 +86,12 @@ struct NodeEntryStatus {
 struct CoordinatorStatus {
   std::vector<NodeEntryStatus> nodes;
   std::uint64_t handshakes_refused = 0, malformed = 0, stun_answered = 0;
+  // Initiations refused before any Diffie-Hellman (crypto/handshake_guard.hpp): shorter than
+  // the minimum (or an answer that would be larger), wrong mac1, a proven source over its
+  // budget, answered with a cookie; refused for a full pending table; datagrams whose handler
+  // failed unexpectedly.
+  std::uint64_t init_unpadded = 0, init_bad_mac1 = 0, init_rate_limited = 0, cookies_sent = 0,
+                init_pending_full = 0, internal_error = 0;
 };
 
 class Coordinator {
@@ -94,7 +103,8 @@ class Coordinator {
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
 
-  void on_udp(Time now, ServerSocket socket, const Endpoint& from, PacketView packet);
+  // Never throws: whatever a datagram causes is at worst a counted drop.
+  void on_udp(Time now, ServerSocket socket, const Endpoint& from, PacketView packet) noexcept;
   void on_tick(Time now);
   Time next_deadline() const { return deadline_; }
   CoordinatorStatus status(Time now) const;
@@ -103,6 +113,7 @@ class Coordinator {
   struct Entry;
   struct Pending;
 
+  void on_datagram(Time now, ServerSocket socket, const Endpoint& from, PacketView packet);
   void on_init(Time now, const Endpoint& from, PacketView d);
   void on_final(Time now, const Endpoint& from, PacketView d);
   void on_data(Time now, const Endpoint& from, PacketView d);
@@ -124,12 +135,18 @@ class Coordinator {
   CoordinatorEffects& fx_;
   std::shared_ptr<spdlog::logger> log_;
 
-  std::map<crypto::PublicKey, std::unique_ptr<Entry>> nodes_;      // by static key
-  std::unordered_map<std::uint32_t, Entry*> by_index_;             // session index -> node
+  std::map<crypto::PublicKey, std::unique_ptr<Entry>> nodes_;            // by static key
+  std::unordered_map<std::uint32_t, Entry*> by_index_;                   // session index -> node
   std::unordered_map<std::uint32_t, std::unique_ptr<Pending>> pending_;  // XX in progress
   CoordinatorStatus counters_;
   Time deadline_ = Time::max();
   std::vector<std::uint8_t> scratch_;
+  // Unauthenticated work: the first check of initiations, made at the first one.
+  std::optional<crypto::HandshakeGuard> guard_;
+  std::vector<std::uint8_t> guard_reply_;
+  struct {
+    DropReason unpadded, bad_mac1, rate_limited, pending_full, internal;
+  } init_log_;
 };
 
 }  // namespace p2p::coord

@@ -53,7 +53,13 @@ json status_to_json(const CoordinatorStatus& status) {
               {"counters",
                {{"handshakes_refused", status.handshakes_refused},
                 {"malformed", status.malformed},
-                {"stun_answered", status.stun_answered}}}};
+                {"stun_answered", status.stun_answered},
+                {"init_unpadded", status.init_unpadded},
+                {"init_bad_mac1", status.init_bad_mac1},
+                {"init_rate_limited", status.init_rate_limited},
+                {"cookies_sent", status.cookies_sent},
+                {"init_pending_full", status.init_pending_full},
+                {"internal_error", status.internal_error}}}};
 }
 
 Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::create(

@@ -58,6 +58,7 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
           sessions_, effects),
       queue_buffer_(kBufferSize) {
   scratch_.reserve(2048);
+  coord_.set_network_key(ca_.public_key);
 }
 
 Node::~Node() = default;
@@ -205,14 +206,18 @@ void Node::start_handshake(Time now, Peer& p) {
   if (p.state != Peer::State::kConnected) p.state = Peer::State::kHandshaking;
   schedule(now + crypto::kRekeyTimeout);
   log_->debug("peer={} handshake initiation", p.name());
+  send_initiation(now, p, *d);
+}
+
+void Node::send_initiation(Time now, Peer& p, PacketView d) {
   if (const Path* path = p.paths.active()) {
-    fx_.send_udp(path->endpoint, d->span());
+    fx_.send_udp(path->endpoint, d.span());
   } else if (relay_allowed(p)) {
-    coord_.send_relayed(now, p.vip, *d);
+    coord_.send_relayed(now, p.vip, d);
   } else {
     // No relay: try every candidate directly.
-    if (p.observed) fx_.send_udp(*p.observed, d->span());
-    for (const auto& e : p.local_endpoints) fx_.send_udp(e, d->span());
+    if (p.observed) fx_.send_udp(*p.observed, d.span());
+    for (const auto& e : p.local_endpoints) fx_.send_udp(e, d.span());
   }
 }
 
@@ -222,12 +227,27 @@ void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, Pac
     ++drops_.malformed;
     return;
   }
-  auto in = handshakes_.consume_initiation(*init);
-  if (!in) {
-    ++drops_.handshake_failed;
-    log_->warn("handshake from endpoint={} refused: {}", from.to_string(), in.error());
-    return;
+  using Verdict = crypto::HandshakeGuard::Verdict;
+  switch (handshakes_.screen(now, from, via_relay, d.span(), *init, guard_reply_)) {
+    case Verdict::kAccept: break;
+    case Verdict::kUnpadded:
+      return crypto::count_dropped_init(*log_, now, drops_.handshake_unpadded, init_log_.unpadded,
+                                        "unpadded");
+    case Verdict::kBadMac1:
+      return crypto::count_dropped_init(*log_, now, drops_.handshake_bad_mac1, init_log_.bad_mac1,
+                                        "bad mac1");
+    case Verdict::kRateLimited:
+      return crypto::count_dropped_init(*log_, now, drops_.handshake_rate_limited,
+                                        init_log_.rate_limited, "rate limited");
+    case Verdict::kCookie:
+      ++drops_.cookies_sent;
+      fx_.send_udp(from, guard_reply_);
+      return;
   }
+  auto in = handshakes_.consume_initiation(*init);
+  if (!in)
+    return crypto::count_dropped_init(*log_, now, drops_.handshake_failed, init_log_.failed,
+                                      in.error());
   const auto& cert = in->certificate();
   if (cert.vip.address == identity_.certificate.vip.address) {
     ++drops_.handshake_failed;
@@ -236,13 +256,20 @@ void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, Pac
   Peer& p = peer_for(cert.vip.address);
   std::vector<std::uint8_t> out;
   auto resp = handshakes_.create_response(now, p, *in, out);
-  if (!p.cert || p.cert->public_key != cert.public_key) p.set_certificate(cert, policy_for(cert));
   if (!resp) {
-    ++drops_.handshake_failed;
-    if (resp.error() == PeerHandshakes::Refusal::kReplay)
-      log_->warn("peer={} replayed handshake initiation dropped", p.name());
-    return;
+    if (resp.error() == PeerHandshakes::Refusal::kFailed)
+      return crypto::count_dropped_init(*log_, now, drops_.handshake_failed, init_log_.failed,
+                                        "handshake failed");
+    return crypto::count_dropped_init(*log_, now, drops_.handshake_replay, init_log_.replay,
+                                      resp.error() == PeerHandshakes::Refusal::kReplay
+                                          ? "replayed"
+                                          : "certificate older than the peer's current one");
   }
+  if (!p.cert || p.cert->public_key != cert.public_key) p.set_certificate(cert, policy_for(cert));
+  // Never answer an unproven source with more than it sent (the initiator pads for this).
+  if (!via_relay && resp->size() > d.size())
+    return crypto::count_dropped_init(*log_, now, drops_.handshake_unpadded, init_log_.unpadded,
+                                      "answer too large");
   on_session(now, p);
   if (via_relay) {
     coord_.send_relayed(now, p.vip, *resp);
@@ -258,24 +285,44 @@ void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, Pac
   }
 }
 
+void Node::on_cookie_reply(Time now, bool via_relay, PacketView d) {
+  auto r = wire::parse_cookie_reply(d.span());
+  if (!r) {
+    ++drops_.malformed;
+    return;
+  }
+  bool coordinator = false;
+  Peer* p = owner_of(r->receiver_index, coordinator);
+  if (coordinator && !via_relay) coord_.on_cookie_reply(now, *r);
+  if (!p) return;
+  std::vector<std::uint8_t> out;
+  if (auto again = handshakes_.consume_cookie(now, *p, *r, out)) send_initiation(now, *p, *again);
+}
+
+Peer* Node::owner_of(std::uint32_t index, bool& coordinator) {
+  coordinator = false;
+  auto owner = sessions_.find(index);
+  if (!owner) {
+    ++drops_.unknown_index;
+    return nullptr;
+  }
+  coordinator = owner->coordinator;
+  if (coordinator) return nullptr;
+  auto pit = peers_.find(owner->vip);
+  return pit == peers_.end() ? nullptr : pit->second.get();
+}
+
 void Node::on_handshake_resp(Time now, const Endpoint& from, bool via_relay, PacketView d) {
   auto resp = wire::parse_handshake_resp(d.span());
   if (!resp) {
     ++drops_.malformed;
     return;
   }
-  auto owner = sessions_.find(resp->receiver_index);
-  if (!owner) {
-    ++drops_.unknown_index;
-    return;
-  }
-  if (owner->coordinator) {
-    if (!via_relay) coord_.on_handshake_resp(now, *resp);
-    return;
-  }
-  auto pit = peers_.find(owner->vip);
-  if (pit == peers_.end()) return;
-  Peer& p = *pit->second;
+  bool coordinator = false;
+  Peer* owner = owner_of(resp->receiver_index, coordinator);
+  if (coordinator && !via_relay) coord_.on_handshake_resp(now, *resp);
+  if (!owner) return;
+  Peer& p = *owner;
   if (!p.sessions.pending || p.sessions.pending->local_index != resp->receiver_index) {
     ++drops_.unknown_index;
     return;
@@ -380,14 +427,24 @@ void Node::flush_queue(Time now, Peer& p) {
   }
 }
 
-void Node::on_udp(Time now, const Endpoint& from, PacketView packet) {
-  if (packet.size() == 0) return;
-  if (wire::classify(packet.span()) == wire::DatagramKind::kStun) {
-    if (stun_sink_) stun_sink_(now, from, packet.span());
-    return;
+void Node::on_udp(Time now, const Endpoint& from, PacketView packet) noexcept {
+  // Nothing a datagram causes may leave this function: an exception (there should be none;
+  // this is the last resort) is a counted drop with a rate-limited line, never a dead node.
+  try {
+    if (packet.size() == 0) return;
+    if (wire::classify(packet.span()) == wire::DatagramKind::kStun) {
+      if (stun_sink_) stun_sink_(now, from, packet.span());
+      return;
+    }
+    on_datagram(now, from, false, packet);
+    schedule(coord_.deadline());
+  } catch (const std::exception& e) {
+    ++drops_.internal_error;
+    if (auto n = init_log_.internal.hit(now))
+      log_->error("dropped {} datagrams on an internal error in the last 10s: {}", *n, e.what());
+  } catch (...) {
+    ++drops_.internal_error;
   }
-  on_datagram(now, from, false, packet);
-  schedule(coord_.deadline());
 }
 
 // A datagram from the socket or, unwrapped, from the relay (`from` is then the coordinator).
@@ -396,6 +453,7 @@ void Node::on_datagram(Time now, const Endpoint& from, bool via_relay, PacketVie
     case wire::DatagramKind::kHandshakeInit: on_handshake_init(now, from, via_relay, d); break;
     case wire::DatagramKind::kHandshakeResp: on_handshake_resp(now, from, via_relay, d); break;
     case wire::DatagramKind::kData: on_data(now, from, via_relay, d); break;
+    case wire::DatagramKind::kCookieReply: on_cookie_reply(now, via_relay, d); break;
     case wire::DatagramKind::kStun:  // only ever on the socket, handled before
     case wire::DatagramKind::kHandshakeFinal:
     case wire::DatagramKind::kUnknown: ++drops_.malformed; break;

@@ -30,6 +30,13 @@ struct DropCounters {
   std::uint64_t no_route = 0;        // TUN packet outside the mesh or for ourselves
   std::uint64_t queue_full = 0;      // pending queue overflow while connecting
   std::uint64_t handshake_failed = 0;
+  // Initiations refused before any Diffie-Hellman (crypto/handshake_guard.hpp), and after.
+  std::uint64_t handshake_unpadded = 0;      // shorter than the minimum, or an answer too large
+  std::uint64_t handshake_bad_mac1 = 0;      // blind garbage
+  std::uint64_t handshake_rate_limited = 0;  // a proven source over its budget
+  std::uint64_t handshake_replay = 0;        // replayed, or a superseded certificate
+  std::uint64_t cookies_sent = 0;            // answered with a cookie (under load)
+  std::uint64_t internal_error = 0;          // a datagram handler failed unexpectedly
 };
 
 struct PeerStatus {

@@ -56,7 +56,13 @@ json drops_to_json(const core::DropCounters& d) {
           {"bad_source", d.bad_source},
           {"no_route", d.no_route},
           {"queue_full", d.queue_full},
-          {"handshake_failed", d.handshake_failed}};
+          {"handshake_failed", d.handshake_failed},
+          {"handshake_unpadded", d.handshake_unpadded},
+          {"handshake_bad_mac1", d.handshake_bad_mac1},
+          {"handshake_rate_limited", d.handshake_rate_limited},
+          {"handshake_replay", d.handshake_replay},
+          {"cookies_sent", d.cookies_sent},
+          {"internal_error", d.internal_error}};
 }
 
 json peer_to_json(const core::PeerStatus& p) {
@@ -86,12 +92,9 @@ json peer_to_json(const core::PeerStatus& p) {
 
 std::string_view to_string(nat::PortAllocation::Kind k) {
   switch (k) {
-    case nat::PortAllocation::Kind::kNotMeasured:
-      return "not-measured";
-    case nat::PortAllocation::Kind::kSequential:
-      return "sequential";
-    case nat::PortAllocation::Kind::kRandom:
-      return "random";
+    case nat::PortAllocation::Kind::kNotMeasured: return "not-measured";
+    case nat::PortAllocation::Kind::kSequential: return "sequential";
+    case nat::PortAllocation::Kind::kRandom: return "random";
   }
   return "not-measured";
 }

@@ -197,8 +197,10 @@ TEST(StatusJson, DurationsRoundToTheDocumentedPrecision) {
 TEST(StatusJson, Drops) {
   const json d = status_to_json(sample_status())["drops"];
   EXPECT_EQ(keys(d),
-            (std::set<std::string>{"malformed", "unknown_index", "decrypt_failed", "bad_source",
-                                   "no_route", "queue_full", "handshake_failed"}));
+            (std::set<std::string>{
+                "malformed", "unknown_index", "decrypt_failed", "bad_source", "no_route",
+                "queue_full", "handshake_failed", "handshake_unpadded", "handshake_bad_mac1",
+                "handshake_rate_limited", "handshake_replay", "cookies_sent", "internal_error"}));
   EXPECT_EQ(d["malformed"], 3u);
   EXPECT_EQ(d["bad_source"], 1u);
   EXPECT_EQ(d["no_route"], 0u);
