@@ -18,7 +18,9 @@ noise::Bytes prologue_for(AuthHandshake::Kind kind) {
   return noise::Bytes(p.begin(), p.end());
 }
 
-bool is_dh(noise::Token t) { return t != noise::Token::e && t != noise::Token::s; }
+bool is_dh(noise::Token t) {
+  return t != noise::Token::e && t != noise::Token::s;
+}
 
 }  // namespace
 
@@ -37,7 +39,7 @@ AuthHandshake AuthHandshake::initiator(Kind kind, const Identity& self, Certific
   cfg.pattern = pattern_for(kind);
   cfg.initiator = true;
   cfg.prologue = prologue_for(kind);
-  cfg.local_static = noise::KeyPair::from_private(self.key.private_key.span());
+  cfg.local_static = &self.key;
   cfg.remote_static = responder_key;
   // IK without a responder key is a programming error; create() reports missing_key, and
   // the state is then dead, so every write() fails cleanly.
@@ -46,7 +48,7 @@ AuthHandshake AuthHandshake::initiator(Kind kind, const Identity& self, Certific
     noise::HandshakeConfig dead;
     dead.pattern = pattern_for(Kind::kXX);
     dead.initiator = true;
-    dead.local_static = noise::KeyPair::from_private(self.key.private_key.span());
+    dead.local_static = &self.key;
     AuthHandshake h(noise::HandshakeState::create(std::move(dead)).value(), self,
                     std::move(verify));
     h.failed_ = true;
@@ -63,9 +65,8 @@ AuthHandshake AuthHandshake::responder(Kind kind, const Identity& self,
   cfg.pattern = pattern_for(kind);
   cfg.initiator = false;
   cfg.prologue = prologue_for(kind);
-  cfg.local_static = noise::KeyPair::from_private(self.key.private_key.span());
-  AuthHandshake h(noise::HandshakeState::create(std::move(cfg)).value(), self,
-                  std::move(verify));
+  cfg.local_static = &self.key;
+  AuthHandshake h(noise::HandshakeState::create(std::move(cfg)).value(), self, std::move(verify));
   h.pattern_ = &pattern_for(kind);
   return h;
 }
@@ -88,7 +89,8 @@ Expected<T, HandshakeFailure> AuthHandshake::fail(HandshakeFailureKind kind, std
 
 Expected<std::vector<std::uint8_t>, HandshakeFailure> AuthHandshake::write(
     std::uint64_t timestamp) {
-  if (failed_) return fail<std::vector<std::uint8_t>>(HandshakeFailureKind::noise, "handshake failed earlier");
+  if (failed_)
+    return fail<std::vector<std::uint8_t>>(HandshakeFailureKind::noise, "handshake failed earlier");
   std::vector<std::uint8_t> payload;
   if (!sent_certificate_ && message_is_encrypted(next_message_)) {
     const auto& cert = self_->encoded_certificate;
@@ -101,8 +103,9 @@ Expected<std::vector<std::uint8_t>, HandshakeFailure> AuthHandshake::write(
     sent_certificate_ = true;
   }
   auto msg = noise_.write_message(payload);
-  if (!msg) return fail<std::vector<std::uint8_t>>(HandshakeFailureKind::noise,
-                                                   std::string(noise::to_string(msg.error())));
+  if (!msg)
+    return fail<std::vector<std::uint8_t>>(HandshakeFailureKind::noise,
+                                           std::string(noise::to_string(msg.error())));
   ++next_message_;
   return std::move(msg).value();
 }
@@ -110,41 +113,45 @@ Expected<std::vector<std::uint8_t>, HandshakeFailure> AuthHandshake::write(
 Expected<void, HandshakeFailure> AuthHandshake::read(std::span<const std::uint8_t> message) {
   if (failed_) return fail<void>(HandshakeFailureKind::noise, "handshake failed earlier");
   auto payload = noise_.read_message(message);
-  if (!payload) return fail<void>(HandshakeFailureKind::noise, std::string(noise::to_string(payload.error())));
+  if (!payload)
+    return fail<void>(HandshakeFailureKind::noise, std::string(noise::to_string(payload.error())));
   ++next_message_;
   if (payload->empty()) {
     // Only a message sent before encryption starts may come without a certificate, and the
     // handshake cannot complete without one.
     if (message_is_encrypted(next_message_ - 1) || noise_.is_complete())
-      return fail<void>(HandshakeFailureKind::payload, "encrypted handshake message without certificate");
+      return fail<void>(HandshakeFailureKind::payload,
+                        "encrypted handshake message without certificate");
     return {};
   }
   return consume_payload(*payload);
 }
 
-Expected<void, HandshakeFailure> AuthHandshake::consume_payload(
-    std::span<const std::uint8_t> p) {
+Expected<void, HandshakeFailure> AuthHandshake::consume_payload(std::span<const std::uint8_t> p) {
   if (peer_certificate_) return fail<void>(HandshakeFailureKind::payload, "second certificate");
   if (p.size() < kPayloadHeader || p[0] != kPayloadVersion)
-    return fail<void>(HandshakeFailureKind::payload, "unknown handshake payload version or short payload");
+    return fail<void>(HandshakeFailureKind::payload,
+                      "unknown handshake payload version or short payload");
   std::uint64_t ts = 0;
   for (int i = 1; i <= 8; ++i) ts = ts << 8 | p[i];
   std::size_t len = std::size_t{p[9]} << 8 | p[10];
   if (len != p.size() - kPayloadHeader)
     return fail<void>(HandshakeFailureKind::payload, "certificate length does not match payload");
   auto cert = decode_certificate(p.subspan(kPayloadHeader));
-  if (!cert) return fail<void>(HandshakeFailureKind::payload, "malformed certificate: " + cert.error().message,
-                               cert.error());
+  if (!cert)
+    return fail<void>(HandshakeFailureKind::payload,
+                      "malformed certificate: " + cert.error().message, cert.error());
   const auto& rs = noise_.remote_static();
   if (!rs || *rs != cert->public_key)
-    return fail<void>(HandshakeFailureKind::key_mismatch,
-                      "certificate '" + cert->name + "' is for a different key than the handshake used");
+    return fail<void>(
+        HandshakeFailureKind::key_mismatch,
+        "certificate '" + cert->name + "' is for a different key than the handshake used");
   if (auto ok = verify_(*cert); !ok) {
     rejected_on_last_ = noise_.is_complete();
     peer_certificate_ = std::move(*cert);
-    return fail<void>(HandshakeFailureKind::certificate,
-                      "certificate '" + peer_certificate_->name + "' refused: " + ok.error().message,
-                      ok.error());
+    return fail<void>(
+        HandshakeFailureKind::certificate,
+        "certificate '" + peer_certificate_->name + "' refused: " + ok.error().message, ok.error());
   }
   peer_certificate_ = std::move(*cert);
   peer_timestamp_ = ts;

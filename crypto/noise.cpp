@@ -52,39 +52,52 @@ bool contains(const std::vector<Token>& tokens, Token t) {
 
 std::string_view to_string(Error e) {
   switch (e) {
-    case Error::decrypt_failed:
-      return "decrypt_failed";
-    case Error::bad_length:
-      return "bad_length";
-    case Error::wrong_turn:
-      return "wrong_turn";
-    case Error::invalid_dh:
-      return "invalid_dh";
-    case Error::message_too_large:
-      return "message_too_large";
-    case Error::missing_key:
-      return "missing_key";
-    case Error::nonce_exhausted:
-      return "nonce_exhausted";
-    case Error::not_complete:
-      return "not_complete";
-    case Error::failed:
-      return "failed";
+    case Error::decrypt_failed: return "decrypt_failed";
+    case Error::bad_length: return "bad_length";
+    case Error::wrong_turn: return "wrong_turn";
+    case Error::invalid_dh: return "invalid_dh";
+    case Error::message_too_large: return "message_too_large";
+    case Error::missing_key: return "missing_key";
+    case Error::nonce_exhausted: return "nonce_exhausted";
+    case Error::not_complete: return "not_complete";
+    case Error::failed: return "failed";
   }
   return "unknown";
 }
 
-KeyPair KeyPair::generate() {
-  KeyPair kp;
-  randombytes_buf(kp.private_key.data(), kDhLen);
+namespace {
+
+// A key pair of either kind (guarded or wiped private half) from its private key.
+template <class Pair, class Secret>
+Pair derive_pair(Secret secret) {
+  Pair kp{std::move(secret), {}};
   crypto_scalarmult_base(kp.public_key.data(), kp.private_key.data());
   return kp;
 }
 
+template <class Pair, class Secret>
+Pair random_pair() {
+  Secret secret;
+  randombytes_buf(secret.data(), kDhLen);
+  return derive_pair<Pair>(std::move(secret));
+}
+
+}  // namespace
+
+KeyPair KeyPair::generate() {
+  return random_pair<KeyPair, SecureBuffer<kDhLen>>();
+}
+
 KeyPair KeyPair::from_private(std::span<const std::uint8_t, kDhLen> private_key) {
-  KeyPair kp{SecureBuffer<kDhLen>(private_key), {}};
-  crypto_scalarmult_base(kp.public_key.data(), kp.private_key.data());
-  return kp;
+  return derive_pair<KeyPair>(SecureBuffer<kDhLen>(private_key));
+}
+
+EphemeralKey EphemeralKey::generate() {
+  return random_pair<EphemeralKey, Wiped<kDhLen>>();
+}
+
+EphemeralKey EphemeralKey::from_private(std::span<const std::uint8_t, kDhLen> private_key) {
+  return derive_pair<EphemeralKey>(Wiped<kDhLen>(private_key));
 }
 
 void seal(std::span<const std::uint8_t, kKeyLen> key, std::uint64_t n, ByteSpan ad,
@@ -195,11 +208,10 @@ Expected<void, Error> SymmetricState::decrypt_and_hash(ByteSpan ciphertext, Byte
   return {};
 }
 
-std::pair<SecureBuffer<kKeyLen>, SecureBuffer<kKeyLen>> SymmetricState::split() {
+std::pair<Wiped<kKeyLen>, Wiped<kKeyLen>> SymmetricState::split() {
   hkdf2({});
   using Key = std::span<const std::uint8_t, kKeyLen>;
-  std::pair<SecureBuffer<kKeyLen>, SecureBuffer<kKeyLen>> keys{Key(at(kOut1), kKeyLen),
-                                                               Key(at(kOut2), kKeyLen)};
+  std::pair<Wiped<kKeyLen>, Wiped<kKeyLen>> keys{Key(at(kOut1), kKeyLen), Key(at(kOut2), kKeyLen)};
   state_.wipe();
   return keys;
 }
@@ -259,7 +271,7 @@ HandshakeState::HandshakeState(HandshakeConfig&& config, std::string_view protoc
     : pattern_(std::move(config.pattern)),
       initiator_(config.initiator),
       symmetric_(protocol_name),
-      s_(std::move(config.local_static)),
+      s_(config.local_static),
       injected_e_(std::move(config.ephemeral_private)),
       rs_(config.remote_static) {
   symmetric_.mix_hash(config.prologue);
@@ -290,10 +302,11 @@ Expected<void, Error> HandshakeState::dh_into_key(Token token) {
   const bool es = token == Token::es, se = token == Token::se;
   const bool local_e = token == Token::ee || (es && initiator_) || (se && !initiator_);
   const bool remote_e = token == Token::ee || (es && !initiator_) || (se && initiator_);
-  const std::optional<KeyPair>& local = local_e ? e_ : s_;
+  const std::uint8_t* local =
+      local_e ? (e_ ? e_->private_key.data() : nullptr) : (s_ ? s_->private_key.data() : nullptr);
   const std::optional<PublicKey>& remote = remote_e ? re_ : rs_;
   if (!local || !remote) return fail(Error::missing_key);
-  const int rc = crypto_scalarmult(dh_.data(), local->private_key.data(), remote->data());
+  const int rc = crypto_scalarmult(dh_.data(), local, remote->data());
   // libsodium already refuses an all-zero result; the explicit check keeps the contract local.
   if (rc != 0 || sodium_is_zero(dh_.data(), kDhLen)) {
     dh_.wipe();
@@ -312,7 +325,8 @@ Expected<Bytes, Error> HandshakeState::write_message(std::span<const std::uint8_
   for (Token t : pattern_.messages[next_message_]) {
     switch (t) {
       case Token::e:
-        e_ = injected_e_ ? KeyPair::from_private(injected_e_->span()) : KeyPair::generate();
+        e_ = injected_e_ ? EphemeralKey::from_private(injected_e_->span())
+                         : EphemeralKey::generate();
         injected_e_.reset();
         out.insert(out.end(), e_->public_key.begin(), e_->public_key.end());
         symmetric_.mix_hash(e_->public_key);

@@ -12,8 +12,11 @@
 //
 // Primitives (libsodium): X25519, ChaCha20-Poly1305 IETF with nonce = 4 zero bytes || 64-bit
 // little-endian counter, BLAKE2b-512, HMAC-BLAKE2b and HKDF as in section 4.3 of the spec.
-// PSK patterns are not supported. All secret state (k, ck, private keys, DH outputs, HKDF
-// temporaries) lives in SecureBuffer. Not thread-safe; one object per handshake attempt.
+// PSK patterns are not supported. The long-lived static key pair is the caller's (guarded
+// memory, its public half derived once) and only borrowed; all per-handshake secret state
+// (k, ck, the ephemeral private key, DH outputs, HKDF temporaries) and the transport keys live
+// in Wiped memory: ordinary, wiped on destruction and move, no memory mapping per handshake.
+// Not thread-safe; one object per handshake attempt.
 #pragma once
 
 #include <array>
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include "crypto/secure_buffer.hpp"
+#include "crypto/wiped.hpp"
 #include "net/expected.hpp"
 
 namespace p2p::crypto::noise {
@@ -54,7 +58,7 @@ enum class Error {
 };
 std::string_view to_string(Error e);
 
-// An X25519 key pair. The private half lives in guarded memory.
+// A long-lived X25519 key pair. The private half lives in guarded memory.
 struct KeyPair {
   SecureBuffer<kDhLen> private_key;
   PublicKey public_key{};
@@ -63,6 +67,15 @@ struct KeyPair {
   static KeyPair from_private(std::span<const std::uint8_t, kDhLen> private_key);
 };
 using StaticKey = KeyPair;
+
+// A handshake's ephemeral key pair: ordinary memory, wiped.
+struct EphemeralKey {
+  Wiped<kDhLen> private_key;
+  PublicKey public_key{};
+
+  static EphemeralKey generate();
+  static EphemeralKey from_private(std::span<const std::uint8_t, kDhLen> private_key);
+};
 
 // ChaCha20-Poly1305 IETF in place with the Noise nonce (counter n). seal() encrypts `data`
 // and writes the 16-byte tag; open() verifies the tag before it decrypts, and leaves `data`
@@ -89,7 +102,7 @@ class CipherState {
                                         std::span<const std::uint8_t> ciphertext, Bytes& out);
 
  private:
-  SecureBuffer<kKeyLen> key_;  // allocated once, rekeyed in place
+  Wiped<kKeyLen> key_;
   bool has_key_ = false;
   std::uint64_t n_ = 0;
 };
@@ -105,7 +118,7 @@ class SymmetricState {
   Expected<void, Error> encrypt_and_hash(std::span<const std::uint8_t> plaintext, Bytes& out);
   Expected<void, Error> decrypt_and_hash(std::span<const std::uint8_t> ciphertext, Bytes& out);
   // The two transport keys: first for initiator->responder, second for the reverse.
-  std::pair<SecureBuffer<kKeyLen>, SecureBuffer<kKeyLen>> split();
+  std::pair<Wiped<kKeyLen>, Wiped<kKeyLen>> split();
   const HandshakeHash& handshake_hash() const { return h_; }
 
  private:
@@ -113,12 +126,12 @@ class SymmetricState {
   void hkdf2(std::span<const std::uint8_t> ikm);
   std::uint8_t* at(std::size_t offset) { return state_.data() + offset; }
 
-  // One guarded buffer (each costs a few pages): ck, the HMAC key block, HKDF temporaries.
+  // ck, the HMAC key block and the HKDF temporaries, in one wiped block.
   static constexpr std::size_t kBlockLen = 128;
   static constexpr std::size_t kCk = 0, kPad = kHashLen, kTemp = kPad + kBlockLen,
                                kOut1 = kTemp + kHashLen, kOut2 = kOut1 + kHashLen,
                                kStateLen = kOut2 + kHashLen;
-  SecureBuffer<kStateLen> state_;
+  Wiped<kStateLen> state_;
   HandshakeHash h_{};
   CipherState cipher_;
 };
@@ -142,16 +155,18 @@ struct HandshakeConfig {
   Pattern pattern;
   bool initiator = false;
   Bytes prologue;
-  std::optional<StaticKey> local_static;   // required if the pattern sends or pre-shares our s
-  std::optional<PublicKey> remote_static;  // required (and only used) if the peer's s is a
-                                           // pre-message, e.g. the initiator of IK
-  std::optional<SecureBuffer<kDhLen>> ephemeral_private;  // test vectors only; else random
+  // Required if the pattern sends or pre-shares our s. Borrowed: it must outlive the
+  // handshake (it is the node's identity key, derived once).
+  const StaticKey* local_static = nullptr;
+  std::optional<PublicKey> remote_static;          // required (and only used) if the peer's s is a
+                                                   // pre-message, e.g. the initiator of IK
+  std::optional<Wiped<kDhLen>> ephemeral_private;  // test vectors only; else random
 };
 
 // The keys split() hands out, already oriented for this side.
 struct TransportKeys {
-  SecureBuffer<kKeyLen> send;
-  SecureBuffer<kKeyLen> recv;
+  Wiped<kKeyLen> send;
+  Wiped<kKeyLen> recv;
 };
 
 class HandshakeState {
@@ -189,12 +204,12 @@ class HandshakeState {
   Pattern pattern_;
   bool initiator_;
   SymmetricState symmetric_;
-  std::optional<StaticKey> s_;
-  std::optional<KeyPair> e_;
-  std::optional<SecureBuffer<kDhLen>> injected_e_;
+  const StaticKey* s_;
+  std::optional<EphemeralKey> e_;
+  std::optional<Wiped<kDhLen>> injected_e_;
   std::optional<PublicKey> rs_;
   std::optional<PublicKey> re_;
-  SecureBuffer<kDhLen> dh_;  // DH output scratch
+  Wiped<kDhLen> dh_;  // DH output scratch
   std::size_t next_message_ = 0;
   State state_ = State::in_progress;
   bool split_done_ = false;

@@ -16,7 +16,7 @@
 #include <string_view>
 
 #include "crypto/noise.hpp"
-#include "crypto/secure_buffer.hpp"
+#include "crypto/wiped.hpp"
 #include "net/expected.hpp"
 #include "net/time.hpp"
 
@@ -98,8 +98,8 @@ class TransportSession {
   void set_send_counter_for_testing(std::uint64_t counter) { send_counter_ = counter; }
 
  private:
-  SecureBuffer<noise::kKeyLen> send_key_;
-  SecureBuffer<noise::kKeyLen> recv_key_;
+  Wiped<noise::kKeyLen> send_key_;  // per session: ordinary memory, wiped (crypto/wiped.hpp)
+  Wiped<noise::kKeyLen> recv_key_;
   std::uint64_t send_counter_ = 0;
   ReplayWindow window_;
   Time created_;

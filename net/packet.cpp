@@ -1,15 +1,14 @@
 #include "net/packet.hpp"
 
-#include "net/stun.hpp"
-
+#include <algorithm>
 #include <cstring>
 
 #include "net/byte_io.hpp"
+#include "net/stun.hpp"
 
 namespace p2p::wire {
 namespace {
 
-constexpr std::size_t kInitHeader = 1 + 1 + 4;
 constexpr std::size_t kRespHeader = 4 + 4 + 4;
 constexpr std::size_t kFinalHeader = 4 + 4;
 
@@ -24,18 +23,29 @@ DatagramKind classify(std::span<const std::uint8_t> d) {
     case static_cast<std::uint8_t>(PacketType::kHandshakeFinal):
       return DatagramKind::kHandshakeFinal;
     case static_cast<std::uint8_t>(PacketType::kData): return DatagramKind::kData;
+    case static_cast<std::uint8_t>(PacketType::kCookieReply): return DatagramKind::kCookieReply;
     default: return DatagramKind::kUnknown;
   }
 }
 
 std::optional<HandshakeInit> parse_handshake_init(std::span<const std::uint8_t> d) {
-  if (d.size() <= kInitHeader || d[0] != 0x81) return std::nullopt;
+  if (d.size() < kInitHeaderSize + kInitTrailerSize || d[0] != 0x81) return std::nullopt;
   if (d[1] != static_cast<std::uint8_t>(Pattern::kIK) &&
       d[1] != static_cast<std::uint8_t>(Pattern::kXX))
     return std::nullopt;
-  ByteReader r(d.subspan(2));
-  HandshakeInit m{static_cast<Pattern>(d[1]), *r.u32(), r.rest()};
-  return m;
+  ByteReader r(d.subspan(2, kInitHeaderSize - 2));
+  const std::size_t noise_len = *r.u16();
+  const std::uint32_t sender = *r.u32();
+  if (noise_len == 0 || noise_len > d.size() - kInitHeaderSize - kInitTrailerSize)
+    return std::nullopt;
+  return HandshakeInit{static_cast<Pattern>(d[1]), sender, d.subspan(kInitHeaderSize, noise_len),
+                       d.last(kInitTrailerSize).first(kMacSize), d.last(kMacSize)};
+}
+
+std::optional<CookieReply> parse_cookie_reply(std::span<const std::uint8_t> d) {
+  if (d.size() != kCookieReplySize || d[0] != 0x85) return std::nullopt;
+  ByteReader r(d.subspan(4, 4));
+  return CookieReply{*r.u32(), d.subspan(8, kCookieNonceSize), d.subspan(8 + kCookieNonceSize)};
 }
 
 std::optional<HandshakeResp> parse_handshake_resp(std::span<const std::uint8_t> d) {
@@ -56,8 +66,8 @@ std::optional<HandshakeFinal> parse_handshake_final(std::span<const std::uint8_t
 std::optional<DataHeader> parse_data(std::span<const std::uint8_t> d) {
   if (d.size() < kDataOverhead || d[0] != 0x84) return std::nullopt;
   DataHeader h;
-  h.receiver_index = std::uint32_t{d[4]} << 24 | std::uint32_t{d[5]} << 16 |
-                     std::uint32_t{d[6]} << 8 | d[7];
+  h.receiver_index =
+      std::uint32_t{d[4]} << 24 | std::uint32_t{d[5]} << 16 | std::uint32_t{d[6]} << 8 | d[7];
   h.counter = 0;
   for (int i = 7; i >= 0; --i) h.counter = h.counter << 8 | d[8 + i];
   h.ciphertext = d.subspan(kDataHeaderSize);
@@ -65,13 +75,27 @@ std::optional<DataHeader> parse_data(std::span<const std::uint8_t> d) {
 }
 
 void build_handshake_init(std::vector<std::uint8_t>& out, Pattern p, std::uint32_t sender,
-                          std::span<const std::uint8_t> noise) {
+                          std::span<const std::uint8_t> noise, std::size_t padded_size) {
   out.clear();
   ByteWriter w(out);
   w.u8(0x81);
   w.u8(static_cast<std::uint8_t>(p));
+  w.u16(static_cast<std::uint16_t>(noise.size()));
   w.u32(sender);
   w.bytes(noise);
+  const std::size_t natural = out.size() + kInitTrailerSize;
+  out.resize(std::max({natural, padded_size, kMinInitSize}), 0);
+}
+
+void build_cookie_reply(std::vector<std::uint8_t>& out, std::uint32_t receiver,
+                        std::span<const std::uint8_t, kCookieNonceSize> nonce,
+                        std::span<const std::uint8_t, kCookieSize + kTagSize> sealed) {
+  out.clear();
+  ByteWriter w(out);
+  w.u32(0x85000000);
+  w.u32(receiver);
+  w.bytes(nonce);
+  w.bytes(sealed);
 }
 
 void build_handshake_resp(std::vector<std::uint8_t>& out, std::uint32_t sender,

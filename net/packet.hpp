@@ -2,10 +2,23 @@
 // traffic and peer traffic, so the first byte tells them apart:
 //
 //   0x00..0x3f  STUN (RFC 8489: first two bits 00, magic cookie at offset 4) - wire/stun.hpp
-//   0x81        HandshakeInit   [type][pattern u8][sender_index u32][noise message 1]
+//   0x81        HandshakeInit   [type][pattern u8][noise_len u16][sender_index u32]
+//                               [noise message 1][zero padding][mac1 16][mac2 16]
 //   0x82        HandshakeResp   [type][pad 3][sender_index u32][receiver_index u32][noise msg 2]
 //   0x83        HandshakeFinal  [type][pad 3][receiver_index u32][noise message 3] (XX only)
 //   0x84        Data            [type][pad 3][receiver_index u32][counter u64][ciphertext][tag16]
+//   0x85        CookieReply     [type][pad 3][receiver_index u32][nonce 24][cookie 16][tag 16]
+//
+// The initiation is the only datagram anyone may send us unprompted, so it carries what makes
+// it cheap to refuse (crypto/handshake_guard.hpp, WireGuard's scheme): mac1 is a keyed BLAKE2b
+// over everything before it, keyed by the responder's identity (IK: its static public key; XX:
+// the network CA's public key, which every member knows - against the coordinator it only
+// stops blind garbage from outsiders), checked before any Diffie-Hellman. mac2 is zero, or a
+// MAC over everything before it keyed by the cookie a responder under load sent in a
+// CookieReply (64 bytes: never larger than the init it answers), which proves the initiator
+// receives at its source address. The initiation is padded to at least kMinInitSize and to the
+// size of the answer it expects, and a responder never sends an unproven source an answer
+// larger than what it sent: no amplification. A shorter initiation is refused unread.
 //
 // All integers are big-endian except the counter, which is little-endian like the Noise nonce
 // it becomes (so the receive path reads it with one load). Pad bytes are zero on send and
@@ -32,6 +45,7 @@ enum class PacketType : std::uint8_t {
   kHandshakeResp = 0x82,
   kHandshakeFinal = 0x83,
   kData = 0x84,
+  kCookieReply = 0x85,
 };
 
 enum class Pattern : std::uint8_t { kIK = 1, kXX = 2 };
@@ -40,11 +54,22 @@ inline constexpr std::size_t kDataHeaderSize = 16;
 inline constexpr std::size_t kTagSize = 16;
 inline constexpr std::size_t kDataOverhead = kDataHeaderSize + kTagSize;
 inline constexpr std::size_t kMaxDatagram = 65535;
+inline constexpr std::size_t kMacSize = 16;
+inline constexpr std::size_t kInitHeaderSize = 8;
+inline constexpr std::size_t kInitTrailerSize = 2 * kMacSize;  // mac1, mac2
+// Every initiation is padded to at least this (the XX initiation's answer carries the
+// coordinator's certificate: up to 512 - 119 = 393 bytes of it fit).
+inline constexpr std::size_t kMinInitSize = 512;
+inline constexpr std::size_t kCookieNonceSize = 24;
+inline constexpr std::size_t kCookieSize = 16;
+inline constexpr std::size_t kCookieReplySize = 8 + kCookieNonceSize + kCookieSize + kTagSize;
 
 struct HandshakeInit {
   Pattern pattern;
   std::uint32_t sender_index;
   std::span<const std::uint8_t> noise;
+  std::span<const std::uint8_t> mac1;  // kMacSize bytes
+  std::span<const std::uint8_t> mac2;  // kMacSize bytes, all zero when no cookie is known
 };
 struct HandshakeResp {
   std::uint32_t sender_index;
@@ -54,6 +79,11 @@ struct HandshakeResp {
 struct HandshakeFinal {
   std::uint32_t receiver_index;
   std::span<const std::uint8_t> noise;
+};
+struct CookieReply {
+  std::uint32_t receiver_index;          // the initiation's sender_index
+  std::span<const std::uint8_t> nonce;   // kCookieNonceSize
+  std::span<const std::uint8_t> sealed;  // kCookieSize + kTagSize
 };
 struct DataHeader {
   std::uint32_t receiver_index;
@@ -71,6 +101,7 @@ enum class DatagramKind : std::uint8_t {
   kHandshakeResp,
   kHandshakeFinal,
   kData,
+  kCookieReply,
   kUnknown,
 };
 DatagramKind classify(std::span<const std::uint8_t> d);
@@ -81,14 +112,21 @@ std::optional<HandshakeInit> parse_handshake_init(std::span<const std::uint8_t> 
 std::optional<HandshakeResp> parse_handshake_resp(std::span<const std::uint8_t> d);
 std::optional<HandshakeFinal> parse_handshake_final(std::span<const std::uint8_t> d);
 std::optional<DataHeader> parse_data(std::span<const std::uint8_t> d);
+// Exactly kCookieReplySize bytes.
+std::optional<CookieReply> parse_cookie_reply(std::span<const std::uint8_t> d);
 
 // Builders append to `out` (cleared first).
+// The initiation padded to max(padded_size, kMinInitSize) bytes (never less than its content),
+// mac1 and mac2 zero: crypto/handshake_guard.hpp stamps them.
 void build_handshake_init(std::vector<std::uint8_t>& out, Pattern p, std::uint32_t sender,
-                          std::span<const std::uint8_t> noise);
+                          std::span<const std::uint8_t> noise, std::size_t padded_size = 0);
 void build_handshake_resp(std::vector<std::uint8_t>& out, std::uint32_t sender,
                           std::uint32_t receiver, std::span<const std::uint8_t> noise);
 void build_handshake_final(std::vector<std::uint8_t>& out, std::uint32_t receiver,
                            std::span<const std::uint8_t> noise);
+void build_cookie_reply(std::vector<std::uint8_t>& out, std::uint32_t receiver,
+                        std::span<const std::uint8_t, kCookieNonceSize> nonce,
+                        std::span<const std::uint8_t, kCookieSize + kTagSize> sealed);
 // Writes the 16-byte Data header in place at `header` (the caller's headroom).
 void write_data_header(std::uint8_t* header, std::uint32_t receiver, std::uint64_t counter);
 

@@ -1,59 +1,107 @@
 #include "net/rate_limit.hpp"
 
 #include <algorithm>
+#include <utility>
+#include <variant>
 
 namespace p2p {
+namespace {
+
+std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
 
 void TokenBucket::refill(Time now) {
-  if (last_ == Time::min()) {
-    last_ = now;
-  } else if (now > last_) {
-    const double elapsed = std::chrono::duration<double>(now - last_).count();
-    tokens_ = std::min(burst_, tokens_ + elapsed * rate_);
-    last_ = now;
-  }
+  if (last_ == Time::min()) last_ = now;
+  if (now <= last_) return;
+  const double elapsed = std::chrono::duration<double>(now - last_).count();
+  tokens_ = std::min(spec_.burst, tokens_ + elapsed * spec_.per_second);
+  last_ = now;
 }
 
-bool TokenBucket::ready(Time now, std::size_t amount) {
+bool TokenBucket::ready(Time now, double n) {
   refill(now);
-  return tokens_ >= static_cast<double>(amount);
+  return tokens_ >= n;
 }
 
-bool TokenBucket::take(Time now, std::size_t amount) {
+bool TokenBucket::take(Time now, double n) {
   refill(now);
-  const auto want = static_cast<double>(amount);
-  if (tokens_ < want) return false;
-  tokens_ -= want;
+  if (tokens_ < n) return false;
+  tokens_ -= n;
   return true;
 }
 
-SourceLimiter::Key SourceLimiter::key(const IpAddress& a) {
-  // IPv4 addresses are below 2^32; an IPv6 /64 is its top 64 bits with bit 63 set, which no
-  // IPv4 key has. Two /64s that differ only in their first bit share a bucket: harmless (it
-  // only makes their limit stricter).
-  if (const auto* v4 = std::get_if<Ipv4>(&a)) return v4->value;
-  const auto& b = std::get<Ipv6>(a).bytes;
-  Key k = 0;
-  for (int i = 0; i < 8; ++i) k = k << 8 | b[static_cast<std::size_t>(i)];
-  return k | Key{1} << 63;
+bool TokenBucket::idle(Time now) const {
+  if (last_ == Time::min() || now <= last_) return tokens_ >= spec_.burst;
+  const double elapsed = std::chrono::duration<double>(now - last_).count();
+  return tokens_ + elapsed * spec_.per_second >= spec_.burst;
 }
 
-bool SourceLimiter::take(Time now, const IpAddress& source, std::size_t amount) {
-  const Key k = key(source);
-  auto it = current_.find(k);
-  if (it == current_.end()) {
-    if (current_.size() >= std::max<std::size_t>(settings_.capacity / 2, 1)) {
-      old_ = std::move(current_);
-      current_.clear();
-    }
-    if (auto o = old_.find(k); o != old_.end()) {
-      it = current_.emplace(k, o->second).first;
-      old_.erase(o);
-    } else {
-      it = current_.emplace(k, TokenBucket(settings_.rate, settings_.burst, now)).first;
-    }
+SourceLimiter::SourceLimiter(RateSpec per_address, RateSpec per_prefix, std::size_t slots,
+                             std::uint64_t salt)
+    : address_(per_address),
+      prefix_(per_prefix),
+      slots_(std::max<std::size_t>(slots, 2)),
+      salt_(salt) {}
+
+std::uint64_t SourceLimiter::hash(std::uint64_t kind, const std::uint8_t* bytes,
+                                  std::size_t n) const {
+  std::uint64_t h = mix(salt_ ^ kind);
+  for (std::size_t i = 0; i < n; ++i) h = mix(h ^ (std::uint64_t{bytes[i]} << (8 * (i % 8))));
+  return h | 1;  // 0 marks an empty slot
+}
+
+SourceLimiter::Slot& SourceLimiter::find(Time now, std::uint64_t key, RateSpec spec) {
+  Slot& a = slots_[key % slots_.size()];
+  Slot& b = slots_[(key >> 32) % slots_.size()];
+  if (a.key == key) return a;
+  if (b.key == key) return b;
+  Slot* victim = &a;
+  if (a.key != 0 && (b.key == 0 || (!a.bucket.idle(now) &&
+                                    (b.bucket.idle(now) || b.bucket.last() < a.bucket.last()))))
+    victim = &b;
+  *victim = Slot{key, TokenBucket(spec, now)};
+  return *victim;
+}
+
+bool SourceLimiter::allow(Time now, const IpAddress& source, double n) {
+  std::uint64_t addr_key = 0, prefix_key = 0;
+  if (const auto* v4 = std::get_if<Ipv4>(&source)) {
+    const std::uint8_t b[4] = {
+        static_cast<std::uint8_t>(v4->value >> 24), static_cast<std::uint8_t>(v4->value >> 16),
+        static_cast<std::uint8_t>(v4->value >> 8), static_cast<std::uint8_t>(v4->value)};
+    addr_key = hash(4, b, 4);
+    prefix_key = hash(24, b, 3);
+  } else {
+    const auto& b = std::get<Ipv6>(source).bytes;
+    addr_key = hash(6, b.data(), 16);
+    prefix_key = hash(64, b.data(), 8);
   }
-  return it->second.take(now, amount);
+  Slot& addr = find(now, addr_key, address_);
+  if (prefix_.burst <= 0) return addr.bucket.take(now, n);
+  Slot& prefix = find(now, prefix_key, prefix_);
+  if (&addr == &prefix) return addr.bucket.take(now, n);  // a collision of the two: one bucket
+  // Both or neither.
+  TokenBucket a = addr.bucket, p = prefix.bucket;
+  if (!a.take(now, n) || !p.take(now, n)) return false;
+  addr.bucket = a;
+  prefix.bucket = p;
+  return true;
+}
+
+std::optional<std::uint64_t> DropReason::hit(Time now) {
+  ++total_;
+  ++unreported_;
+  if (reported_ && now < next_line_) return std::nullopt;
+  reported_ = true;
+  next_line_ = now + kInterval;
+  return std::exchange(unreported_, 0);
 }
 
 }  // namespace p2p

@@ -1,70 +1,100 @@
-// Token buckets, alone and one per source address in a bounded table. I/O-free: time is
-// handed in.
+// Limits for what anyone on the internet can make us do, I/O-free (time is handed in) and
+// shared by the node and the coordinator:
 //
-// TokenBucket: `rate` units per second, at most `burst` saved up, starting full. The unit is
-// the caller's (bytes for the relay and STUN, requests for lookups and introductions).
-//
-// SourceLimiter: a TokenBucket per source, where a source is an IPv4 address or an IPv6 /64
-// (one host's worth of addresses; an IPv6 host can pick any address in its /64 and so could
-// otherwise sidestep its limit). The port is not part of the key: everything a server sends
-// in answer goes to the source's address, whatever port the request names, so the budget is
-// the address's. The table holds at most `capacity` sources in two generations: lookups
-// touch the current one (a source found only in the old one moves across), and when the
-// current one reaches capacity / 2 it becomes the old one and the previous old one is
-// forgotten. A source forgotten that way comes back with a full bucket, exactly as if it had
-// been idle long enough to refill (which, for an entry that went unused through half the
-// table's turnover, it almost always has). Memory is O(capacity), every call O(1) amortised.
+//   TokenBucket    `per_second` units a second, at most `burst` saved up, starting full. The
+//                  unit is the caller's: bytes for the relay and STUN, requests for lookups,
+//                  introductions and handshake initiations.
+//   SourceLimiter  token buckets per source address and per its prefix (/24 for IPv4, /64 for
+//                  IPv6: one host can pick any address in its /64) in a fixed table: no
+//                  allocation after construction, whatever the number of sources. The port
+//                  is never part of the key: whatever we send in answer goes to the source's
+//                  address. A new source takes the slot of an idle one (its bucket refilled
+//                  to the burst), else of the least recently used of its two candidate
+//                  slots; slots are chosen by a salted hash, so sources cannot be picked to
+//                  collide with a victim. A source pushed out comes back with a full bucket,
+//                  as if it had been idle long enough to refill.
+//   DropReason     a counter of one kind of dropped packet whose log line cannot be flooded:
+//                  hit() counts and, at most once per interval, returns how many were counted
+//                  since the last line ("dropped 1234 handshake inits (bad mac1) in the last
+//                  10s").
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <unordered_map>
+#include <optional>
+#include <vector>
 
 #include "net/ip.hpp"
 #include "net/time.hpp"
 
 namespace p2p {
 
+struct RateSpec {
+  double per_second = 0;
+  double burst = 0;
+};
+
 class TokenBucket {
  public:
-  TokenBucket(std::uint64_t rate, std::uint64_t burst, Time now)
-      : rate_(static_cast<double>(rate)),
-        burst_(static_cast<double>(burst)),
-        tokens_(burst_),
-        last_(now) {}
-  // Starting full at the first call, for owners constructed before they see a time.
-  TokenBucket(double rate, double burst) : rate_(rate), burst_(burst), tokens_(burst) {}
-  // Takes `amount` if that many are saved up (after refilling for the time since the last
-  // call); false, taking nothing, otherwise.
-  bool take(Time now, std::size_t amount = 1);
-  // Whether take(now, amount) would succeed.
-  bool ready(Time now, std::size_t amount = 1);
+  TokenBucket() = default;
+  // Full, and refilling from `now`.
+  TokenBucket(RateSpec spec, Time now) : spec_(spec), tokens_(spec.burst), last_(now) {}
+  TokenBucket(double per_second, double burst, Time now)
+      : TokenBucket(RateSpec{per_second, burst}, now) {}
+  // Full at its first use, for owners made before they see a time.
+  explicit TokenBucket(RateSpec spec) : spec_(spec), tokens_(spec.burst) {}
+  TokenBucket(double per_second, double burst) : TokenBucket(RateSpec{per_second, burst}) {}
+
+  // Takes `n` units if that many are saved up; false, taking nothing, otherwise.
+  bool take(Time now, double n = 1);
+  // Whether take(now, n) would succeed.
+  bool ready(Time now, double n = 1);
+  // True if the bucket would be full at `now` (its source has been quiet).
+  bool idle(Time now) const;
+  Time last() const { return last_; }
 
  private:
   void refill(Time now);
-  double rate_, burst_, tokens_;
+  RateSpec spec_;
+  double tokens_ = 0;
   Time last_ = Time::min();  // min: not used yet
 };
 
 class SourceLimiter {
  public:
-  struct Settings {
-    std::uint64_t rate = 0;    // units per second per source
-    std::uint64_t burst = 0;   // units
-    std::size_t capacity = 0;  // sources remembered, at most
-  };
-  explicit SourceLimiter(Settings s) : settings_(s) {}
-
-  // Takes `amount` from the bucket of `source`'s address.
-  bool take(Time now, const IpAddress& source, std::size_t amount);
-  std::size_t size() const { return current_.size() + old_.size(); }
+  // `per_prefix` with a zero burst: no prefix limit. `slots`: table size (each ~40 bytes);
+  // `salt`: random, from the caller.
+  SourceLimiter(RateSpec per_address, RateSpec per_prefix, std::size_t slots, std::uint64_t salt);
+  // `n` units from the address's bucket and from its prefix's; false (nothing taken) if
+  // either has fewer.
+  bool allow(Time now, const IpAddress& source, double n = 1);
 
  private:
-  using Key = std::uint64_t;  // see key()
-  static Key key(const IpAddress& a);
+  struct Slot {
+    std::uint64_t key = 0;
+    TokenBucket bucket;
+  };
+  Slot& find(Time now, std::uint64_t key, RateSpec spec);
+  std::uint64_t hash(std::uint64_t kind, const std::uint8_t* bytes, std::size_t n) const;
 
-  Settings settings_;
-  std::unordered_map<Key, TokenBucket> current_, old_;
+  RateSpec address_, prefix_;
+  std::vector<Slot> slots_;
+  std::uint64_t salt_;
+};
+
+class DropReason {
+ public:
+  static constexpr Duration kInterval = std::chrono::seconds(10);
+  // Counts one drop; returns the number to report when a log line is due (the first drop at
+  // once, then at most one line per kInterval).
+  std::optional<std::uint64_t> hit(Time now);
+  std::uint64_t total() const { return total_; }
+
+ private:
+  std::uint64_t total_ = 0, unreported_ = 0;
+  Time next_line_{};
+  bool reported_ = false;
 };
 
 }  // namespace p2p

@@ -30,14 +30,39 @@ Coordinator::Coordinator(crypto::Identity identity, crypto::CaCertificate ca,
       fx_(effects),
       log_(std::move(log)),
       registry_(settings_.node_timeout, settings_.max_nodes),
-      stun_limiter_({settings_.stun_rate, settings_.stun_burst, settings_.stun_sources}) {
+      // Per address, and four times that per /24 or /64 (an IPv6 host picks any address in
+      // its /64).
+      stun_limiter_(RateSpec{double(settings_.stun_rate), double(settings_.stun_burst)},
+                    RateSpec{4.0 * double(settings_.stun_rate), 4.0 * double(settings_.stun_burst)},
+                    settings_.stun_sources, random_salt(effects)) {
   if (settings_.relay_burst == 0) settings_.relay_burst = settings_.relay_rate;
   scratch_.reserve(2048);
 }
 
 Coordinator::~Coordinator() = default;
 
-void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from, PacketView packet) {
+std::uint64_t Coordinator::random_salt(CoordinatorEffects& fx) {
+  std::uint64_t salt = 0;
+  fx.fill_random({reinterpret_cast<std::uint8_t*>(&salt), sizeof salt});
+  return salt;
+}
+
+void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from,
+                         PacketView packet) noexcept {
+  // The last resort: nothing a datagram causes may stop the coordinator.
+  try {
+    on_datagram(now, socket, from, packet);
+  } catch (const std::exception& e) {
+    ++counters_.internal_error;
+    if (auto n = init_log_.internal.hit(now))
+      log_->error("dropped {} datagrams on an internal error in the last 10s: {}", *n, e.what());
+  } catch (...) {
+    ++counters_.internal_error;
+  }
+}
+
+void Coordinator::on_datagram(Time now, ServerSocket socket, const Endpoint& from,
+                              PacketView packet) {
   auto d = packet.span();
   const auto kind = wire::classify(d);
   if (kind == wire::DatagramKind::kStun) {
@@ -51,6 +76,7 @@ void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from, Pa
     case wire::DatagramKind::kData: on_data(now, from, packet); break;
     case wire::DatagramKind::kStun:
     case wire::DatagramKind::kHandshakeResp:
+    case wire::DatagramKind::kCookieReply:
     case wire::DatagramKind::kUnknown: ++counters_.malformed; break;
   }
 }
@@ -61,10 +87,34 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
     ++counters_.malformed;
     return;
   }
-  if (pending_.size() >= settings_.max_pending_handshakes) {
-    log_->warn("too many handshakes in progress; dropping one from endpoint={}", from.to_string());
-    return;
+  // The cheap checks first: padding, mac1 (keyed by the network's CA key), the per-source
+  // buckets and, under load, a cookie instead of a Diffie-Hellman.
+  if (!guard_) {
+    guard_.emplace(
+        crypto::GuardKeys::derive(ca_.public_key), crypto::GuardSettings{},
+        [this](std::span<std::uint8_t> b) { fx_.fill_random(b); }, now);
   }
+  const bool under_load = pending_.size() >= settings_.max_pending_handshakes / 4;
+  using Verdict = crypto::HandshakeGuard::Verdict;
+  switch (guard_->check(now, from, d.span(), *init, under_load, guard_reply_)) {
+    case Verdict::kAccept: break;
+    case Verdict::kUnpadded:
+      return crypto::count_dropped_init(*log_, now, counters_.init_unpadded, init_log_.unpadded,
+                                        "unpadded");
+    case Verdict::kBadMac1:
+      return crypto::count_dropped_init(*log_, now, counters_.init_bad_mac1, init_log_.bad_mac1,
+                                        "bad mac1");
+    case Verdict::kRateLimited:
+      return crypto::count_dropped_init(*log_, now, counters_.init_rate_limited,
+                                        init_log_.rate_limited, "rate limited");
+    case Verdict::kCookie:
+      ++counters_.cookies_sent;
+      fx_.send_udp(ServerSocket::kPrimary, from, guard_reply_);
+      return;
+  }
+  if (pending_.size() >= settings_.max_pending_handshakes)
+    return crypto::count_dropped_init(*log_, now, counters_.init_pending_full,
+                                      init_log_.pending_full, "too many handshakes in progress");
   auto now_unix = static_cast<UnixTime>(fx_.unix_nanos() / 1'000'000'000);
   auto hs = crypto::AuthHandshake::responder(
       crypto::AuthHandshake::Kind::kXX, identity_, [this, now_unix](const crypto::Certificate& c) {
@@ -80,6 +130,10 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
   auto index = new_index();
   std::vector<std::uint8_t> out;
   wire::build_handshake_resp(out, index, init->sender_index, *msg);
+  // Never answer an unproven source with more than it sent.
+  if (out.size() > d.size())
+    return crypto::count_dropped_init(*log_, now, counters_.init_unpadded, init_log_.unpadded,
+                                      "our answer would be larger than the initiation");
   pending_.emplace(
       index, std::make_unique<Pending>(Pending{std::move(hs), init->sender_index, from, now}));
   pending_deadlines_.emplace_back(now + kPendingTimeout, index);
@@ -125,10 +179,12 @@ void Coordinator::establish(Time now, const Endpoint& from, const crypto::Certif
                             crypto::Session session) {
   Entry* e = registry_.by_key(cert.public_key);
   if (!e) {
-    e = registry_.add(cert, from, now,
-                      TokenBucket(settings_.relay_rate, settings_.relay_burst, now),
-                      TokenBucket(settings_.lookup_rate, settings_.lookup_burst, now),
-                      TokenBucket(settings_.introduction_rate, settings_.introduction_burst, now));
+    e = registry_.add(
+        cert, from, now,
+        TokenBucket(double(settings_.relay_rate), double(settings_.relay_burst), now),
+        TokenBucket(double(settings_.lookup_rate), double(settings_.lookup_burst), now),
+        TokenBucket(double(settings_.introduction_rate), double(settings_.introduction_burst),
+                    now));
     if (!e) {
       ++counters_.registry_full;
       log_->warn("registry full ({} nodes); refusing node={}", registry_.size(), cert.name);
@@ -319,7 +375,7 @@ void Coordinator::on_stun(Time now, ServerSocket socket, const Endpoint& from, P
   auto reply = stun_->on_request(socket, from, d.span());
   if (!reply) return;
   // reply->to differs from `from` at most in its port (RESPONSE-PORT): one address, one budget.
-  if (!stun_limiter_.take(now, reply->to.address, reply->bytes.size())) {
+  if (!stun_limiter_.allow(now, reply->to.address, double(reply->bytes.size()))) {
     ++counters_.stun_rate_limited;
     return;
   }

@@ -34,11 +34,13 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "coordinator/core/registry.hpp"
 #include "crypto/auth_handshake.hpp"
+#include "crypto/handshake_guard.hpp"
 #include "crypto/transport.hpp"
 #include "net/control.hpp"
 #include "net/packet_view.hpp"
@@ -97,6 +99,12 @@ struct CoordinatorStatus {
   std::uint64_t registry_full = 0;          // handshakes completed but refused: max_nodes
   std::uint64_t lookups_refused = 0;        // PeerRequests over the asker's lookup rate
   std::uint64_t introductions_refused = 0;  // PeerRequests over the target's introduction rate
+  // Initiations refused before any Diffie-Hellman (crypto/handshake_guard.hpp): shorter than
+  // the minimum (or an answer that would be larger), wrong mac1, a proven source over its
+  // budget, answered with a cookie; refused for a full pending table; datagrams whose handler
+  // failed unexpectedly.
+  std::uint64_t init_unpadded = 0, init_bad_mac1 = 0, init_rate_limited = 0, cookies_sent = 0,
+                init_pending_full = 0, internal_error = 0;
 };
 
 class Coordinator {
@@ -108,7 +116,8 @@ class Coordinator {
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
 
-  void on_udp(Time now, ServerSocket socket, const Endpoint& from, PacketView packet);
+  // Never throws: whatever a datagram causes is at worst a counted drop.
+  void on_udp(Time now, ServerSocket socket, const Endpoint& from, PacketView packet) noexcept;
   void on_tick(Time now);
   Time next_deadline() const;
   CoordinatorStatus status(Time now) const;
@@ -117,9 +126,11 @@ class Coordinator {
   using Entry = NodeEntry;
   struct Pending;
 
+  void on_datagram(Time now, ServerSocket socket, const Endpoint& from, PacketView packet);
   void on_init(Time now, const Endpoint& from, PacketView d);
   void on_final(Time now, const Endpoint& from, PacketView d);
   void on_stun(Time now, ServerSocket socket, const Endpoint& from, PacketView d);
+  static std::uint64_t random_salt(CoordinatorEffects& fx);
   // The handshake with the node whose certificate is `cert` is complete: into the registry.
   void establish(Time now, const Endpoint& from, const crypto::Certificate& cert,
                  crypto::Session session);
@@ -146,6 +157,12 @@ class Coordinator {
   SourceLimiter stun_limiter_;
   CoordinatorStatus counters_;
   std::vector<std::uint8_t> scratch_;
+  // Unauthenticated work: the first check of initiations, made at the first one.
+  std::optional<crypto::HandshakeGuard> guard_;
+  std::vector<std::uint8_t> guard_reply_;
+  struct {
+    DropReason unpadded, bad_mac1, rate_limited, pending_full, internal;
+  } init_log_;
 };
 
 }  // namespace p2p::coord

@@ -67,7 +67,13 @@ json status_to_json(const CoordinatorStatus& status) {
                 {"stun_rate_limited", status.stun_rate_limited},
                 {"registry_full", status.registry_full},
                 {"lookups_refused", status.lookups_refused},
-                {"introductions_refused", status.introductions_refused}}}};
+                {"introductions_refused", status.introductions_refused},
+                {"init_unpadded", status.init_unpadded},
+                {"init_bad_mac1", status.init_bad_mac1},
+                {"init_rate_limited", status.init_rate_limited},
+                {"cookies_sent", status.cookies_sent},
+                {"init_pending_full", status.init_pending_full},
+                {"internal_error", status.internal_error}}}};
 }
 
 Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::create(

@@ -46,7 +46,8 @@ struct CoordinatorLoggers {
 // The registry as the control socket reports it: {"ok":true,"nodes":[{"name","vip",
 // "observed","local_endpoints":[..],"nat":{"type","allocation","port_step"},
 // "seconds_since_seen","relayed_bytes","relay_dropped"}...],"counters":{"handshakes_refused",
-// "malformed","stun_answered"}}.
+// "malformed","stun_answered","init_unpadded","init_bad_mac1","init_rate_limited",
+// "cookies_sent","init_pending_full","internal_error"}}.
 nlohmann::json status_to_json(const CoordinatorStatus& status);
 
 class CoordinatorShell final : public CoordinatorEffects {

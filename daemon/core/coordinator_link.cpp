@@ -57,13 +57,21 @@ void CoordinatorLink::handshake(Time now) {
   auto msg = hs.write(fx_.unix_nanos());
   if (!msg) return;
   auto index = table_.allocate(SessionOwner{true, 0});
-  std::vector<std::uint8_t> out;
-  wire::build_handshake_init(out, wire::Pattern::kXX, index, *msg);
   slots_.begin(table_, PendingHandshake{std::move(hs), index, now, now});
+  // Padded to wire::kMinInitSize: the answer carries the coordinator's certificate.
+  auto out = slots_.seal_initiation(now, wire::Pattern::kXX, *msg, 0, guard_keys_);
   next_attempt_ = now + kCoordinatorRetry;
   schedule(next_attempt_);
   log_.debug("coordinator={} handshake sent", endpoint_.to_string());
   fx_.send_udp(endpoint_, out);
+}
+
+void CoordinatorLink::on_cookie_reply(Time now, const wire::CookieReply& r) {
+  if (auto again = slots_.on_cookie_reply(now, r, guard_keys_)) {
+    log_.debug("coordinator={} is under load; initiation sent again with its cookie",
+               endpoint_.to_string());
+    fx_.send_udp(endpoint_, *again);
+  }
 }
 
 void CoordinatorLink::send_register(Time now) {

@@ -67,6 +67,14 @@ class CoordinatorLink {
   bool send_relayed(Time now, Ipv4 to, PacketView datagram);
   std::uint32_t next_request_id() { return next_request_id_++; }
 
+  // The key our XX initiations' mac1 is keyed by: the network CA's public key (the
+  // coordinator's own key is not known before the handshake). Set before start().
+  void set_network_key(const crypto::PublicKey& ca_key) {
+    guard_keys_ = crypto::GuardKeys::derive(ca_key);
+  }
+  // A CookieReply to our handshake in progress: the coordinator is under load; send the
+  // initiation again with the cookie.
+  void on_cookie_reply(Time now, const wire::CookieReply& r);
   // XX message 2 for the handshake whose index we own.
   void on_handshake_resp(Time now, const wire::HandshakeResp& resp);
   // A Data datagram for one of our indices: decrypts it and dispatches the message.
@@ -114,6 +122,7 @@ class CoordinatorLink {
   std::vector<Endpoint> local_endpoints_;
   wire::NatSummary nat_;
   std::uint32_t next_request_id_ = 1;
+  crypto::GuardKeys guard_keys_;
   std::vector<std::uint8_t> scratch_;  // control-message encoding (not the data path)
   Time deadline_ = Time::max();
 };

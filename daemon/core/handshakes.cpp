@@ -4,7 +4,7 @@ namespace p2p::core {
 namespace {
 
 // The handshake datagram `body` in a buffer with room for the relay's wrapping around it.
-PacketView with_headroom(std::vector<std::uint8_t>& out, const std::vector<std::uint8_t>& body) {
+PacketView with_headroom(std::vector<std::uint8_t>& out, std::span<const std::uint8_t> body) {
   out.assign(kHeadroom, 0);
   out.insert(out.end(), body.begin(), body.end());
   out.resize(out.size() + kTailroom);
@@ -26,9 +26,40 @@ std::optional<PacketView> PeerHandshakes::create_initiation(Time now, Peer& p,
   if (!msg) return std::nullopt;
   auto index = table_.allocate(SessionOwner{false, p.vip.value});
   p.sessions.begin(table_, PendingHandshake{std::move(hs), index, now, now});
-  std::vector<std::uint8_t> body;
-  wire::build_handshake_init(body, wire::Pattern::kIK, index, *msg);
+  // The answer: header, e, and the encrypted payload carrying the responder's certificate.
+  const std::size_t answer =
+      12 + crypto::noise::kDhLen + crypto::noise::kTagLen + 11 + crypto::encode(*p.cert).size();
+  auto body = p.sessions.seal_initiation(now, wire::Pattern::kIK, *msg, answer,
+                                         crypto::GuardKeys::derive(p.cert->public_key));
   return with_headroom(out, body);
+}
+
+crypto::HandshakeGuard::Verdict PeerHandshakes::screen(Time now, const Endpoint& from,
+                                                       bool via_relay,
+                                                       std::span<const std::uint8_t> d,
+                                                       const wire::HandshakeInit& init,
+                                                       std::vector<std::uint8_t>& reply) {
+  if (!guard_) {
+    guard_.emplace(
+        crypto::GuardKeys::derive(self_.key.public_key), crypto::GuardSettings{},
+        [this](std::span<std::uint8_t> b) { fx_.fill_random(b); }, now);
+  }
+  if (via_relay) {
+    reply.clear();
+    if (d.size() < wire::kMinInitSize) return crypto::HandshakeGuard::Verdict::kUnpadded;
+    if (!crypto::mac1_ok(guard_->keys(), d)) return crypto::HandshakeGuard::Verdict::kBadMac1;
+    return crypto::HandshakeGuard::Verdict::kAccept;
+  }
+  return guard_->check(now, from, d, init, false, reply);
+}
+
+std::optional<PacketView> PeerHandshakes::consume_cookie(Time now, Peer& p,
+                                                         const wire::CookieReply& r,
+                                                         std::vector<std::uint8_t>& out) {
+  if (!p.cert) return std::nullopt;
+  auto again = p.sessions.on_cookie_reply(now, r, crypto::GuardKeys::derive(p.cert->public_key));
+  if (!again) return std::nullopt;
+  return with_headroom(out, *again);
 }
 
 Expected<PeerHandshakes::Initiation, std::string> PeerHandshakes::consume_initiation(
@@ -43,18 +74,21 @@ Expected<PeerHandshakes::Initiation, std::string> PeerHandshakes::consume_initia
 Expected<PacketView, PeerHandshakes::Refusal> PeerHandshakes::create_response(
     Time now, Peer& p, Initiation& in, std::vector<std::uint8_t>& out) {
   const auto& cert = in.certificate();
-  if (p.cert && p.cert->public_key != cert.public_key)
-    p.last_init_timestamp = 0;  // a re-issued key: its clock starts afresh
-  if (in.timestamp <= p.last_init_timestamp) return fail(Refusal::kReplay);
+  // Two valid certificates for one address: the newer one wins.
+  if (p.cert && p.cert->public_key != cert.public_key && cert.not_before < p.cert->not_before)
+    return fail(Refusal::kStaleCertificate);
+  auto last = last_timestamp_.find(cert.public_key);
+  if (last != last_timestamp_.end() && in.timestamp <= last->second) return fail(Refusal::kReplay);
   auto msg = in.handshake.write(fx_.unix_nanos());
   if (!msg) return fail(Refusal::kFailed);
   auto keys = in.handshake.split();
   if (!keys) return fail(Refusal::kFailed);
+  last_timestamp_[cert.public_key] = in.timestamp;
   p.last_init_timestamp = in.timestamp;
   auto index = table_.allocate(SessionOwner{false, p.vip.value});
-  p.sessions.install(table_, crypto::Session{crypto::TransportSession(std::move(keys).value(), now,
-                                                                      false),
-                                             index, in.sender_index});
+  p.sessions.install(
+      table_, crypto::Session{crypto::TransportSession(std::move(keys).value(), now, false), index,
+                              in.sender_index});
   std::vector<std::uint8_t> body;
   wire::build_handshake_resp(body, index, in.sender_index, *msg);
   return with_headroom(out, body);
@@ -71,9 +105,9 @@ Expected<void, std::string> PeerHandshakes::consume_response(Time now, Peer& p,
   if (!keys) return fail(std::string("split failed"));
   const auto index = pending->local_index;
   pending.reset();  // its index now names the session
-  p.sessions.install(table_, crypto::Session{crypto::TransportSession(std::move(keys).value(), now,
-                                                                      true),
-                                             index, r.sender_index});
+  p.sessions.install(
+      table_, crypto::Session{crypto::TransportSession(std::move(keys).value(), now, true), index,
+                              r.sender_index});
   return {};
 }
 

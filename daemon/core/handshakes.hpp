@@ -6,19 +6,31 @@
 //   consume_response(p)  <- HandshakeResp   <-      session installed in p.sessions)
 //   (session installed in p.sessions)
 //
+// Before any of that, screen() is the responder's cheap first check (crypto::HandshakeGuard:
+// padding, mac1 keyed by our static public key, per-source buckets, cookies under load). The
+// initiator pads its initiation to at least the size of the answer it expects and stamps mac1
+// with the responder's key (and mac2 once it holds a cookie, see consume_cookie()).
+//
 // It checks certificates through the injected verifier (the initiator also pins the key the
-// coordinator introduced), refuses an initiation whose timestamp is not newer than the last
-// one accepted from the same key, allocates the session indices, and installs the resulting
-// session in the peer's SessionSlots. Where the datagrams go, and what a new session sets
-// going (the queue, punching), is the Node's. No I/O; time and randomness are handed in.
+// coordinator introduced), allocates the session indices, and installs the resulting session
+// in the peer's SessionSlots. Replays: an initiation whose timestamp is not newer than the
+// last one accepted from the same static key is refused, whatever virtual IP it claims (the
+// memory is per key, one entry per certified key that ever reached us). When two valid
+// certificates claim one virtual IP, the newer one (not_before) wins: an initiation with an
+// older certificate than the peer's current one is refused, so a captured initiation from a
+// superseded certificate cannot replace the live session. Where the datagrams go, and what a
+// new session sets going (the queue, punching), is the Node's. No I/O; time and randomness
+// are handed in.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "crypto/auth_handshake.hpp"
+#include "crypto/handshake_guard.hpp"
 #include "daemon/core/effects.hpp"
 #include "daemon/core/peer.hpp"
 #include "daemon/core/session_table.hpp"
@@ -32,6 +44,19 @@ class PeerHandshakes {
  public:
   PeerHandshakes(const crypto::Identity& self, crypto::CertificateVerifier verify,
                  SessionTable& table, NodeEffects& fx);
+
+  // The responder's first check of an initiation (parsed from `d`, from `from`); under
+  // kCookie `reply` holds the CookieReply to send back. Through the relay the source is the
+  // coordinator, so only padding and mac1 are checked there.
+  crypto::HandshakeGuard::Verdict screen(Time now, const Endpoint& from, bool via_relay,
+                                         std::span<const std::uint8_t> d,
+                                         const wire::HandshakeInit& init,
+                                         std::vector<std::uint8_t>& reply);
+
+  // A CookieReply to `p`'s handshake in progress: the initiation to send again (with mac2),
+  // behind kHeadroom in `out`; nullopt if there is nothing to send.
+  std::optional<PacketView> consume_cookie(Time now, Peer& p, const wire::CookieReply& r,
+                                           std::vector<std::uint8_t>& out);
 
   // Starts (or restarts, keeping the series' first_try) an IK handshake with `p`, whose
   // certificate must be known. The HandshakeInit datagram is written into `out` behind
@@ -52,7 +77,7 @@ class PeerHandshakes {
   // Answers `in` from peer `p` (found by the certificate's virtual IP): refuses a replay,
   // installs the new session as p's current one, and writes the HandshakeResp into `out`
   // behind kHeadroom.
-  enum class Refusal { kReplay, kFailed };
+  enum class Refusal { kReplay, kStaleCertificate, kFailed };
   Expected<PacketView, Refusal> create_response(Time now, Peer& p, Initiation& in,
                                                 std::vector<std::uint8_t>& out);
 
@@ -65,6 +90,9 @@ class PeerHandshakes {
   crypto::CertificateVerifier verify_;
   SessionTable& table_;
   NodeEffects& fx_;
+  std::optional<crypto::HandshakeGuard> guard_;  // made at the first initiation
+  // The newest initiation timestamp accepted per static key.
+  std::map<crypto::PublicKey, std::uint64_t> last_timestamp_;
 };
 
 }  // namespace p2p::core

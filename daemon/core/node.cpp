@@ -59,6 +59,7 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
       queue_budget_(settings_.limits.queued_packets, settings_.limits.queued_bytes),
       queue_buffer_(kBufferSize) {
   scratch_.reserve(2048);
+  coord_.set_network_key(ca_.public_key);
 }
 
 Node::~Node() = default;
@@ -134,101 +135,6 @@ Expected<void, crypto::CertError> Node::verify_peer(const crypto::Certificate& c
                                                     crypto::Role role) const {
   auto now = static_cast<UnixTime>(fx_.unix_nanos() / 1'000'000'000);
   return crypto::verify(cert, ca_, now, crypto::VerifyPolicy{role, settings_.revoked});
-}
-
-void Node::start_handshake(Time now, Peer& p) {
-  std::vector<std::uint8_t> out;
-  auto d = handshakes_.create_initiation(now, p, out);
-  if (!d) {
-    if (p.cert) ++drops_.handshake_failed;
-    return;
-  }
-  if (p.state != Peer::State::kConnected) p.state = Peer::State::kHandshaking;
-  schedule(now + crypto::kRekeyTimeout);
-  log_->debug("peer={} handshake initiation", p.name());
-  if (const Path* path = p.paths.active()) {
-    fx_.send_udp(path->endpoint, d->span());
-  } else if (relay_allowed(p)) {
-    coord_.send_relayed(now, p.vip, *d);
-  } else {
-    // No relay: try every candidate directly.
-    if (p.observed) fx_.send_udp(*p.observed, d->span());
-    for (const auto& e : p.local_endpoints) fx_.send_udp(e, d->span());
-  }
-}
-
-void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, PacketView d) {
-  auto init = wire::parse_handshake_init(d.span());
-  if (!init || init->pattern != wire::Pattern::kIK) {
-    ++drops_.malformed;
-    return;
-  }
-  auto in = handshakes_.consume_initiation(*init);
-  if (!in) {
-    ++drops_.handshake_failed;
-    // Per datagram, from anyone: a counter, summarised once a minute (log_drop_summary).
-    log_->debug("handshake from endpoint={} refused: {}", from.to_string(), in.error());
-    return;
-  }
-  const auto& cert = in->certificate();
-  if (cert.vip.address == identity_.certificate.vip.address) {
-    ++drops_.handshake_failed;
-    return;
-  }
-  Peer* pp = peer_for(now, cert.vip.address);
-  if (!pp) return;
-  Peer& p = *pp;
-  std::vector<std::uint8_t> out;
-  auto resp = handshakes_.create_response(now, p, *in, out);
-  if (!p.cert || p.cert->public_key != cert.public_key) set_certificate(p, cert);
-  if (!resp) {
-    ++drops_.handshake_failed;
-    if (resp.error() == PeerHandshakes::Refusal::kReplay)
-      log_->debug("peer={} replayed handshake initiation dropped", p.name());
-    return;
-  }
-  on_session(now, p);
-  if (via_relay) {
-    coord_.send_relayed(now, p.vip, *resp);
-  } else {
-    fx_.send_udp(from, resp->span());
-  }
-  log_->info("peer={} vip={} session established (responder) via={}", p.name(), p.vip.to_string(),
-             via_relay ? "relay" : from.to_string());
-  // Without an introduction we do not know the peer's candidates yet: ask.
-  if (!p.observed && registered()) send_lookup(now, p);
-}
-
-void Node::on_handshake_resp(Time now, const Endpoint& from, bool via_relay, PacketView d) {
-  auto resp = wire::parse_handshake_resp(d.span());
-  if (!resp) {
-    ++drops_.malformed;
-    return;
-  }
-  auto owner = sessions_.find(resp->receiver_index);
-  if (!owner) {
-    ++drops_.unknown_index;
-    return;
-  }
-  if (owner->coordinator) {
-    if (!via_relay) coord_.on_handshake_resp(now, *resp);
-    return;
-  }
-  Peer* pp = peers_.find(Ipv4{owner->vip});
-  if (!pp) return;
-  Peer& p = *pp;
-  if (!p.sessions.pending || p.sessions.pending->local_index != resp->receiver_index) {
-    ++drops_.unknown_index;
-    return;
-  }
-  if (auto ok = handshakes_.consume_response(now, p, *resp); !ok) {
-    ++drops_.handshake_failed;
-    log_->debug("peer={} handshake failed: {}", p.name(), ok.error());
-    return;
-  }
-  on_session(now, p);
-  log_->info("peer={} vip={} session established (initiator) via={}", p.name(), p.vip.to_string(),
-             via_relay ? "relay" : from.to_string());
 }
 
 // A handshake just installed a new current session for `p`.
@@ -332,14 +238,24 @@ void Node::flush_queue(Time now, Peer& p) {
   }
 }
 
-void Node::on_udp(Time now, const Endpoint& from, PacketView packet) {
-  if (packet.size() == 0) return;
-  if (wire::classify(packet.span()) == wire::DatagramKind::kStun) {
-    if (stun_sink_) stun_sink_(now, from, packet.span());
-    return;
+void Node::on_udp(Time now, const Endpoint& from, PacketView packet) noexcept {
+  // Nothing a datagram causes may leave this function: an exception (there should be none;
+  // this is the last resort) is a counted drop with a rate-limited line, never a dead node.
+  try {
+    if (packet.size() == 0) return;
+    if (wire::classify(packet.span()) == wire::DatagramKind::kStun) {
+      if (stun_sink_) stun_sink_(now, from, packet.span());
+      return;
+    }
+    on_datagram(now, from, false, packet);
+    schedule(coord_.deadline());
+  } catch (const std::exception& e) {
+    ++drops_.internal_error;
+    if (auto n = init_log_.internal.hit(now))
+      log_->error("dropped {} datagrams on an internal error in the last 10s: {}", *n, e.what());
+  } catch (...) {
+    ++drops_.internal_error;
   }
-  on_datagram(now, from, false, packet);
-  schedule(coord_.deadline());
 }
 
 // A datagram from the socket or, unwrapped, from the relay (`from` is then the coordinator).
@@ -348,6 +264,7 @@ void Node::on_datagram(Time now, const Endpoint& from, bool via_relay, PacketVie
     case wire::DatagramKind::kHandshakeInit: on_handshake_init(now, from, via_relay, d); break;
     case wire::DatagramKind::kHandshakeResp: on_handshake_resp(now, from, via_relay, d); break;
     case wire::DatagramKind::kData: on_data(now, from, via_relay, d); break;
+    case wire::DatagramKind::kCookieReply: on_cookie_reply(now, via_relay, d); break;
     case wire::DatagramKind::kStun:  // only ever on the socket, handled before
     case wire::DatagramKind::kHandshakeFinal:
     case wire::DatagramKind::kUnknown: ++drops_.malformed; break;

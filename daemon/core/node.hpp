@@ -44,6 +44,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -60,6 +61,7 @@
 #include "net/control.hpp"
 #include "net/ip.hpp"
 #include "net/packet_view.hpp"
+#include "net/rate_limit.hpp"
 #include "net/time.hpp"
 
 namespace p2p::core {
@@ -118,7 +120,8 @@ class Node : private CoordinatorEvents {
   void stop(Time now);
 
   void on_tun(Time now, PacketView packet);
-  void on_udp(Time now, const Endpoint& from, PacketView packet);
+  // Never throws: whatever a datagram causes is at worst a counted drop.
+  void on_udp(Time now, const Endpoint& from, PacketView packet) noexcept;
   void on_tick(Time now);
   Time next_deadline() const { return deadline_; }
 
@@ -184,6 +187,11 @@ class Node : private CoordinatorEvents {
   void on_datagram(Time now, const Endpoint& from, bool via_relay, PacketView d);
   void on_handshake_init(Time now, const Endpoint& from, bool via_relay, PacketView d);
   void on_handshake_resp(Time now, const Endpoint& from, bool via_relay, PacketView d);
+  void on_cookie_reply(Time now, bool via_relay, PacketView d);
+  void send_initiation(Time now, Peer& p, PacketView d);
+  // The peer our session index `index` belongs to; nullptr for the coordinator link (then
+  // `coordinator` is set) or no one (counted as unknown_index).
+  Peer* owner_of(std::uint32_t index, bool& coordinator);
   void on_session(Time now, Peer& p);
   Force policy_for(const crypto::Certificate& cert) const;
   Expected<void, crypto::CertError> verify_peer(const crypto::Certificate& cert,
@@ -235,6 +243,10 @@ class Node : private CoordinatorEvents {
   Time deadline_ = Time::max();
   std::vector<std::uint8_t> scratch_;  // control-message encoding (not the data path)
   std::vector<std::uint8_t> queue_buffer_;
+  std::vector<std::uint8_t> guard_reply_;  // a CookieReply being sent
+  struct {
+    DropReason unpadded, bad_mac1, rate_limited, replay, failed, internal;
+  } init_log_;
 };
 
 }  // namespace p2p::core

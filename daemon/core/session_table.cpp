@@ -8,7 +8,6 @@ Time rekey_time(const crypto::TransportSession& s) {
                                                crypto::kRekeyTimeout);
 }
 
-
 std::uint32_t SessionTable::allocate(SessionOwner owner) {
   for (;;) {
     auto v = static_cast<std::uint32_t>(fx_.random_u64());
@@ -77,6 +76,28 @@ Expected<std::size_t, SessionSlots::OpenError> SessionSlots::open(Time now,
     return *n;
   }
   return fail(OpenError::kNotOurs);
+}
+
+std::span<const std::uint8_t> SessionSlots::seal_initiation(Time now, wire::Pattern p,
+                                                            std::span<const std::uint8_t> noise,
+                                                            std::size_t padded_size,
+                                                            const crypto::GuardKeys& keys) {
+  wire::build_handshake_init(sent_init, p, pending ? pending->local_index : 0, noise, padded_size);
+  crypto::stamp_macs(sent_init, keys, cookie ? cookie->fresh(now) : std::nullopt);
+  return sent_init;
+}
+
+std::optional<std::span<const std::uint8_t>> SessionSlots::on_cookie_reply(
+    Time now, const wire::CookieReply& r, const crypto::GuardKeys& keys) {
+  if (!pending || pending->local_index != r.receiver_index || sent_init.empty())
+    return std::nullopt;
+  auto c = crypto::open_cookie_reply(keys, r, sent_init);
+  if (!c) return std::nullopt;
+  const bool known = cookie && cookie->cookie == *c && cookie->fresh(now);
+  cookie = crypto::HeldCookie{*c, now};
+  if (known) return std::nullopt;
+  crypto::stamp_macs(sent_init, keys, *c);
+  return sent_init;
 }
 
 }  // namespace p2p::core

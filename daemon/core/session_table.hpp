@@ -12,8 +12,10 @@
 #include <optional>
 #include <span>
 #include <unordered_map>
+#include <vector>
 
 #include "crypto/auth_handshake.hpp"
+#include "crypto/handshake_guard.hpp"
 #include "crypto/session.hpp"
 #include "daemon/core/effects.hpp"
 #include "net/expected.hpp"
@@ -59,6 +61,10 @@ struct SessionSlots {
   std::optional<PendingHandshake> pending;
   std::optional<crypto::Session> current;
   std::optional<crypto::Session> previous;
+  // The initiation datagram of `pending` as sent (a CookieReply to it is answered by sending
+  // it again with mac2), and the responder's cookie, kept for the next attempts.
+  std::vector<std::uint8_t> sent_init;
+  std::optional<crypto::HeldCookie> cookie;
 
   // Replaces the handshake in progress (releasing its index). Returns when the series began.
   Time begin(SessionTable& table, PendingHandshake hs);
@@ -71,6 +77,19 @@ struct SessionSlots {
   // Drops both sessions (a peer's key changed), keeping the handshake in progress.
   void drop_sessions(SessionTable& table);
   bool usable(Time now) const { return current && !current->transport.is_expired(now); }
+
+  // The initiation datagram of `pending` (after begin()): `noise` behind the header, padded to
+  // `padded_size` (the answer it expects), mac1 stamped with `keys`, mac2 with the cookie
+  // while it is fresh. Kept in sent_init.
+  std::span<const std::uint8_t> seal_initiation(Time now, wire::Pattern p,
+                                                std::span<const std::uint8_t> noise,
+                                                std::size_t padded_size,
+                                                const crypto::GuardKeys& keys);
+  // A CookieReply for `pending`: keeps the cookie and returns the initiation to send again,
+  // now with mac2. nullopt when the reply is not for `pending`, not authentic, or brings
+  // nothing new (a replayed reply makes us send nothing).
+  std::optional<std::span<const std::uint8_t>> on_cookie_reply(Time now, const wire::CookieReply& r,
+                                                               const crypto::GuardKeys& keys);
 
   // Decrypts a Data datagram's body in place with the session its receiver index names.
   // kNotOurs: neither session has that index; kFailed: authentication, replay or expiry.

@@ -35,6 +35,13 @@ struct DropCounters {
   std::uint64_t lookup_rate = 0;      // TUN packet for a new address over the lookup rate limit
   std::uint64_t peer_table_full = 0;  // a new peer while max_peers are in use, none idle
   std::uint64_t queue_budget = 0;     // waiting packet pushed out by the node-wide budget
+  // Initiations refused before any Diffie-Hellman (crypto/handshake_guard.hpp), and after.
+  std::uint64_t handshake_unpadded = 0;      // shorter than the minimum, or an answer too large
+  std::uint64_t handshake_bad_mac1 = 0;      // blind garbage
+  std::uint64_t handshake_rate_limited = 0;  // a proven source over its budget
+  std::uint64_t handshake_replay = 0;        // replayed, or a superseded certificate
+  std::uint64_t cookies_sent = 0;            // answered with a cookie (under load)
+  std::uint64_t internal_error = 0;          // a datagram handler failed unexpectedly
 };
 
 // The bounded state behind the peers (status: "peer_table").

@@ -60,7 +60,13 @@ json drops_to_json(const core::DropCounters& d) {
           {"unknown_address", d.unknown_address},
           {"lookup_rate", d.lookup_rate},
           {"peer_table_full", d.peer_table_full},
-          {"queue_budget", d.queue_budget}};
+          {"queue_budget", d.queue_budget},
+          {"handshake_unpadded", d.handshake_unpadded},
+          {"handshake_bad_mac1", d.handshake_bad_mac1},
+          {"handshake_rate_limited", d.handshake_rate_limited},
+          {"handshake_replay", d.handshake_replay},
+          {"cookies_sent", d.cookies_sent},
+          {"internal_error", d.internal_error}};
 }
 
 json peer_table_to_json(const core::PeerTableStatus& t) {
@@ -100,12 +106,9 @@ json peer_to_json(const core::PeerStatus& p) {
 
 std::string_view to_string(nat::PortAllocation::Kind k) {
   switch (k) {
-    case nat::PortAllocation::Kind::kNotMeasured:
-      return "not-measured";
-    case nat::PortAllocation::Kind::kSequential:
-      return "sequential";
-    case nat::PortAllocation::Kind::kRandom:
-      return "random";
+    case nat::PortAllocation::Kind::kNotMeasured: return "not-measured";
+    case nat::PortAllocation::Kind::kSequential: return "sequential";
+    case nat::PortAllocation::Kind::kRandom: return "random";
   }
   return "not-measured";
 }

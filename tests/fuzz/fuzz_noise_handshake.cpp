@@ -21,17 +21,17 @@ using namespace p2p::crypto::noise;
 constexpr std::array<std::uint8_t, 32> kKeys[] = {
     {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
      17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32},  // initiator static
-    {201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216, 217,
-     218, 219, 220, 221, 222, 223, 224, 225, 226, 227, 228, 229, 230, 231, 232},  // responder
-                                                                                  // static
+    {201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216,
+     217, 218, 219, 220, 221, 222, 223, 224, 225, 226, 227, 228, 229, 230, 231, 232},  // responder
+                                                                                       // static
     {77, 1, 77, 2,  77, 3,  77, 4,  77, 5,  77, 6,  77, 7,  77, 8,
      77, 9, 77, 10, 77, 11, 77, 12, 77, 13, 77, 14, 77, 15, 77, 16},  // initiator ephemeral
     {99, 1, 99, 2,  99, 3,  99, 4,  99, 5,  99, 6,  99, 7,  99, 8,
      99, 9, 99, 10, 99, 11, 99, 12, 99, 13, 99, 14, 99, 15, 99, 16},  // responder ephemeral
 };
 
-p2p::crypto::SecureBuffer<32> secret(int i) {
-  return p2p::crypto::SecureBuffer<32>(kKeys[i]);
+p2p::crypto::Wiped<32> secret(int i) {
+  return p2p::crypto::Wiped<32>(kKeys[i]);
 }
 
 HandshakeState side(const char* pattern, bool initiator) {
@@ -39,8 +39,10 @@ HandshakeState side(const char* pattern, bool initiator) {
   c.pattern = *find_pattern(pattern);
   c.initiator = initiator;
   c.prologue = {'f', 'u', 'z', 'z'};
-  c.local_static = KeyPair::from_private(kKeys[initiator ? 0 : 1]);
-  if (initiator) c.remote_static = KeyPair::from_private(kKeys[1]).public_key;
+  static const KeyPair statics[2] = {KeyPair::from_private(kKeys[0]),
+                                     KeyPair::from_private(kKeys[1])};
+  c.local_static = &statics[initiator ? 0 : 1];
+  if (initiator) c.remote_static = statics[1].public_key;
   c.ephemeral_private = secret(initiator ? 2 : 3);
   return std::move(HandshakeState::create(std::move(c))).value();
 }

@@ -16,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)p2p::wire::parse_handshake_resp(d);
   (void)p2p::wire::parse_handshake_final(d);
   (void)p2p::wire::parse_data(d);
+  (void)p2p::wire::parse_cookie_reply(d);
   if (auto m = p2p::wire::decode_control(d)) {
     std::vector<std::uint8_t> again;
     p2p::wire::encode_control(again, *m);

@@ -70,6 +70,12 @@ void FleetNode::receive(Time now, std::span<const std::uint8_t> d) {
       link.on_data(now, *h, v.sub(wire::kDataHeaderSize, v.size() - wire::kDataHeaderSize));
       break;
     }
+    case wire::DatagramKind::kCookieReply: {
+      auto r = wire::parse_cookie_reply(d);
+      if (r && table.find(r->receiver_index) == core::SessionOwner{true, 0})
+        link.on_cookie_reply(now, *r);
+      break;
+    }
     default: break;
   }
 }
@@ -92,6 +98,7 @@ FleetNode& CoordFleet::add(crypto::Identity id, Endpoint seen_as) {
 }
 
 void CoordFleet::connect(FleetNode& n) {
+  n.link.set_network_key(ca_.cert.public_key);
   n.link.start(now_);
   deliver();
 }

@@ -20,8 +20,10 @@ using namespace std::chrono_literals;
 std::shared_ptr<spdlog::logger> make_logger(const std::string& name) {
   // P2P_SIM_LOG=debug shows the cores' logs while a test runs.
   const char* level = std::getenv("P2P_SIM_LOG");
-  if (!level) return std::make_shared<spdlog::logger>(name, std::make_shared<spdlog::sinks::null_sink_mt>());
-  auto log = std::make_shared<spdlog::logger>(name, std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  if (!level)
+    return std::make_shared<spdlog::logger>(name, std::make_shared<spdlog::sinks::null_sink_mt>());
+  auto log =
+      std::make_shared<spdlog::logger>(name, std::make_shared<spdlog::sinks::stderr_sink_mt>());
   log->set_level(spdlog::level::from_str(level));
   return log;
 }
@@ -33,6 +35,7 @@ const char* describe(std::span<const std::uint8_t> d) {
     case wire::DatagramKind::kHandshakeResp: return "resp";
     case wire::DatagramKind::kHandshakeFinal: return "final";
     case wire::DatagramKind::kData: return "data";
+    case wire::DatagramKind::kCookieReply: return "cookie";
     case wire::DatagramKind::kUnknown: return "garbage";
   }
   return "?";
@@ -56,8 +59,7 @@ TestCa::TestCa(UnixTime now_, std::string name)
       now(now_) {}
 
 crypto::Identity TestCa::issue(const std::string& name, const std::string& vip_prefix,
-                               crypto::Role role, UnixTime not_before,
-                               UnixTime not_after) const {
+                               crypto::Role role, UnixTime not_before, UnixTime not_after) const {
   auto kp = crypto::noise::KeyPair::generate();
   crypto::Certificate c;
   c.name = name;
@@ -115,8 +117,9 @@ void SimNode::tun_send(std::span<const std::uint8_t> ip) {
 }
 
 void SimNode::send_udp_to(Ipv4 dst, std::string_view text, std::uint16_t port) {
-  auto pkt = make_udp_packet(vip_, dst, 40000, port,
-                             std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  auto pkt =
+      make_udp_packet(vip_, dst, 40000, port,
+                      std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
   tun_send(pkt);
 }
 
@@ -259,7 +262,8 @@ SimNet::SimNet(std::uint64_t seed, UnixTime unix_start)
 SimNet::~SimNet() = default;
 
 UnixTime SimNet::unix_now() const {
-  return unix_start_ + std::chrono::duration_cast<std::chrono::seconds>(now_.time_since_epoch()).count();
+  return unix_start_ +
+         std::chrono::duration_cast<std::chrono::seconds>(now_.time_since_epoch()).count();
 }
 
 int SimNet::add_nat(Ipv4 public_address, NatModel model) {
@@ -270,15 +274,21 @@ int SimNet::add_nat(Ipv4 public_address, NatModel model) {
   return static_cast<int>(nats_.size()) - 1;
 }
 
-void SimNet::set_nat_model(int nat, NatModel model) { nats_.at(nat)->model = model; }
-void SimNet::set_blocked(int nat, bool blocked) { nats_.at(nat)->blocked = blocked; }
-void SimNet::flush_nat(int nat) { nats_.at(nat)->mappings.clear(); }
+void SimNet::set_nat_model(int nat, NatModel model) {
+  nats_.at(nat)->model = model;
+}
+void SimNet::set_blocked(int nat, bool blocked) {
+  nats_.at(nat)->blocked = blocked;
+}
+void SimNet::flush_nat(int nat) {
+  nats_.at(nat)->mappings.clear();
+}
 
 SimCoordinator& SimNet::add_coordinator(Endpoint primary, std::optional<Ipv4> alternate,
                                         crypto::Identity id, const crypto::CaCertificate& ca,
                                         coord::CoordinatorSettings settings) {
-  coordinators_.push_back(
-      std::make_unique<SimCoordinator>(*this, primary, alternate, std::move(id), ca, std::move(settings)));
+  coordinators_.push_back(std::make_unique<SimCoordinator>(*this, primary, alternate, std::move(id),
+                                                           ca, std::move(settings)));
   auto* c = coordinators_.back().get();
   int sockets = alternate ? 4 : 1;
   for (int s = 0; s < sockets; ++s) {
@@ -290,7 +300,8 @@ SimCoordinator& SimNet::add_coordinator(Endpoint primary, std::optional<Ipv4> al
 
 SimNode& SimNet::add_node(std::string name, int nat, Endpoint socket, crypto::Identity id,
                           const crypto::CaCertificate& ca, core::NodeSettings settings) {
-  auto node = std::make_unique<SimNode>(*this, name, socket, std::move(id), ca, std::move(settings));
+  auto node =
+      std::make_unique<SimNode>(*this, name, socket, std::move(id), ca, std::move(settings));
   auto* n = node.get();
   nodes_[name] = std::move(node);
   hosts_[socket] = Receiver{n, nullptr, {}, nat};
@@ -403,6 +414,12 @@ int SimNet::nat_by_public(const IpAddress& a) const {
   return -1;
 }
 
+void SimNet::inject(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d) {
+  record(from, to, d, "injected");
+  auto f = std::make_unique<InFlight>(InFlight{from, to, {d.begin(), d.end()}});
+  queue_.emplace(std::make_pair(now_ + delay(false), seq_++), std::move(f));
+}
+
 void SimNet::send(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d) {
   auto src = hosts_.find(from);
   if (src == hosts_.end()) return;
@@ -420,8 +437,10 @@ void SimNet::send(const Endpoint& from, const Endpoint& to, std::span<const std:
   if (nat >= 0) {
     Nat& n = *nats_[nat];
     if (n.hosts.contains(to.address)) {  // same LAN
-      if (hosts_.contains(to)) enqueue(from, to, true, "lan");
-      else record(from, to, d, "dropped: no such LAN host");
+      if (hosts_.contains(to))
+        enqueue(from, to, true, "lan");
+      else
+        record(from, to, d, "dropped: no such LAN host");
       return;
     }
     if (n.blocked) {
@@ -435,8 +454,10 @@ void SimNet::send(const Endpoint& from, const Endpoint& to, std::span<const std:
         return;
       }
       auto inside = translate_in(n, seen, to);
-      if (inside) enqueue(seen, *inside, true, "hairpin");
-      else record(seen, to, d, "dropped: hairpin filtered");
+      if (inside)
+        enqueue(seen, *inside, true, "hairpin");
+      else
+        record(seen, to, d, "dropped: hairpin filtered");
       return;
     }
   }
@@ -448,8 +469,10 @@ void SimNet::send(const Endpoint& from, const Endpoint& to, std::span<const std:
       return;
     }
     auto inside = translate_in(n, seen, to);
-    if (inside) enqueue(seen, *inside, false, "via nat");
-    else record(seen, to, d, "dropped: filtered by NAT");
+    if (inside)
+      enqueue(seen, *inside, false, "via nat");
+    else
+      record(seen, to, d, "dropped: filtered by NAT");
     return;
   }
   auto dst = hosts_.find(to);
@@ -466,8 +489,10 @@ void SimNet::deliver(const InFlight& f) {
   ++delivered_;
   std::memcpy(buffer_.data() + kHeadroom, f.data.data(), f.data.size());
   PacketView v(buffer_.data(), buffer_.size(), kHeadroom, f.data.size());
-  if (it->second.node) it->second.node->on_udp(now_, f.seen_from, v);
-  else it->second.coord->core().on_udp(now_, it->second.socket, f.seen_from, v);
+  if (it->second.node)
+    it->second.node->on_udp(now_, f.seen_from, v);
+  else
+    it->second.coord->core().on_udp(now_, it->second.socket, f.seen_from, v);
 }
 
 bool SimNet::run_until(const std::function<bool()>& done, Duration limit) {

@@ -117,7 +117,9 @@ class SimNode : public core::NodeEffects, public nat::SchedulerEffects {
 
   // NodeEffects
   void send_udp(const Endpoint& to, std::span<const std::uint8_t> datagram) override;
-  void write_tun(std::span<const std::uint8_t> packet) override { tun_out.emplace_back(packet.begin(), packet.end()); }
+  void write_tun(std::span<const std::uint8_t> packet) override {
+    tun_out.emplace_back(packet.begin(), packet.end());
+  }
   void fill_random(std::span<std::uint8_t> out) override;
   std::uint64_t unix_nanos() override;
   void public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) override;
@@ -141,9 +143,8 @@ class SimNode : public core::NodeEffects, public nat::SchedulerEffects {
 
 class SimCoordinator : public coord::CoordinatorEffects {
  public:
-  SimCoordinator(SimNet& net, Endpoint primary, std::optional<Ipv4> alternate,
-                 crypto::Identity id, const crypto::CaCertificate& ca,
-                 coord::CoordinatorSettings settings);
+  SimCoordinator(SimNet& net, Endpoint primary, std::optional<Ipv4> alternate, crypto::Identity id,
+                 const crypto::CaCertificate& ca, coord::CoordinatorSettings settings);
   coord::Coordinator& core() { return *core_; }
   const Endpoint& endpoint() const { return primary_; }
   Endpoint socket_endpoint(wire::stun::ServerSocket s) const;
@@ -178,8 +179,8 @@ class SimNet {
   // Link behaviour (one-way latency between any two hosts through the internet, and on a LAN).
   Duration latency = std::chrono::milliseconds(20);
   Duration lan_latency = std::chrono::microseconds(300);
-  Duration jitter{};    // uniform extra delay in [0, jitter): reorders
-  double loss = 0.0;    // probability a datagram is lost
+  Duration jitter{};  // uniform extra delay in [0, jitter): reorders
+  double loss = 0.0;  // probability a datagram is lost
 
   Time now() const { return now_; }
   UnixTime unix_now() const;
@@ -189,7 +190,7 @@ class SimNet {
   bool run_until(const std::function<bool()>& done, Duration limit);
   void run_for(Duration d);
 
-  void flush_nat(int nat);            // forget every mapping (conntrack -F)
+  void flush_nat(int nat);  // forget every mapping (conntrack -F)
   void set_nat_model(int nat, NatModel model);
   void set_blocked(int nat, bool blocked);  // drop all UDP through this NAT
   std::string trace_tail(std::size_t n = 40) const;
@@ -206,6 +207,10 @@ class SimNet {
   };
   std::function<void(const Tapped&)> tap;
   std::uint64_t delivered() const { return delivered_; }
+
+  // A datagram with any source address (spoofed, or from a host outside the simulation),
+  // delivered to `to` as from a public host; answers to `from` reach no one.
+  void inject(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d);
 
   // Internal: from a host's socket.
   void send(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d);

@@ -382,20 +382,16 @@ TEST_F(StunLimits, ChangeRequestSharesTheBudget) {
   EXPECT_EQ(sent.back().from, wire::stun::ServerSocket::kAltBoth);
 }
 
-TEST(SourceLimiter, TableStaysBoundedAndIpv6SharesA64) {
-  SourceLimiter l({100, 100, 64});
-  for (std::uint32_t i = 0; i < 10'000; ++i) {
-    EXPECT_TRUE(l.take(kT0, Ipv4{i}, 100));
-    EXPECT_LE(l.size(), 64u);
-  }
-  EXPECT_TRUE(l.take(kT0, *parse_ip("2001:db8:1:2::1"), 100));
-  EXPECT_FALSE(l.take(kT0, *parse_ip("2001:db8:1:2::ffff"), 1));  // the same /64
-  EXPECT_TRUE(l.take(kT0, *parse_ip("2001:db8:1:3::1"), 100));    // another /64
-  // An address still in the table keeps its (empty) bucket.
-  EXPECT_TRUE(l.take(kT0, Ipv4{1'000'000}, 100));
-  for (std::uint32_t i = 0; i < 20; ++i) l.take(kT0, Ipv4{i}, 1);
-  EXPECT_FALSE(l.take(kT0, Ipv4{1'000'000}, 1));
-  EXPECT_TRUE(l.take(kT0 + 1s, Ipv4{1'000'000}, 100));
+TEST(SourceLimiter, ByteBudgetPerAddressAndIpv6SharesA64) {
+  SourceLimiter l({100, 100}, {}, 64, 7);
+  for (std::uint32_t i = 0; i < 10'000; ++i) EXPECT_TRUE(l.allow(kT0, Ipv4{i}, 100));
+  EXPECT_TRUE(l.allow(kT0, *parse_ip("2001:db8:1:2::1"), 100));
+  EXPECT_FALSE(l.allow(kT0, *parse_ip("2001:db8:1:2::1"), 1));  // its budget is spent
+  EXPECT_TRUE(l.allow(kT0 + 1s, *parse_ip("2001:db8:1:2::1"), 100));
+  SourceLimiter per64({100, 100}, {100, 100}, 64, 7);
+  EXPECT_TRUE(per64.allow(kT0, *parse_ip("2001:db8:1:2::1"), 100));
+  EXPECT_FALSE(per64.allow(kT0, *parse_ip("2001:db8:1:2::ffff"), 1));  // the same /64
+  EXPECT_TRUE(per64.allow(kT0, *parse_ip("2001:db8:1:3::1"), 100));    // another /64
 }
 
 }  // namespace

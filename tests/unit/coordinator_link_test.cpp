@@ -205,7 +205,9 @@ NodeHost::NodeHost(Wire& w, Endpoint seen, crypto::Identity id, const crypto::Ca
             return crypto::verify(c, ca, net.unix_now(),
                                   crypto::VerifyPolicy{crypto::Role::coordinator, {}});
           },
-          table, *this, *this, *log, drops) {}
+          table, *this, *this, *log, drops) {
+  link.set_network_key(ca.public_key);
+}
 
 void NodeHost::send_udp(const Endpoint& to, std::span<const std::uint8_t> d) {
   net.send(seen_as, to, d);
@@ -233,8 +235,12 @@ void NodeHost::receive(Time now, Bytes d) {
       link.on_data(now, *h, v.sub(wire::kDataHeaderSize, v.size() - wire::kDataHeaderSize));
       break;
     }
-    default:
+    case wire::DatagramKind::kCookieReply: {
+      auto r = wire::parse_cookie_reply(d);
+      if (r) link.on_cookie_reply(now, *r);
       break;
+    }
+    default: break;
   }
 }
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "tests/support/sim_net.hpp"
@@ -23,7 +24,8 @@ struct FakeEffects final : NodeEffects {
   void send_udp(const Endpoint&, std::span<const std::uint8_t>) override {}
   void write_tun(std::span<const std::uint8_t>) override {}
   void fill_random(std::span<std::uint8_t> out) override {
-    for (auto& b : out) b = static_cast<std::uint8_t>((counter = counter * 6364136223846793005u + 1) >> 56);
+    for (auto& b : out)
+      b = static_cast<std::uint8_t>((counter = counter * 6364136223846793005u + 1) >> 56);
   }
   std::uint64_t unix_nanos() override { return unix; }
 };
@@ -34,12 +36,13 @@ struct Side {
       : identity(std::move(id)),
         ca_cert(ca.cert),
         table(fx),
-        handshakes(identity,
-                   [this](const crypto::Certificate& c) {
-                     return crypto::verify(c, ca_cert, kUnixNow,
-                                           crypto::VerifyPolicy{crypto::Role::node, {}});
-                   },
-                   table, fx) {}
+        handshakes(
+            identity,
+            [this](const crypto::Certificate& c) {
+              return crypto::verify(c, ca_cert, kUnixNow,
+                                    crypto::VerifyPolicy{crypto::Role::node, {}});
+            },
+            table, fx) {}
 
   Peer& peer_of(const Side& other) {
     if (!peer) {
@@ -81,7 +84,8 @@ TEST_F(PeerHandshakesTest, FullExchangeInstallsSessionsThatTalk) {
   std::vector<std::uint8_t> init_bytes, resp_bytes;
   auto init = initiate(init_bytes);
   ASSERT_TRUE(alice.peer->sessions.pending);
-  EXPECT_EQ(alice.table.find(init.sender_index), (SessionOwner{false, bob.identity.certificate.vip.address.value}));
+  EXPECT_EQ(alice.table.find(init.sender_index),
+            (SessionOwner{false, bob.identity.certificate.vip.address.value}));
 
   auto in = bob.handshakes.consume_initiation(init);
   ASSERT_TRUE(in) << in.error();
@@ -177,6 +181,94 @@ TEST_F(PeerHandshakesTest, RestartKeepsTheSeriesStartAndReleasesTheOldIndex) {
   EXPECT_TRUE(alice.table.find(second.sender_index));
   EXPECT_EQ(alice.peer->sessions.pending->first_try, t0);
   EXPECT_EQ(alice.peer->sessions.pending->started, t0 + 5s);
+}
+
+TEST_F(PeerHandshakesTest, InitiationIsPaddedSoTheAnswerIsNeverLarger) {
+  std::vector<std::uint8_t> init_bytes, resp_bytes, reply;
+  auto init = initiate(init_bytes);
+  const auto sent = alice.peer->sessions.sent_init;
+  ASSERT_GE(sent.size(), wire::kMinInitSize);
+  const Endpoint from = *Endpoint::parse("192.0.2.1:4000");
+  EXPECT_EQ(bob.handshakes.screen(t0, from, false, sent, init, reply),
+            crypto::HandshakeGuard::Verdict::kAccept);
+  auto in = bob.handshakes.consume_initiation(init);
+  ASSERT_TRUE(in);
+  auto resp = bob.handshakes.create_response(t0, bob.peer_of(alice), *in, resp_bytes);
+  ASSERT_TRUE(resp);
+  EXPECT_LE(resp->size(), sent.size());
+  std::printf("[ amplification ] IK: initiation %zu bytes, answer %zu bytes (ratio %.2f)\n",
+              sent.size(), resp->size(), double(resp->size()) / double(sent.size()));
+}
+
+TEST_F(PeerHandshakesTest, ScreenDropsGarbageAndUnpaddedBeforeAnyDh) {
+  std::vector<std::uint8_t> init_bytes, reply;
+  auto init = initiate(init_bytes);
+  auto sent = alice.peer->sessions.sent_init;
+  const Endpoint from = *Endpoint::parse("192.0.2.1:4000");
+  using V = crypto::HandshakeGuard::Verdict;
+  auto bad = sent;
+  bad[20] ^= 1;  // anything covered by mac1
+  EXPECT_EQ(bob.handshakes.screen(t0, from, false, bad, *wire::parse_handshake_init(bad), reply),
+            V::kBadMac1);
+  EXPECT_EQ(bob.handshakes.screen(t0, from, true, bad, *wire::parse_handshake_init(bad), reply),
+            V::kBadMac1);  // through the relay as well
+  // The same initiation cut to its natural length: refused unread.
+  std::vector<std::uint8_t> short_init;
+  wire::build_handshake_init(short_init, wire::Pattern::kIK, 1, init.noise, 0);
+  short_init.resize(wire::kInitHeaderSize + init.noise.size() + wire::kInitTrailerSize);
+  crypto::stamp_macs(short_init, crypto::GuardKeys::derive(bob.identity.key.public_key), {});
+  EXPECT_EQ(bob.handshakes.screen(t0, from, false, short_init,
+                                  *wire::parse_handshake_init(short_init), reply),
+            V::kUnpadded);
+  // mac1 keyed by another key (a node that does not know Bob's) is garbage too.
+  crypto::stamp_macs(sent, crypto::GuardKeys::derive(alice.identity.key.public_key), {});
+  EXPECT_EQ(bob.handshakes.screen(t0, from, false, sent, init, reply), V::kBadMac1);
+  EXPECT_TRUE(reply.empty());
+}
+
+// Two valid certificates for one address (a re-issue with a new key): a captured initiation
+// made with the other one must not replace the live session.
+TEST_F(PeerHandshakesTest, ReissuedCertificateReplayDoesNotReplaceTheSession) {
+  std::vector<std::uint8_t> bytes, resp_bytes;
+  Side old_alice{ca, ca.issue("alice", "10.9.0.2/24", crypto::Role::node, kUnixNow - 100)};
+  Side new_alice{ca, ca.issue("alice", "10.9.0.2/24", crypto::Role::node, kUnixNow - 50)};
+  // Captured while the old certificate was in use, and accepted then.
+  auto d = old_alice.handshakes.create_initiation(t0, old_alice.peer_of(bob), bytes);
+  ASSERT_TRUE(d);
+  const auto captured = old_alice.peer->sessions.sent_init;
+  auto first = bob.handshakes.consume_initiation(*wire::parse_handshake_init(captured));
+  ASSERT_TRUE(first);
+  Peer& p = bob.peer_of(old_alice);
+  ASSERT_TRUE(bob.handshakes.create_response(t0, p, *first, resp_bytes));
+  // Alice's re-issued certificate takes over.
+  new_alice.fx.unix = old_alice.fx.unix - 5'000'000'000;  // even with a clock behind
+  ASSERT_TRUE(new_alice.handshakes.create_initiation(t0 + 1s, new_alice.peer_of(bob), bytes));
+  auto fresh = bob.handshakes.consume_initiation(
+      *wire::parse_handshake_init(new_alice.peer->sessions.sent_init));
+  ASSERT_TRUE(fresh);
+  ASSERT_TRUE(bob.handshakes.create_response(t0 + 1s, p, *fresh, resp_bytes));
+  p.set_certificate(new_alice.identity.certificate, Force::kAuto);
+  const auto live = p.sessions.current->local_index;
+
+  // The replay of the old certificate's initiation: refused, the session stays.
+  auto replay = bob.handshakes.consume_initiation(*wire::parse_handshake_init(captured));
+  ASSERT_TRUE(replay);  // a valid certificate, a valid Noise message
+  auto r = bob.handshakes.create_response(t0 + 2s, p, *replay, resp_bytes);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(p.sessions.current->local_index, live);
+  EXPECT_EQ(p.cert->public_key, new_alice.identity.key.public_key);
+
+  // Per key, not per address: even were the old certificate the newer one, its captured
+  // initiation is not newer than the last one accepted from its key.
+  Side twin{ca, ca.issue("alice", "10.9.0.2/24", crypto::Role::node, kUnixNow - 50)};
+  p.set_certificate(twin.identity.certificate, Force::kAuto);
+  auto again = bob.handshakes.consume_initiation(*wire::parse_handshake_init(captured));
+  ASSERT_TRUE(again);
+  p.cert->not_before = kUnixNow - 200;  // make the stale-certificate rule not apply
+  auto r2 = bob.handshakes.create_response(t0 + 3s, p, *again, resp_bytes);
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error(), PeerHandshakes::Refusal::kReplay);
+  EXPECT_EQ(p.sessions.current->local_index, live);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <deque>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -49,9 +50,15 @@ KeyPair key_from_hex(const std::string& hex) {
   return KeyPair::from_private(std::span<const std::uint8_t, 32>(array_of<32>(from_hex(hex))));
 }
 
-SecureBuffer<32> secret_from_hex(const std::string& hex) {
+Wiped<32> secret_from_hex(const std::string& hex) {
   const auto a = array_of<32>(from_hex(hex));
-  return SecureBuffer<32>(std::span<const std::uint8_t, 32>(a));
+  return Wiped<32>(std::span<const std::uint8_t, 32>(a));
+}
+
+// A handshake borrows its static key: the tests' keys live until the end of the process.
+const KeyPair* keep(KeyPair k) {
+  static std::deque<KeyPair> keys;
+  return &keys.emplace_back(std::move(k));
 }
 
 HandshakeState make(HandshakeConfig config) {
@@ -66,7 +73,7 @@ HandshakeState make(HandshakeConfig config) {
 HandshakeConfig vector_side(const nlohmann::json& v, const std::string& side,
                             const Pattern& pattern) {
   HandshakeConfig c{pattern, side == "init", from_hex(v.at(side + "_prologue")), {}, {}, {}};
-  if (v.contains(side + "_static")) c.local_static = key_from_hex(v.at(side + "_static"));
+  if (v.contains(side + "_static")) c.local_static = keep(key_from_hex(v.at(side + "_static")));
   if (v.contains(side + "_remote_static")) {
     c.remote_static = array_of<32>(from_hex(v.at(side + "_remote_static")));
   }
@@ -153,8 +160,8 @@ Pair make_pair(const std::string& name, const Bytes& prologue = bytes_of("p2pvpn
   const Pattern& p = *find_pattern(name);
   KeyPair is = KeyPair::generate(), rs = KeyPair::generate();
   const PublicKey is_pub = is.public_key, rs_pub = rs.public_key;
-  return Pair{make({p, true, prologue, std::move(is), rs_pub, {}}),
-              make({p, false, prologue, std::move(rs), is_pub, {}})};
+  return Pair{make({p, true, prologue, keep(std::move(is)), rs_pub, {}}),
+              make({p, false, prologue, keep(std::move(rs)), is_pub, {}})};
 }
 
 // Runs the handshake to completion; returns false at the first error.
@@ -285,8 +292,8 @@ TEST(Noise, IkWithWrongResponderStaticKeyFails) {
   const Pattern& p = *find_pattern("IK");
   KeyPair resp_key = KeyPair::generate();
   const PublicKey wrong = KeyPair::generate().public_key;
-  HandshakeState init = make({p, true, {}, KeyPair::generate(), wrong, {}});
-  HandshakeState resp = make({p, false, {}, std::move(resp_key), {}, {}});
+  HandshakeState init = make({p, true, {}, keep(KeyPair::generate()), wrong, {}});
+  HandshakeState resp = make({p, false, {}, keep(std::move(resp_key)), {}, {}});
   auto m1 = init.write_message(bytes_of("cert"));
   ASSERT_TRUE(m1);
   auto r = resp.read_message(*m1);
@@ -391,7 +398,8 @@ TEST(Noise, TurnsAndSplitAreEnforced) {
 }
 
 TEST(Noise, CreateRefusesMissingKeys) {
-  auto ik = HandshakeState::create({*find_pattern("IK"), true, {}, KeyPair::generate(), {}, {}});
+  auto ik =
+      HandshakeState::create({*find_pattern("IK"), true, {}, keep(KeyPair::generate()), {}, {}});
   ASSERT_FALSE(ik);
   EXPECT_EQ(ik.error(), Error::missing_key);
   auto xx = HandshakeState::create({*find_pattern("XX"), false, {}, {}, {}, {}});

@@ -52,9 +52,8 @@ SessionPair make_sessions(std::uint32_t ours_index, std::uint32_t theirs_index,
   randombytes_buf(k1.data(), k1.size());
   randombytes_buf(k2.data(), k2.size());
   auto keys = [](auto& send, auto& recv) {
-    return crypto::noise::TransportKeys{
-        crypto::SecureBuffer<32>(std::span<const std::uint8_t, 32>(send)),
-        crypto::SecureBuffer<32>(std::span<const std::uint8_t, 32>(recv))};
+    return crypto::noise::TransportKeys{crypto::Wiped<32>(std::span<const std::uint8_t, 32>(send)),
+                                        crypto::Wiped<32>(std::span<const std::uint8_t, 32>(recv))};
   };
   return SessionPair{crypto::Session{crypto::TransportSession(keys(k1, k2), created, true),
                                      ours_index, theirs_index},

@@ -91,8 +91,7 @@ std::set<std::string> keys(const json& j) {
 
 TEST(StatusJson, TopLevelAndNode) {
   const json j = status_to_json(sample_status());
-  EXPECT_EQ(keys(j),
-            (std::set<std::string>{"version", "node", "peers", "drops", "peer_table"}));
+  EXPECT_EQ(keys(j), (std::set<std::string>{"version", "node", "peers", "drops", "peer_table"}));
   ASSERT_TRUE(j["version"].is_number_integer());
   EXPECT_EQ(j["version"], 1);
 
@@ -198,10 +197,11 @@ TEST(StatusJson, DurationsRoundToTheDocumentedPrecision) {
 TEST(StatusJson, Drops) {
   const json d = status_to_json(sample_status())["drops"];
   EXPECT_EQ(keys(d),
-            (std::set<std::string>{"malformed", "unknown_index", "decrypt_failed", "bad_source",
-                                   "no_route", "queue_full", "handshake_failed",
-                                   "unknown_address", "lookup_rate", "peer_table_full",
-                                   "queue_budget"}));
+            (std::set<std::string>{
+                "malformed", "unknown_index", "decrypt_failed", "bad_source", "no_route",
+                "queue_full", "handshake_failed", "unknown_address", "lookup_rate",
+                "peer_table_full", "queue_budget", "handshake_unpadded", "handshake_bad_mac1",
+                "handshake_rate_limited", "handshake_replay", "cookies_sent", "internal_error"}));
   EXPECT_EQ(d["malformed"], 3u);
   EXPECT_EQ(d["bad_source"], 1u);
   EXPECT_EQ(d["no_route"], 0u);
@@ -213,14 +213,13 @@ TEST(StatusJson, PeerTable) {
   s.peer_table = {2, 4096, 9000, 3, 4200, 5, 1};
   s.drops.unknown_address = 7;
   const json j = status_to_json(s);
-  EXPECT_EQ(j["peer_table"],
-            json({{"peers", 2},
-                  {"max_peers", 4096},
-                  {"unknown_addresses", 9000},
-                  {"queued_packets", 3},
-                  {"queued_bytes", 4200},
-                  {"evicted_idle", 5},
-                  {"evicted_full", 1}}));
+  EXPECT_EQ(j["peer_table"], json({{"peers", 2},
+                                   {"max_peers", 4096},
+                                   {"unknown_addresses", 9000},
+                                   {"queued_packets", 3},
+                                   {"queued_bytes", 4200},
+                                   {"evicted_idle", 5},
+                                   {"evicted_full", 1}}));
   EXPECT_EQ(j["drops"]["unknown_address"], 7u);
 }
 

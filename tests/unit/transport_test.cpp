@@ -30,8 +30,8 @@ Link make_link(Time created = kT0) {
   randombytes_buf(k1.data(), k1.size());
   randombytes_buf(k2.data(), k2.size());
   auto keys = [&](auto& send, auto& recv) {
-    return noise::TransportKeys{SecureBuffer<32>(std::span<const std::uint8_t, 32>(send)),
-                                SecureBuffer<32>(std::span<const std::uint8_t, 32>(recv))};
+    return noise::TransportKeys{Wiped<32>(std::span<const std::uint8_t, 32>(send)),
+                                Wiped<32>(std::span<const std::uint8_t, 32>(recv))};
   };
   return Link{TransportSession(keys(k1, k2), created, true),
               TransportSession(keys(k2, k1), created, false)};

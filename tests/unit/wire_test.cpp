@@ -1,6 +1,7 @@
 // Wire formats shared by daemon and coordinator: outer packets and control messages.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <random>
 
 #include "net/byte_io.hpp"
@@ -12,7 +13,9 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-Endpoint ep(const char* s) { return *Endpoint::parse(s); }
+Endpoint ep(const char* s) {
+  return *Endpoint::parse(s);
+}
 
 template <class M>
 void expect_round_trip(const M& m) {
@@ -37,11 +40,15 @@ TEST(Control, RoundTripsEveryFixedMessage) {
   expect_round_trip(Refused{RefuseCode::kRevoked, "certificate revoked"});
   expect_round_trip(PeerRequest{7, Ipv4{0x0a4d0002}});
   expect_round_trip(PeerRequest{8, std::string("home-pc")});
-  expect_round_trip(Introduce{9, Bytes(300, 0xab), ep("198.51.100.1:5000"),
-                              {ep("10.0.0.2:5000")}, {NatType::kFullCone, {}, 0}, true});
+  expect_round_trip(Introduce{9,
+                              Bytes(300, 0xab),
+                              ep("198.51.100.1:5000"),
+                              {ep("10.0.0.2:5000")},
+                              {NatType::kFullCone, {}, 0},
+                              true});
   expect_round_trip(Register{{}, {NatType::kFirewalled, PortAllocation::kPreserving, 0}});
-  expect_round_trip(Introduce{11, Bytes(10, 0xcd), ep("198.51.100.2:5000"), {},
-                              {NatType::kFirewalled, {}, 0}, false});
+  expect_round_trip(Introduce{
+      11, Bytes(10, 0xcd), ep("198.51.100.2:5000"), {}, {NatType::kFirewalled, {}, 0}, false});
   expect_round_trip(PeerUnknown{10, "no such peer"});
   expect_round_trip(Goodbye{});
   expect_round_trip(PathProbe{0x0102030405060708, ep("1.2.3.4:5")});
@@ -72,7 +79,7 @@ TEST(Control, RelayCarriesTheInnerDatagramUntouched) {
 
 TEST(Control, RejectsHostileFields) {
   EXPECT_FALSE(decode_control(Bytes{}).has_value());
-  EXPECT_FALSE(decode_control(Bytes{0x3f}).has_value());   // unknown type
+  EXPECT_FALSE(decode_control(Bytes{0x3f}).has_value());     // unknown type
   EXPECT_FALSE(decode_control(Bytes{0x45, 0}).has_value());  // an IP packet is not control
   // Register with more endpoints than allowed.
   Bytes many = {0x01, static_cast<std::uint8_t>(kMaxLocalEndpoints + 1)};
@@ -130,6 +137,30 @@ TEST(Packet, HeadersRoundTrip) {
   EXPECT_EQ(init->pattern, Pattern::kIK);
   EXPECT_EQ(init->sender_index, 0xdeadbeefu);
   EXPECT_EQ(init->noise.size(), 48u);
+  EXPECT_EQ(out.size(), kMinInitSize);  // padded
+  EXPECT_EQ(init->mac1.data(), out.data() + out.size() - 32);
+  EXPECT_EQ(init->mac2.data(), out.data() + out.size() - 16);
+  build_handshake_init(out, Pattern::kXX, 7, noise, 700);  // padded to the answer expected
+  EXPECT_EQ(out.size(), 700u);
+  EXPECT_EQ(parse_handshake_init(out)->noise.size(), 48u);
+  Bytes big(kMinInitSize, 0x22);
+  build_handshake_init(out, Pattern::kXX, 7, big);  // never cut short
+  EXPECT_EQ(out.size(), kInitHeaderSize + kMinInitSize + kInitTrailerSize);
+
+  std::array<std::uint8_t, kCookieNonceSize> nonce{};
+  nonce[0] = 9;
+  std::array<std::uint8_t, kCookieSize + kTagSize> sealed{};
+  sealed[31] = 5;
+  build_cookie_reply(out, 0x0a0b0c0d, nonce, sealed);
+  EXPECT_EQ(out.size(), kCookieReplySize);
+  EXPECT_EQ(classify(out), DatagramKind::kCookieReply);
+  auto cookie = parse_cookie_reply(out);
+  ASSERT_TRUE(cookie);
+  EXPECT_EQ(cookie->receiver_index, 0x0a0b0c0du);
+  EXPECT_EQ(cookie->nonce[0], 9);
+  EXPECT_EQ(cookie->sealed[31], 5);
+  out.push_back(0);
+  EXPECT_FALSE(parse_cookie_reply(out));
 
   build_handshake_resp(out, 1, 2, noise);
   auto resp = parse_handshake_resp(out);
@@ -163,15 +194,30 @@ TEST(Packet, ClassifiesEveryKindByItsFirstBytes) {
   EXPECT_EQ(classify(Bytes{0x82}), DatagramKind::kHandshakeResp);
   EXPECT_EQ(classify(Bytes{0x83}), DatagramKind::kHandshakeFinal);
   EXPECT_EQ(classify(Bytes{0x84}), DatagramKind::kData);
-  EXPECT_EQ(classify(Bytes{0x85}), DatagramKind::kUnknown);
+  EXPECT_EQ(classify(Bytes{0x85}), DatagramKind::kCookieReply);
+  EXPECT_EQ(classify(Bytes{0x86}), DatagramKind::kUnknown);
   EXPECT_EQ(classify(Bytes{0x45, 0, 0, 20}), DatagramKind::kUnknown);  // a bare IPv4 packet
 }
 
 TEST(Packet, RejectsShortAndForeignDatagrams) {
   EXPECT_EQ(classify(Bytes{}), DatagramKind::kUnknown);
   EXPECT_EQ(classify(Bytes{0x00, 0x01}), DatagramKind::kUnknown);  // STUN's first byte, no header
-  EXPECT_FALSE(parse_handshake_init(Bytes{0x81, 1, 0, 0, 0, 1}));       // no noise bytes
-  EXPECT_FALSE(parse_handshake_init(Bytes{0x81, 9, 0, 0, 0, 1, 5}));    // unknown pattern
+  Bytes init(kInitHeaderSize + 1 + kInitTrailerSize, 0);
+  init[0] = 0x81;
+  init[1] = 1;
+  init[3] = 1;  // noise_len 1
+  EXPECT_TRUE(parse_handshake_init(init));
+  init[3] = 0;  // no noise bytes
+  EXPECT_FALSE(parse_handshake_init(init));
+  init[3] = 2;  // noise runs into the MACs
+  EXPECT_FALSE(parse_handshake_init(init));
+  init[3] = 1;
+  init[1] = 9;  // unknown pattern
+  EXPECT_FALSE(parse_handshake_init(init));
+  init[1] = 1;
+  init.pop_back();  // no room for mac2
+  EXPECT_FALSE(parse_handshake_init(init));
+  EXPECT_FALSE(parse_cookie_reply(Bytes(kCookieReplySize - 1, 0x85)));
   EXPECT_FALSE(parse_handshake_resp(Bytes(12, 0x82)));
   EXPECT_FALSE(parse_data(Bytes(kDataOverhead - 1, 0x84)));
   Bytes wrong(kDataOverhead, 0x83);
