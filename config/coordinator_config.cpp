@@ -66,6 +66,7 @@ const Schema<C> kCoordinator{
         {"relay", kOptional, into(&C::relay, section(kRelay))},
         {"log", kOptional, into(&C::log, section(log_schema()))},
         {"control_socket", kOptional, into(&C::control_socket, read_path)},
+        {"metrics", kOptional, into(&C::metrics, section(metrics_schema()))},
     },
     check_alternate};
 

@@ -104,6 +104,7 @@ const Schema<M> kMesh{
         {"punch", kOptional, into(&M::punch, section(kPunch))},
         {"relay", kOptional, into(&M::relay, section(kRelay))},
         {"discovery", kOptional, into(&M::discovery, section(kDiscovery))},
+        {"metrics", kOptional, into(&M::metrics, section(metrics_schema()))},
     },
     check_mesh};
 

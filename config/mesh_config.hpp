@@ -14,6 +14,7 @@
 //   punch: { enabled: true, timeout: 10s, port_prediction: true }
 //   relay: { allowed: true }
 //   discovery: { server: 198.51.100.7:3478, interval: 10m }   # NAT discovery; 1m..24h
+//   metrics: { listen: 127.0.0.1:9101 }             # Prometheus /metrics; off when absent
 //
 // Every key but node, ca and coordinators may be left out (the defaults are the values above
 // and the member initialisers below). Anything invalid, including an unknown key, throws
@@ -86,6 +87,7 @@ struct MeshConfig {
   Punch punch;
   Relay relay;
   Discovery discovery;
+  MetricsConfig metrics;
 };
 
 // Loads and validates `file`; throws ConfigError (the only exception it throws).

@@ -83,6 +83,9 @@ struct NodeEntryStatus {
 struct CoordinatorStatus {
   std::vector<NodeEntryStatus> nodes;
   std::uint64_t handshakes_refused = 0, malformed = 0, stun_answered = 0;
+  // Relay totals over every node ever registered (the per-node figures go with the node).
+  std::uint64_t relayed_bytes = 0, relayed_packets = 0, relay_dropped = 0;
+  std::size_t pending_handshakes = 0;  // XX handshakes in progress
 };
 
 class Coordinator {

@@ -41,7 +41,7 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
       ca_(std::move(ca)),
       settings_(std::move(settings)),
       path_policy_{settings_.keepalive, settings_.punch_enabled, settings_.punch_timeout,
-                   settings_.port_prediction},
+                   settings_.port_prediction, &counters_},
       fx_(effects),
       log_(std::move(log)),
       data_path_(identity_.certificate.vip),
@@ -202,6 +202,7 @@ void Node::start_handshake(Time now, Peer& p) {
     if (p.cert) ++drops_.handshake_failed;
     return;
   }
+  ++counters_.handshakes_started;
   if (p.state != Peer::State::kConnected) p.state = Peer::State::kHandshaking;
   schedule(now + crypto::kRekeyTimeout);
   log_->debug("peer={} handshake initiation", p.name());
@@ -292,6 +293,7 @@ void Node::on_handshake_resp(Time now, const Endpoint& from, bool via_relay, Pac
 
 // A handshake just installed a new current session for `p`.
 void Node::on_session(Time now, Peer& p) {
+  ++counters_.handshakes_completed;
   p.state = Peer::State::kConnected;
   p.last_handshake = now;
   p.last_received = now;

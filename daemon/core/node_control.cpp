@@ -64,6 +64,7 @@ NodeStatus Node::status(Time now) const {
   if (coord_.configured()) s.coordinator = coord_.endpoint();
   s.coordinator_state = coord_.state_text();
   s.drops = drops_;
+  s.counters = counters_;
   for (const auto& [vip, pp] : peers_) {
     const Peer& p = *pp;
     PeerStatus ps;

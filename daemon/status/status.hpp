@@ -10,6 +10,7 @@
 
 #include "net/control.hpp"
 #include "net/ip.hpp"
+#include "net/metrics.hpp"
 #include "net/time.hpp"
 
 namespace p2p::core {
@@ -30,6 +31,19 @@ struct DropCounters {
   std::uint64_t no_route = 0;        // TUN packet outside the mesh or for ourselves
   std::uint64_t queue_full = 0;      // pending queue overflow while connecting
   std::uint64_t handshake_failed = 0;
+};
+
+// Upper bounds (seconds) of the time-to-direct histogram.
+inline constexpr double kTimeToDirectBounds[] = {0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60};
+
+// Node-wide event counters (reported by /metrics). They only ever grow.
+struct NodeCounters {
+  std::uint64_t handshakes_started = 0;    // IK initiations sent to peers
+  std::uint64_t handshakes_completed = 0;  // sessions installed (either side)
+  std::uint64_t punch_attempts = 0;        // punching rounds started
+  std::uint64_t punch_successes = 0;       // rounds that confirmed a direct path
+  // From the start of a punching round to its first confirmed direct path.
+  metrics::Histogram time_to_direct{kTimeToDirectBounds};
 };
 
 struct PeerStatus {
@@ -56,6 +70,7 @@ struct NodeStatus {
   std::string coordinator_state;  // "connecting", "registered", "refused: ..."
   std::vector<PeerStatus> peers;
   DropCounters drops;
+  NodeCounters counters;
 };
 
 }  // namespace p2p::core
