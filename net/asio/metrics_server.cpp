@@ -7,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include "net/asio/accept_loop.hpp"
 #include "net/http_request.hpp"
 #include "net/metrics.hpp"
 
@@ -40,7 +41,7 @@ class MetricsConnection;
 struct MetricsServer::State {
   State(asio::io_context& io, Render r, MetricsLimits l)
       : render(std::move(r)), limits(l), acceptor(io) {}
-  void accept();
+  void on_accepted(tcp::socket s);
   void close();
 
   std::weak_ptr<State> weak_self;
@@ -124,32 +125,19 @@ class MetricsConnection : public std::enable_shared_from_this<MetricsConnection>
   std::string out_;
 };
 
-void MetricsServer::State::accept() {
-  acceptor.async_accept([weak = weak_self](const boost::system::error_code& ec, tcp::socket s) {
-    auto self = weak.lock();
-    if (!self || self->closed || ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      if (self->connections.size() >= self->limits.max_clients) {
-        boost::system::error_code ignored;
-        s.close(ignored);
-      } else {
-        auto c = std::make_shared<MetricsConnection>(std::move(s), weak, self->limits);
-        self->connections.insert(c);
-        c->start();
-      }
-    }
-    self->accept();
-  });
+void MetricsServer::State::on_accepted(tcp::socket s) {
+  if (connections.size() >= limits.max_clients) {
+    boost::system::error_code ignored;
+    s.close(ignored);
+    return;
+  }
+  auto c = std::make_shared<MetricsConnection>(std::move(s), weak_self, limits);
+  connections.insert(c);
+  c->start();
 }
 
 void MetricsServer::State::close() {
-  if (closed) return;
-  closed = true;
-  boost::system::error_code ignored;
-  acceptor.close(ignored);
-  auto all = std::move(connections);
-  connections.clear();
-  for (const auto& c : all) c->close();
+  close_server(*this);
 }
 
 Expected<MetricsServer, IoError> MetricsServer::open(asio::io_context& io, const Endpoint& listen,
@@ -165,7 +153,7 @@ Expected<MetricsServer, IoError> MetricsServer::open(asio::io_context& io, const
   if (!ec) state->acceptor.listen(static_cast<int>(limits.max_clients) * 2, ec);
   if (ec) return fail(IoError{ec.value(), where + ": " + ec.message()});
   state->endpoint = from_asio(state->acceptor.local_endpoint(ec));
-  state->accept();
+  accept_loop(state->weak_self);
   return MetricsServer(std::move(state));
 }
 
