@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -281,7 +282,7 @@ class MetricsServerTest : public ::testing::Test {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
   std::thread thread_;
   std::uint16_t port_ = 0;
-  int renders_ = 0;
+  std::atomic<int> renders_ = 0;  // written by the server thread
 };
 
 TEST_F(MetricsServerTest, AnswersGetMetricsAndRefusesTheRest) {
