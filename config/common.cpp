@@ -7,18 +7,12 @@ namespace p2p::config {
 
 std::string_view to_string(LogLevel level) {
   switch (level) {
-    case LogLevel::trace:
-      return "trace";
-    case LogLevel::debug:
-      return "debug";
-    case LogLevel::info:
-      return "info";
-    case LogLevel::warn:
-      return "warn";
-    case LogLevel::error:
-      return "error";
-    case LogLevel::off:
-      return "off";
+    case LogLevel::trace: return "trace";
+    case LogLevel::debug: return "debug";
+    case LogLevel::info: return "info";
+    case LogLevel::warn: return "warn";
+    case LogLevel::error: return "error";
+    case LogLevel::off: return "off";
   }
   return "?";
 }
@@ -32,6 +26,13 @@ const Schema<LogConfig>& log_schema() {
                                                  {"warn", LogLevel::warn},
                                                  {"error", LogLevel::error},
                                                  {"off", LogLevel::off}}))},
+  }};
+  return schema;
+}
+
+const Schema<MetricsConfig>& metrics_schema() {
+  static const Schema<MetricsConfig> schema{{
+      {"listen", kRequired, into(&MetricsConfig::listen, read_endpoint)},
   }};
   return schema;
 }

@@ -10,6 +10,7 @@
 namespace p2p::config {
 
 const Schema<LogConfig>& log_schema();
+const Schema<MetricsConfig>& metrics_schema();
 
 // revoked: [fingerprint, ...], each at most once, as lowercase hex.
 std::vector<std::string> read_revoked(const Value& v);

@@ -113,6 +113,7 @@ const Schema<C> kCoordinator{
         {"stun", kOptional, into(&C::stun, section(kStun))},
         {"log", kOptional, into(&C::log, section(log_schema()))},
         {"control_socket", kOptional, into(&C::control_socket, read_path)},
+        {"metrics", kOptional, into(&C::metrics, section(metrics_schema()))},
     },
     check_alternate};
 

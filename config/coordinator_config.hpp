@@ -27,6 +27,7 @@
 //     sources: 16384                     # source addresses remembered; 64..4194304
 //   log: { level: info }
 //   control_socket: /run/p2pvpn-coordinator.sock
+//   metrics: { listen: 127.0.0.1:9101 }  # Prometheus /metrics; off when absent
 //
 // Anything invalid, including an unknown key, throws ConfigError. The key, certificate and CA
 // files must exist and be readable, and the key file must not be accessible by group/others.
@@ -86,6 +87,7 @@ struct CoordinatorConfig {
   Stun stun;
   LogConfig log;
   std::filesystem::path control_socket = "/run/p2pvpn-coordinator.sock";
+  MetricsConfig metrics;
 
   // The RFC 5780 alternate endpoint, when configured.
   std::optional<Endpoint> alternate() const;

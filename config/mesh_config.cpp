@@ -121,6 +121,7 @@ const Schema<M> kMesh{
         {"relay", kOptional, into(&M::relay, section(kRelay))},
         {"discovery", kOptional, into(&M::discovery, section(kDiscovery))},
         {"limits", kOptional, into(&M::limits, section(kLimits))},
+        {"metrics", kOptional, into(&M::metrics, section(metrics_schema()))},
     },
     check_mesh};
 

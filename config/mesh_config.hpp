@@ -23,6 +23,7 @@
 //     lookup_burst: 40             # 1..100000
 //     queued_packets: 1024         # 1..1000000; waiting for a session, all peers together
 //     queued_bytes: 4194304        # 65536..1073741824
+//   metrics: { listen: 127.0.0.1:9101 }             # Prometheus /metrics; off when absent
 //
 // Every key but node, ca and coordinators may be left out (the defaults are the values above
 // and the member initialisers below). Anything invalid, including an unknown key, throws
@@ -109,6 +110,7 @@ struct MeshConfig {
   Relay relay;
   Discovery discovery;
   Limits limits;
+  MetricsConfig metrics;
 };
 
 // Loads and validates `file`; throws ConfigError (the only exception it throws).

@@ -1,6 +1,13 @@
 #include "config/startup.hpp"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include "crypto/keys.hpp"
 #include "crypto/noise.hpp"
@@ -36,28 +43,77 @@ Expected<LoadedIdentity, std::string> load_identity(const std::filesystem::path&
                         std::move(*ca_cert)};
 }
 
-std::shared_ptr<spdlog::logger> make_logger(const std::string& name, LogLevel level) {
-  auto logger = std::make_shared<spdlog::logger>(
-      name, std::make_shared<spdlog::sinks::stderr_color_sink_st>());
+namespace {
+
+// %* in the journal pattern: "<N>" with N the line's syslog priority.
+class SyslogPrefix final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    const char text[] = {'<', static_cast<char>('0' + syslog_priority(msg.level)), '>'};
+    dest.append(text, text + sizeof text);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<SyslogPrefix>();
+  }
+};
+
+}  // namespace
+
+int syslog_priority(spdlog::level::level_enum level) {
   switch (level) {
-    case LogLevel::trace:
-      logger->set_level(spdlog::level::trace);
-      break;
-    case LogLevel::debug:
-      logger->set_level(spdlog::level::debug);
-      break;
-    case LogLevel::info:
-      logger->set_level(spdlog::level::info);
-      break;
-    case LogLevel::warn:
-      logger->set_level(spdlog::level::warn);
-      break;
-    case LogLevel::error:
-      logger->set_level(spdlog::level::err);
-      break;
-    case LogLevel::off:
-      logger->set_level(spdlog::level::off);
-      break;
+    case spdlog::level::trace:
+    case spdlog::level::debug: return 7;
+    case spdlog::level::info: return 6;
+    case spdlog::level::warn: return 4;
+    case spdlog::level::err: return 3;
+    case spdlog::level::critical: return 2;
+    default: return 6;
+  }
+}
+
+std::optional<LogFormat> parse_log_format(std::string_view name) {
+  if (name == "auto") return LogFormat::kAuto;
+  if (name == "text") return LogFormat::kText;
+  if (name == "journal") return LogFormat::kJournal;
+  return std::nullopt;
+}
+
+LogFormat resolve_log_format(LogFormat requested, const char* journal_stream, int fd) {
+  if (requested != LogFormat::kAuto) return requested;
+  if (journal_stream == nullptr) return LogFormat::kText;
+  unsigned long long dev = 0, ino = 0;
+  char tail = 0;
+  if (std::sscanf(journal_stream, "%llu:%llu%c", &dev, &ino, &tail) != 2) return LogFormat::kText;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return LogFormat::kText;
+  return static_cast<unsigned long long>(st.st_dev) == dev &&
+                 static_cast<unsigned long long>(st.st_ino) == ino
+             ? LogFormat::kJournal
+             : LogFormat::kText;
+}
+
+std::shared_ptr<spdlog::logger> make_logger(const std::string& name, LogLevel level,
+                                            LogFormat format) {
+  std::shared_ptr<spdlog::logger> logger;
+  if (resolve_log_format(format, std::getenv("JOURNAL_STREAM"), STDERR_FILENO) ==
+      LogFormat::kJournal) {
+    logger =
+        std::make_shared<spdlog::logger>(name, std::make_shared<spdlog::sinks::stderr_sink_st>());
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<SyslogPrefix>('*').set_pattern("%*%n: %v");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger = std::make_shared<spdlog::logger>(
+        name, std::make_shared<spdlog::sinks::stderr_color_sink_st>());
+  }
+  switch (level) {
+    case LogLevel::trace: logger->set_level(spdlog::level::trace); break;
+    case LogLevel::debug: logger->set_level(spdlog::level::debug); break;
+    case LogLevel::info: logger->set_level(spdlog::level::info); break;
+    case LogLevel::warn: logger->set_level(spdlog::level::warn); break;
+    case LogLevel::error: logger->set_level(spdlog::level::err); break;
+    case LogLevel::off: logger->set_level(spdlog::level::off); break;
   }
   return logger;
 }

@@ -6,8 +6,10 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "config/common.hpp"
 #include "crypto/auth_handshake.hpp"
@@ -33,8 +35,29 @@ Expected<LoadedIdentity, std::string> load_identity(const std::filesystem::path&
                                                     std::span<const std::string> revoked,
                                                     UnixTime now);
 
-// A logger `name` writing to stderr at `level`. Not registered globally: every part of a
-// shell gets its logger handed in.
-std::shared_ptr<spdlog::logger> make_logger(const std::string& name, config::LogLevel level);
+// How log lines look on stderr. kText: "[date time] [name] [level] message", coloured on a
+// terminal. kJournal, for systemd's journal (which adds its own timestamps): "<N>name: message"
+// with N the syslog priority (sd-daemon(3)'s prefix; 3 error, 4 warning, 6 info, 7 debug).
+// kAuto: kJournal when stderr is the stream systemd named in JOURNAL_STREAM, else kText.
+enum class LogFormat { kAuto, kText, kJournal };
+
+// "auto", "text", "journal" (the --log-format option of both daemons); nullopt otherwise.
+std::optional<LogFormat> parse_log_format(std::string_view name);
+inline constexpr const char* kLogFormatHelp =
+    "How to write log lines: text (timestamps, for a terminal or file), journal (no timestamps, "
+    "syslog priority prefix, for systemd's journal), or auto (journal when stderr is "
+    "systemd's journal stream)";
+
+// kAuto resolved against `journal_stream` (the JOURNAL_STREAM variable, "DEV:INODE", or null)
+// and the device and inode of file descriptor `fd`.
+LogFormat resolve_log_format(LogFormat requested, const char* journal_stream, int fd);
+
+// The syslog priority (0..7) of an spdlog level.
+int syslog_priority(spdlog::level::level_enum level);
+
+// A logger `name` writing to stderr at `level`, in `format` (kAuto resolved for stderr). Not
+// registered globally: every part of a shell gets its logger handed in.
+std::shared_ptr<spdlog::logger> make_logger(const std::string& name, config::LogLevel level,
+                                            LogFormat format = LogFormat::kAuto);
 
 }  // namespace p2p::config

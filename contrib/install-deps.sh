@@ -15,6 +15,9 @@ packages=(
   # namespace lab, end-to-end tests, demo
   iproute2 nftables conntrack iputils-ping iperf3 procps coturn
   netcat-openbsd jq  # e2e: checksummed TCP transfers, reading `p2pvpnctl status --json`
+  # packaging and its test: dpkg-shlibdeps (dpkg-dev), systemd-analyze and systemd-sysusers,
+  # man to render the pages, curl to scrape /metrics
+  dpkg-dev systemd man-db curl
   # benchmark references
   wireguard-go wireguard-tools fastd
 )

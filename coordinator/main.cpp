@@ -11,6 +11,7 @@
 #include <chrono>
 #include <exception>
 #include <iostream>
+#include <string>
 
 #include "config/coordinator_config.hpp"
 #include "config/startup.hpp"
@@ -24,7 +25,7 @@ int refuse(const std::string& message) {
   return 1;
 }
 
-int run(const std::filesystem::path& config_path) {
+int run(const std::filesystem::path& config_path, p2p::config::LogFormat log_format) {
   using namespace p2p;
   config::CoordinatorConfig config;
   try {
@@ -33,8 +34,8 @@ int run(const std::filesystem::path& config_path) {
     return refuse(e.what());
   }
   crypto::init_sodium();
-  coord::CoordinatorLoggers logs{config::make_logger("coord", config.log.level),
-                                 config::make_logger("ctl", config.log.level)};
+  coord::CoordinatorLoggers logs{config::make_logger("coord", config.log.level, log_format),
+                                 config::make_logger("ctl", config.log.level, log_format)};
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
@@ -58,6 +59,10 @@ int main(int argc, char** argv) {
                "p2pvpn-coordinator"};
   std::filesystem::path config_path;
   app.add_option("-c,--config", config_path, "Path of coordinator.yaml")->required();
+  std::string log_format = "auto";
+  app.add_option("--log-format", log_format, p2p::config::kLogFormatHelp)
+      ->check(CLI::IsMember({"auto", "text", "journal"}))
+      ->capture_default_str();
   app.set_version_flag("--version", std::string("p2pvpn-coordinator ") + P2P_VERSION);
   try {
     app.parse(argc, argv);
@@ -66,7 +71,7 @@ int main(int argc, char** argv) {
   }
   ::signal(SIGPIPE, SIG_IGN);  // a control client that hangs up must not kill us
   try {
-    return run(config_path);
+    return run(config_path, *p2p::config::parse_log_format(log_format));
   } catch (const std::exception& e) {
     return refuse(e.what());
   }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <exception>
 #include <iostream>
+#include <string>
 
 #include "config/mesh_config.hpp"
 #include "config/startup.hpp"
@@ -30,7 +31,7 @@ p2p::UnixTime unix_now() {
       .count();
 }
 
-int run(const std::filesystem::path& config_path) {
+int run(const std::filesystem::path& config_path, p2p::config::LogFormat log_format) {
   using namespace p2p;
   config::MeshConfig config;
   try {
@@ -40,11 +41,12 @@ int run(const std::filesystem::path& config_path) {
   }
   crypto::init_sodium();
   const auto level = config.log.level;
-  daemon::NodeLoggers logs{config::make_logger("node", level), config::make_logger("tun", level),
-                           config::make_logger("ctl", level), config::make_logger("nat", level)};
+  daemon::NodeLoggers logs{
+      config::make_logger("node", level, log_format), config::make_logger("tun", level, log_format),
+      config::make_logger("ctl", level, log_format), config::make_logger("nat", level, log_format)};
 
   auto identity = config::load_identity(config.node.key, config.node.cert, config.ca,
-                                    crypto::Role::node, config.revoked, unix_now());
+                                        crypto::Role::node, config.revoked, unix_now());
   if (!identity) return refuse(identity.error());
   logs.node->info("node={} vip={} certificate valid until {}", identity->identity.certificate.name,
                   identity->identity.certificate.vip.to_string(),
@@ -63,6 +65,10 @@ int main(int argc, char** argv) {
   CLI::App app{"p2pvpnd: the p2pvpn node daemon", "p2pvpnd"};
   std::filesystem::path config_path;
   app.add_option("-c,--config", config_path, "Path of mesh.yaml")->required();
+  std::string log_format = "auto";
+  app.add_option("--log-format", log_format, p2p::config::kLogFormatHelp)
+      ->check(CLI::IsMember({"auto", "text", "journal"}))
+      ->capture_default_str();
   app.set_version_flag("--version", std::string("p2pvpnd ") + P2P_VERSION);
   try {
     app.parse(argc, argv);
@@ -71,7 +77,7 @@ int main(int argc, char** argv) {
   }
   ::signal(SIGPIPE, SIG_IGN);  // a control client that hangs up must not kill us
   try {
-    return run(config_path);
+    return run(config_path, *p2p::config::parse_log_format(log_format));
   } catch (const std::exception& e) {
     return refuse(e.what());
   }

@@ -238,6 +238,7 @@ void Coordinator::relay(Time now, Entry& from, PacketView d, std::size_t plain_l
   std::uint8_t* body = d.data() + wire::kDataHeaderSize;
   if (!settings_.relay_enabled || !from.registered || plain_len <= wire::kRelayHeaderSize) {
     ++from.relay_dropped;
+    ++counters_.relay_dropped;
     return;
   }
   Ipv4 to{std::uint32_t{body[1]} << 24 | std::uint32_t{body[2]} << 16 |
@@ -245,10 +246,12 @@ void Coordinator::relay(Time now, Entry& from, PacketView d, std::size_t plain_l
   Entry* target = registry_.by_vip(to);
   if (!target || !target->current || target == &from) {
     ++from.relay_dropped;
+    ++counters_.relay_dropped;
     return;
   }
   if (!from.relay_bucket.take(now, plain_len)) {
     ++from.relay_dropped;
+    ++counters_.relay_dropped;
     return;
   }
   // Re-sealed in place for the target: the same buffer, the payload never copied.
@@ -256,6 +259,8 @@ void Coordinator::relay(Time now, Entry& from, PacketView d, std::size_t plain_l
   PacketView v = d.sub(wire::kDataHeaderSize, plain_len);
   if (!target->current->seal(now, v)) return;
   from.relayed_bytes += plain_len;
+  counters_.relayed_bytes += plain_len;
+  ++counters_.relayed_packets;
   fx_.send_udp(ServerSocket::kPrimary, target->observed, v.span());
 }
 
@@ -361,6 +366,7 @@ Time Coordinator::next_deadline() const {
 
 CoordinatorStatus Coordinator::status(Time now) const {
   CoordinatorStatus s = counters_;
+  s.pending_handshakes = pending_.size();
   registry_.for_each([&](const Entry& e) {
     if (!e.registered) return;
     s.nodes.push_back(NodeEntryStatus{e.cert.name, e.cert.vip, e.observed, e.local_endpoints, e.nat,

@@ -105,6 +105,9 @@ struct CoordinatorStatus {
   // failed unexpectedly.
   std::uint64_t init_unpadded = 0, init_bad_mac1 = 0, init_rate_limited = 0, cookies_sent = 0,
                 init_pending_full = 0, internal_error = 0;
+  // Relay totals over every node ever registered (the per-node figures go with the node).
+  std::uint64_t relayed_bytes = 0, relayed_packets = 0, relay_dropped = 0;
+  std::size_t pending_handshakes = 0;  // XX handshakes in progress
 };
 
 class Coordinator {

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "coordinator/shell/coordinator_metrics.hpp"
+
 namespace p2p::coord {
 
 namespace asio = boost::asio;
@@ -108,6 +110,14 @@ Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::creat
     if (!control) return fail(control.error().message);
     shell->control_.emplace(std::move(*control));
   }
+  if (config.metrics.listen) {
+    auto metrics = io::MetricsServer::open(io, *config.metrics.listen, [self = shell.get()] {
+      return render_coordinator_metrics(self->status());
+    });
+    if (!metrics) return fail(metrics.error().message);
+    shell->log_.coord->info("metrics at http://{}/metrics", metrics->endpoint().to_string());
+    shell->metrics_.emplace(std::move(*metrics));
+  }
   return shell;
 }
 
@@ -140,6 +150,7 @@ void CoordinatorShell::stop() {
   timer_.arm(Time::max());
   for (auto& s : sockets_) s->socket.close();
   if (control_) control_->close();
+  if (metrics_) metrics_->close();
   log_.coord->info("stopped");
 }
 

@@ -13,6 +13,8 @@
 // Control socket: {"cmd":"status"} -> {"ok":true,"nodes":[...],"counters":{...}} (see
 // status_to_json below); anything else -> {"ok":false,"error":"unknown command"}.
 //
+// Metrics (coordinator.yaml metrics.listen): GET /metrics -> render_coordinator_metrics().
+//
 // Threading: everything runs on the one thread that runs the io_context.
 #pragma once
 
@@ -33,6 +35,7 @@
 #include "coordinator/core/coordinator.hpp"
 #include "net/asio/control_server.hpp"
 #include "net/asio/loop.hpp"
+#include "net/asio/metrics_server.hpp"
 #include "net/asio/packet_pool.hpp"
 #include "net/asio/udp_socket.hpp"
 #include "net/expected.hpp"
@@ -100,6 +103,7 @@ class CoordinatorShell final : public CoordinatorEffects {
   const io::PacketPool* batch_pool_ = nullptr;
   io::DeadlineTimer timer_;
   std::optional<io::ControlServer> control_;
+  std::optional<io::MetricsServer> metrics_;  // coordinator.yaml metrics.listen
   std::unique_ptr<Coordinator> core_;
   Time last_warning_{};
   bool started_ = false, stopped_ = false;

@@ -39,7 +39,7 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
       ca_(std::move(ca)),
       settings_(std::move(settings)),
       path_policy_{settings_.keepalive, settings_.punch_enabled, settings_.punch_timeout,
-                   settings_.port_prediction},
+                   settings_.port_prediction, &counters_},
       fx_(effects),
       log_(std::move(log)),
       data_path_(identity_.certificate.vip),
@@ -139,6 +139,7 @@ Expected<void, crypto::CertError> Node::verify_peer(const crypto::Certificate& c
 
 // A handshake just installed a new current session for `p`.
 void Node::on_session(Time now, Peer& p) {
+  ++counters_.handshakes_completed;
   p.state = Peer::State::kConnected;
   p.last_handshake = now;
   p.last_received = now;

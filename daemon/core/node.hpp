@@ -230,6 +230,7 @@ class Node : private CoordinatorEvents {
   DataPath data_path_;
   StunSink stun_sink_;
   DropCounters drops_;
+  NodeCounters counters_;
   SessionTable sessions_;
   CoordinatorLink coord_;
   PeerHandshakes handshakes_;

@@ -68,6 +68,7 @@ NodeStatus Node::status(Time now) const {
   if (coord_.configured()) s.coordinator = coord_.endpoint();
   s.coordinator_state = coord_.state_text();
   s.drops = drops_;
+  s.counters = counters_;
   s.peer_table = {peers_.size(),         settings_.limits.max_peers,
                   unknown_.size(),       queue_budget_.packets(),
                   queue_budget_.bytes(), evicted_idle_,

@@ -15,6 +15,7 @@ void Node::start_handshake(Time now, Peer& p) {
     if (p.cert) ++drops_.handshake_failed;
     return;
   }
+  ++counters_.handshakes_started;
   if (p.state != Peer::State::kConnected) p.state = Peer::State::kHandshaking;
   schedule(now + crypto::kRekeyTimeout);
   log_->debug("peer={} handshake initiation", p.name());

@@ -86,6 +86,7 @@ void PathSet::start_punching(Time now, const CandidateSources& c, bool traffic, 
   }
   punching_ = true;
   punch_started_ = now;
+  if (policy_.counters) ++policy_.counters->punch_attempts;
   punch_deadline_ = now + policy_.punch_timeout;
   relay_reason_ = "punching";
   for (auto& path : paths_) {
@@ -141,7 +142,7 @@ void PathSet::check_now(Time now) {
   schedule(now);
 }
 
-void PathSet::choose(Time /*now*/) {
+void PathSet::choose(Time now) {
   int best = -1;
   for (int i = 0; i < static_cast<int>(paths_.size()); ++i) {
     const auto& x = paths_[i];
@@ -158,6 +159,11 @@ void PathSet::choose(Time /*now*/) {
   if (force_ == Force::kRelay) best = -1;
   if (best != active_) {
     const char* was = active_ >= 0 ? "direct" : "relay";
+    if (best >= 0 && active_ < 0 && punching_ && policy_.counters) {  // relay -> direct
+      ++policy_.counters->punch_successes;
+      policy_.counters->time_to_direct.observe(
+          std::chrono::duration<double>(now - punch_started_).count());
+    }
     active_ = best;
     if (best >= 0) {
       log_.info("peer={} path=direct endpoint={} kind={} (was {})", name_,

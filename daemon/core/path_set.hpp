@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/status/status.hpp"
 #include "net/control.hpp"
 #include "net/ip.hpp"
 #include "net/time.hpp"
@@ -63,6 +64,7 @@ struct PathPolicy {
   bool punch_enabled = true;
   Duration punch_timeout = std::chrono::seconds(10);
   bool port_prediction = true;
+  NodeCounters* counters = nullptr;  // where punching rounds are counted, when set
 };
 
 // What candidates are gathered from: the peer's introduction and what we know of ourselves.

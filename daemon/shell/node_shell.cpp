@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 
+#include "daemon/status/node_metrics.hpp"
 #include "daemon/status/status_json.hpp"
 #include "net/asio/socket_address.hpp"
 #include "tun/netlink.hpp"
@@ -89,6 +90,14 @@ Expected<std::unique_ptr<NodeShell>, std::string> NodeShell::create(
   auto control = io::ControlServer::open_for(io, config.control_socket, shell.get());
   if (!control) return fail(control.error().message);
   shell->control_.emplace(std::move(*control));
+  if (config.metrics.listen) {
+    auto metrics = io::MetricsServer::open(io, *config.metrics.listen, [self = shell.get()] {
+      return render_node_metrics(self->status(), self->tun_write_drops_);
+    });
+    if (!metrics) return fail(metrics.error().message);
+    shell->log_.node->info("metrics at http://{}/metrics", metrics->endpoint().to_string());
+    shell->metrics_.emplace(std::move(*metrics));
+  }
   return shell;
 }
 
@@ -166,6 +175,7 @@ void NodeShell::stop() {
   tun_.close();
   udp_.close();
   if (control_) control_->close();
+  if (metrics_) metrics_->close();
   const auto& st = udp_.stats();
   log_.node->info(
       "stopped: udp received={} sent={} send_errors={} send_dropped={} tun_write_drops={} "

@@ -33,6 +33,8 @@
 //   {"cmd":"connect","target":NAME|VIP}  -> {"ok":true}
 //   anything else                        -> {"ok":false,"error":"unknown command"}
 //
+// Metrics (mesh.yaml metrics.listen): GET /metrics -> render_node_metrics(node.status()).
+//
 // Threading: everything runs on the one thread that runs the io_context.
 #pragma once
 
@@ -55,6 +57,7 @@
 #include "daemon/nat/discovery_scheduler.hpp"
 #include "net/asio/control_server.hpp"
 #include "net/asio/loop.hpp"
+#include "net/asio/metrics_server.hpp"
 #include "net/asio/packet_pool.hpp"
 #include "net/asio/udp_socket.hpp"
 #include "net/expected.hpp"
@@ -161,6 +164,7 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   io::DeadlineTimer network_timer_;
   core::NetworkSettle network_settle_;  // when to act on a burst of netlink news
   std::optional<io::ControlServer> control_;
+  std::optional<io::MetricsServer> metrics_;  // mesh.yaml metrics.listen
   std::unique_ptr<core::Node> node_;
 
   std::vector<Endpoint> local_endpoints_;

@@ -11,6 +11,7 @@
 
 #include "net/control.hpp"
 #include "net/ip.hpp"
+#include "net/metrics.hpp"
 #include "net/time.hpp"
 
 namespace p2p::core {
@@ -55,6 +56,19 @@ struct PeerTableStatus {
   std::uint64_t evicted_full = 0;  // idle peers removed to make room at max_peers
 };
 
+// Upper bounds (seconds) of the time-to-direct histogram.
+inline constexpr double kTimeToDirectBounds[] = {0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60};
+
+// Node-wide event counters (reported by /metrics). They only ever grow.
+struct NodeCounters {
+  std::uint64_t handshakes_started = 0;    // IK initiations sent to peers
+  std::uint64_t handshakes_completed = 0;  // sessions installed (either side)
+  std::uint64_t punch_attempts = 0;        // punching rounds started
+  std::uint64_t punch_successes = 0;       // rounds that confirmed a direct path
+  // From the start of a punching round to its first confirmed direct path.
+  metrics::Histogram time_to_direct{kTimeToDirectBounds};
+};
+
 struct PeerStatus {
   std::string name;
   Ipv4 vip;
@@ -80,6 +94,7 @@ struct NodeStatus {
   std::vector<PeerStatus> peers;
   DropCounters drops;
   PeerTableStatus peer_table;
+  NodeCounters counters;
 };
 
 }  // namespace p2p::core

@@ -16,6 +16,8 @@
 #include <set>
 #include <string>
 
+#include "net/asio/accept_loop.hpp"
+
 namespace p2p::io {
 
 namespace asio = boost::asio;
@@ -53,7 +55,7 @@ struct ControlServer::State {
   State(asio::io_context& io, fs::path p, Handler h, ControlLimits l)
       : path(std::move(p)), handler(std::move(h)), limits(l), acceptor(io) {}
 
-  void accept();
+  void on_accepted(stream_protocol::socket socket);
   void close();
 
   std::weak_ptr<State> weak_self;
@@ -147,32 +149,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string out_;
 };
 
-void ControlServer::State::accept() {
-  acceptor.async_accept(
-      [weak = weak_self](const boost::system::error_code& ec, stream_protocol::socket socket) {
-        auto self = weak.lock();
-        if (!self || self->closed || ec == asio::error::operation_aborted) return;
-        if (!ec) {
-          auto c = std::make_shared<Connection>(std::move(socket), weak, self->limits.max_line);
-          if (self->connections.size() >= self->limits.max_clients) {
-            c->write(to_line(error_answer("too many clients")), true);
-          } else {
-            self->connections.insert(c);
-            c->read();
-          }
-        }
-        self->accept();
-      });
+void ControlServer::State::on_accepted(stream_protocol::socket socket) {
+  auto c = std::make_shared<Connection>(std::move(socket), weak_self, limits.max_line);
+  if (connections.size() >= limits.max_clients) {
+    c->write(to_line(error_answer("too many clients")), true);
+  } else {
+    connections.insert(c);
+    c->read();
+  }
 }
 
 void ControlServer::State::close() {
-  if (closed) return;
-  closed = true;
-  boost::system::error_code ignored;
-  acceptor.close(ignored);
-  auto all = std::move(connections);
-  connections.clear();
-  for (const auto& c : all) c->close();
+  if (!close_server(*this)) return;
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0 && st.st_dev == dev && st.st_ino == ino) {
     ::unlink(path.c_str());
@@ -215,7 +203,7 @@ Expected<ControlServer, IoError> ControlServer::open(asio::io_context& io, const
     state->dev = created.st_dev;
     state->ino = created.st_ino;
   }
-  state->accept();
+  accept_loop(state->weak_self);
   return ControlServer(std::move(state));
 }
 

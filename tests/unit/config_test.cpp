@@ -709,5 +709,27 @@ TEST(ConfigCommon, LogLevelNames) {
   EXPECT_EQ(to_string(LogLevel::off), "off");
 }
 
+// --- metrics: { listen: } in both files --------------------------------------------------------
+
+TEST_F(ConfigTest, MetricsOffUnlessConfigured) {
+  EXPECT_FALSE(mesh(kMeshBase).metrics.listen);
+  EXPECT_FALSE(coordinator(kCoordinatorBase).metrics.listen);
+}
+
+TEST_F(ConfigTest, MetricsListenLoadsInBothFiles) {
+  EXPECT_EQ(mesh(kMeshBase + "metrics: { listen: 127.0.0.1:9101 }\n").metrics.listen,
+            Endpoint::parse("127.0.0.1:9101"));
+  EXPECT_EQ(coordinator(kCoordinatorBase + "metrics:\n  listen: \"[::1]:9102\"\n").metrics.listen,
+            Endpoint::parse("[::1]:9102"));
+}
+
+TEST_F(ConfigTest, MetricsErrorsNameLineAndKey) {
+  expect_at(mesh_error(kMeshBase + "metrics: { listen: 127.0.0.1 }\n"), 7, 20, "metrics.listen",
+            "");
+  expect_at(coordinator_error(kCoordinatorBase + "metrics: { lisen: 127.0.0.1:9101 }\n"), 4, 12,
+            "metrics.lisen", "listen");
+  expect_at(mesh_error(kMeshBase + "metrics: {}\n"), 7, 10, "metrics.listen", "missing");
+}
+
 }  // namespace
 }  // namespace p2p::config

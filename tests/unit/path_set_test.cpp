@@ -318,12 +318,11 @@ TEST_F(PathSetTest, PunchProbesCarryFreshOddIdsPerTimeoutAndCopiesRepeatThem) {
   std::set<std::uint64_t> all;
   for (const auto& p : probes) {
     EXPECT_EQ(p.id % 2, 1u);
-    ids_by_second[std::chrono::duration_cast<std::chrono::seconds>(p.at - t0).count()].insert(
-        p.id);
+    ids_by_second[std::chrono::duration_cast<std::chrono::seconds>(p.at - t0).count()].insert(p.id);
     all.insert(p.id);
   }
   for (const auto& [second, ids] : ids_by_second) EXPECT_EQ(ids.size(), 1u) << second;
-  EXPECT_EQ(all.size(), ids_by_second.size());  // no id outlives its second
+  EXPECT_EQ(all.size(), ids_by_second.size());                  // no id outlives its second
   EXPECT_EQ(probes.back().at, t0 + policy.punch_timeout - 1s);  // probed to the end
 }
 
@@ -633,6 +632,35 @@ TEST_F(PathSetTest, DeadlineIsTheEarliestPendingWork) {
   now += kProbeTimeout;
   other.tick(now, false, fx2);
   EXPECT_EQ(ms(other.deadline()), ms(sent + kPunchFastInterval + policy.keepalive));
+}
+
+// --- Counters (/metrics) -------------------------------------------------------------------
+
+// A round that confirms a direct path counts as attempt and success, with its time to direct;
+// a round that times out counts only as an attempt.
+TEST_F(PathSetTest, CountsPunchRoundsAndTimeToDirect) {
+  NodeCounters counters;
+  policy.counters = &counters;
+  punch(sources());
+  EXPECT_EQ(counters.punch_attempts, 1u);
+  now += 300ms;
+  ASSERT_TRUE(ack(kPeerPublic, 20ms));
+  ASSERT_NE(set.active(), nullptr);
+  EXPECT_EQ(counters.punch_successes, 1u);
+  ASSERT_EQ(counters.time_to_direct.count(), 1u);
+  EXPECT_GT(counters.time_to_direct.sum(), 0.01);
+  EXPECT_LT(counters.time_to_direct.sum(), 1.0);
+
+  PathSet other{policy, log, 300};
+  other.start_punching(now, sources(), false, fx);
+  EXPECT_EQ(counters.punch_attempts, 2u);
+  for (Time until = now + policy.punch_timeout + 1s; other.deadline() <= until;) {
+    now = std::max(now, other.deadline());
+    other.tick(now, false, fx);
+  }
+  EXPECT_EQ(other.active(), nullptr);
+  EXPECT_EQ(counters.punch_successes, 1u);
+  EXPECT_EQ(counters.time_to_direct.count(), 1u);
 }
 
 }  // namespace
