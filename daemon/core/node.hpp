@@ -143,6 +143,8 @@ class Node : private CoordinatorEvents {
   Peer& peer_for(Ipv4 vip);
   Peer* find_peer(const std::variant<Ipv4, std::string>& target);
   void request_peer(Time now, Peer& p);
+  // An introduced certificate failed our check: the peer's row says "refused", warned once.
+  void refuse_peer(const crypto::Certificate& cert, const std::string& why);
   void start_handshake(Time now, Peer& p);
   void on_datagram(Time now, const Endpoint& from, bool via_relay, PacketView d);
   void on_handshake_init(Time now, const Endpoint& from, bool via_relay, PacketView d);
