@@ -30,7 +30,7 @@ p2p::UnixTime unix_now() {
       .count();
 }
 
-int run(const std::filesystem::path& config_path) {
+int run(const std::filesystem::path& config_path, bool check_only) {
   using namespace p2p;
   config::MeshConfig config;
   try {
@@ -44,8 +44,13 @@ int run(const std::filesystem::path& config_path) {
                            config::make_logger("ctl", level), config::make_logger("nat", level)};
 
   auto identity = config::load_identity(config.node.key, config.node.cert, config.ca,
-                                    crypto::Role::node, config.revoked, unix_now());
+                                        crypto::Role::node, config.revoked, unix_now());
   if (!identity) return refuse(identity.error());
+  if (check_only) {
+    std::cout << config_path.string() << ": OK (node " << identity->identity.certificate.name
+              << ", vip " << identity->identity.certificate.vip.to_string() << ")\n";
+    return 0;
+  }
   logs.node->info("node={} vip={} certificate valid until {}", identity->identity.certificate.name,
                   identity->identity.certificate.vip.to_string(),
                   crypto::format_utc(identity->identity.certificate.not_after));
@@ -63,6 +68,10 @@ int main(int argc, char** argv) {
   CLI::App app{"p2pvpnd: the p2pvpn node daemon", "p2pvpnd"};
   std::filesystem::path config_path;
   app.add_option("-c,--config", config_path, "Path of mesh.yaml")->required();
+  bool check_only = false;
+  app.add_flag("--check", check_only,
+               "Load the config and the key, certificate and CA it names, say what is wrong or "
+               "OK, and exit (nothing is opened)");
   app.set_version_flag("--version", std::string("p2pvpnd ") + P2P_VERSION);
   try {
     app.parse(argc, argv);
@@ -71,7 +80,7 @@ int main(int argc, char** argv) {
   }
   ::signal(SIGPIPE, SIG_IGN);  // a control client that hangs up must not kill us
   try {
-    return run(config_path);
+    return run(config_path, check_only);
   } catch (const std::exception& e) {
     return refuse(e.what());
   }
