@@ -81,7 +81,9 @@ main() {
     fi
     lab_log "README ${block##*/}: $kind"
   done
-  [ -n "$mesh" ] && [ -n "$coordinator" ] || fail "the README lacks a mesh.yaml or coordinator.yaml"
+  if [ -z "$mesh" ] || [ -z "$coordinator" ]; then
+    fail "the README lacks a mesh.yaml or coordinator.yaml"
+  fi
 
   # Files next to each config, as the README says; the blocks verbatim (laptop: its names).
   mkdir -p "$work/vps" "$work/home-pc" "$work/laptop"
@@ -131,10 +133,11 @@ main() {
   # The coordinator's control socket, at the README's default path.
   ctl_in coordinator status --socket /run/p2pvpn-coordinator.sock >"$LAB_DIR/logs/coord-status.txt" ||
     fail "p2pvpnctl status on the coordinator's socket fails"
-  grep -q '^coordinator coord, listening on udp 203.0.113.10:7400' "$LAB_DIR/logs/coord-status.txt" &&
-    grep -q '^home-pc ' "$LAB_DIR/logs/coord-status.txt" &&
-    grep -q '^laptop ' "$LAB_DIR/logs/coord-status.txt" ||
-    fail "coordinator status view: $(cat "$LAB_DIR/logs/coord-status.txt")"
+  local want
+  for want in '^coordinator coord, listening on udp 203.0.113.10:7400' '^home-pc ' '^laptop '; do
+    grep -q "$want" "$LAB_DIR/logs/coord-status.txt" ||
+      fail "coordinator status view lacks $want: $(cat "$LAB_DIR/logs/coord-status.txt")"
+  done
   # The logger is named as the README's log vocabulary says.
   grep -q 'coordinator\]' "$LAB_DIR/logs/coordinator.log" ||
     fail "no [coordinator] logger in the coordinator's log"
