@@ -1,6 +1,7 @@
 #include "config/coordinator_config.hpp"
 
 #include <algorithm>
+#include <variant>
 
 #include "config/common_schema.hpp"
 
@@ -42,6 +43,28 @@ void check_alternate(const Value& map, C& c) {
     c.alternate_port = static_cast<std::uint16_t>(c.listen.port + 1);
   } else if (*c.alternate_port == c.listen.port) {
     port->fail("the alternate port must differ from the listen port");
+  }
+  // RFC 5780 names the primary address in every answer (RESPONSE-ORIGIN, OTHER-ADDRESS), and a
+  // wildcard socket would also hold the alternate address's ports: the primary address must be
+  // a specific one.
+  if (c.listen.address == IpAddress{Ipv4{}} || c.listen.address == IpAddress{Ipv6{}}) {
+    const std::string wildcard = to_string(c.listen.address);
+    const std::string fix =
+        "write listen: " +
+        std::string(std::holds_alternative<Ipv4>(alt) ? "203.0.113.10" : "[2001:db8::10]") + ":" +
+        std::to_string(c.listen.port) +
+        " with your primary public address (the coordinator then serves "
+        "both addresses)";
+    if (auto listen = map.child("listen")) {
+      listen->fail(
+          "with alternate_address the listen address must be the primary public "
+          "address, not " +
+          wildcard + ": " + fix);
+    }
+    address->fail(
+        "alternate_address needs listen set to the primary public address (the "
+        "default listens on " +
+        wildcard + "): " + fix);
   }
 }
 

@@ -8,7 +8,7 @@
 #   act 2  carol behind another symmetric NAT: bob and carol are both symmetric, so no direct
 #          path can exist; the status says the path is the coordinator's relay, and why.
 #
-#   contrib/demo.sh [--keep] [--no-build] [--build DIR]
+#   contrib/demo.sh [--keep] [--no-build] [--build DIR] [--help]
 # --keep leaves the lab up until Ctrl-C and prints how to get a shell in a node. Everything is
 # torn down at the end, on Ctrl-C and on failure.
 set -euo pipefail
@@ -24,12 +24,15 @@ build_dir=$top/build
 P2P_LOG_LEVEL=info
 LAB_PREFIX=p2pdemo-
 
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
 while [ $# -gt 0 ]; do
   case $1 in
     --keep) keep=1; shift ;;
     --no-build) do_build=0; shift ;;
     --build) build_dir=$(realpath -m "$2"); shift 2 ;;
-    *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) printf 'demo.sh: unknown option %s\n\n' "$1" >&2; usage >&2; exit 2 ;;
   esac
 done
 

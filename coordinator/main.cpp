@@ -25,7 +25,8 @@ int refuse(const std::string& message) {
   return 1;
 }
 
-int run(const std::filesystem::path& config_path, p2p::config::LogFormat log_format) {
+int run(const std::filesystem::path& config_path, p2p::config::LogFormat log_format,
+        bool check_only) {
   using namespace p2p;
   config::CoordinatorConfig config;
   try {
@@ -34,14 +35,22 @@ int run(const std::filesystem::path& config_path, p2p::config::LogFormat log_for
     return refuse(e.what());
   }
   crypto::init_sodium();
-  coord::CoordinatorLoggers logs{config::make_logger("coord", config.log.level, log_format),
-                                 config::make_logger("ctl", config.log.level, log_format)};
+  coord::CoordinatorLoggers logs{
+      config::make_logger("coordinator", config.log.level, log_format),
+      config::make_logger("ctl", config.log.level, log_format)};
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
   auto identity = config::load_identity(config.key, config.cert, config.ca,
                                         crypto::Role::coordinator, config.revoked, now);
   if (!identity) return refuse(identity.error());
+  if (check_only) {
+    std::cout << config_path.string() << ": OK (coordinator " << identity->identity.certificate.name
+              << ", listen " << config.listen.to_string()
+              << (config.alternate() ? ", alternate " + config.alternate()->to_string() : "")
+              << ")\n";
+    return 0;
+  }
   logs.coord->info("coordinator={} certificate valid until {}", identity->identity.certificate.name,
                    crypto::format_utc(identity->identity.certificate.not_after));
 
@@ -63,6 +72,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, p2p::config::kLogFormatHelp)
       ->check(CLI::IsMember({"auto", "text", "journal"}))
       ->capture_default_str();
+  bool check_only = false;
+  app.add_flag("--check", check_only,
+               "Load the config and the key, certificate and CA it names, say what is wrong or "
+               "OK, and exit (nothing is opened)");
   app.set_version_flag("--version", std::string("p2pvpn-coordinator ") + P2P_VERSION);
   try {
     app.parse(argc, argv);
@@ -71,7 +84,7 @@ int main(int argc, char** argv) {
   }
   ::signal(SIGPIPE, SIG_IGN);  // a control client that hangs up must not kill us
   try {
-    return run(config_path, *p2p::config::parse_log_format(log_format));
+    return run(config_path, *p2p::config::parse_log_format(log_format), check_only);
   } catch (const std::exception& e) {
     return refuse(e.what());
   }

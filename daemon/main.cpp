@@ -31,7 +31,8 @@ p2p::UnixTime unix_now() {
       .count();
 }
 
-int run(const std::filesystem::path& config_path, p2p::config::LogFormat log_format) {
+int run(const std::filesystem::path& config_path, p2p::config::LogFormat log_format,
+        bool check_only) {
   using namespace p2p;
   config::MeshConfig config;
   try {
@@ -48,6 +49,11 @@ int run(const std::filesystem::path& config_path, p2p::config::LogFormat log_for
   auto identity = config::load_identity(config.node.key, config.node.cert, config.ca,
                                         crypto::Role::node, config.revoked, unix_now());
   if (!identity) return refuse(identity.error());
+  if (check_only) {
+    std::cout << config_path.string() << ": OK (node " << identity->identity.certificate.name
+              << ", vip " << identity->identity.certificate.vip.to_string() << ")\n";
+    return 0;
+  }
   logs.node->info("node={} vip={} certificate valid until {}", identity->identity.certificate.name,
                   identity->identity.certificate.vip.to_string(),
                   crypto::format_utc(identity->identity.certificate.not_after));
@@ -69,6 +75,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, p2p::config::kLogFormatHelp)
       ->check(CLI::IsMember({"auto", "text", "journal"}))
       ->capture_default_str();
+  bool check_only = false;
+  app.add_flag("--check", check_only,
+               "Load the config and the key, certificate and CA it names, say what is wrong or "
+               "OK, and exit (nothing is opened)");
   app.set_version_flag("--version", std::string("p2pvpnd ") + P2P_VERSION);
   try {
     app.parse(argc, argv);
@@ -77,7 +87,7 @@ int main(int argc, char** argv) {
   }
   ::signal(SIGPIPE, SIG_IGN);  // a control client that hangs up must not kill us
   try {
-    return run(config_path, *p2p::config::parse_log_format(log_format));
+    return run(config_path, *p2p::config::parse_log_format(log_format), check_only);
   } catch (const std::exception& e) {
     return refuse(e.what());
   }

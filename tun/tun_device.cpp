@@ -84,6 +84,18 @@ TunError in_context(std::string_view name, TunError e) {
   return e;
 }
 
+// No IPv6 on a link that has no IPv6 address: else the kernel gives it a link-local address
+// and sends router solicitations and MLD reports into the tunnel, which no peer can route.
+// There is no netlink attribute for it. Best effort: a kernel without IPv6, or a read-only
+// /proc/sys (some containers), leaves the link as it was.
+void disable_ipv6(std::string_view name) {
+  const std::string path = fmt::format("/proc/sys/net/ipv6/conf/{}/disable_ipv6", name);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  [[maybe_unused]] const ssize_t n = ::write(fd, "1", 1);
+  ::close(fd);
+}
+
 }  // namespace
 
 TunDevice::TunDevice(int fd, std::string name, std::uint32_t mtu)
@@ -158,6 +170,8 @@ Expected<TunDevice, TunError> TunDevice::open(std::string_view name, std::uint32
   if (auto r = nl->add_address(dev.index_, v4); !r) return fail(in_context(name, r.error()));
   if (v6) {
     if (auto r = nl->add_address(dev.index_, *v6); !r) return fail(in_context(name, r.error()));
+  } else {
+    disable_ipv6(name);
   }
   if (auto r = nl->set_link_up(dev.index_); !r) return fail(in_context(name, r.error()));
   return dev;

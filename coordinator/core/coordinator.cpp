@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "crypto/session.hpp"
+#include "net/log_value.hpp"
 #include "net/packet.hpp"
 
 namespace p2p::coord {
@@ -280,7 +281,8 @@ void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) 
     e.nat = r->nat;
     if (first)
       log_->info("node={} vip={} registered endpoint={} nat={}", e.cert.name,
-                 e.cert.vip.to_string(), e.observed.to_string(), wire::to_string(e.nat.type));
+                 e.cert.vip.to_string(), e.observed.to_string(),
+                 log_value(wire::to_string(e.nat.type)));
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(settings_.register_interval);
     send_control(now, e, wire::RegisterOk{e.observed, static_cast<std::uint16_t>(secs.count())});
     return;

@@ -102,6 +102,7 @@ Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::creat
   stun_config.alternate_port = config.alternate_port.value_or(0);
   auto stun = wire::stun::Server::create(stun_config);
   if (!stun) return fail("STUN server: " + stun.error());
+  shell->name_ = identity.identity.certificate.name;
   shell->core_ = std::make_unique<Coordinator>(std::move(identity.identity), std::move(identity.ca),
                                                settings_from(config), std::move(*stun), *shell,
                                                shell->log_.coord);
@@ -221,7 +222,13 @@ void CoordinatorShell::after_event() {
 void CoordinatorShell::on_control(const json& request, io::ControlServer::Respond respond) {
   auto cmd = request.find("cmd");
   if (cmd != request.end() && *cmd == "status") {
-    respond(status_to_json(core_->status(Clock::now())));
+    json status = status_to_json(core_->status(Clock::now()));
+    status["kind"] = "coordinator";  // p2pvpnctl status tells the two daemons apart by it
+    status["name"] = name_;
+    json listen = json::array();
+    for (const auto& s : sockets_) listen.push_back(s->socket.local_endpoint().to_string());
+    status["listen"] = std::move(listen);
+    respond(status);
   } else {
     respond(json{{"ok", false}, {"error", "unknown command"}});
   }

@@ -10,8 +10,11 @@
 // buffer it arrived in (queued by reference, never copied). `now` is read once per batch; the
 // one timer follows coordinator.next_deadline().
 //
-// Control socket: {"cmd":"status"} -> {"ok":true,"nodes":[...],"counters":{...}} (see
-// status_to_json below); anything else -> {"ok":false,"error":"unknown command"}.
+// Control socket (control_socket in coordinator.yaml, default /run/p2pvpn-coordinator.sock,
+// the protocol of p2pvpnd's): {"cmd":"status"} -> status_to_json() below plus
+// "kind":"coordinator", "name" (the certificate's) and "listen" (every UDP socket, primary
+// first), which `p2pvpnctl status --socket` prints; anything else -> {"ok":false,"error":
+// "unknown command"}.
 //
 // Metrics (coordinator.yaml metrics.listen): GET /metrics -> render_coordinator_metrics().
 //
@@ -105,6 +108,7 @@ class CoordinatorShell final : public CoordinatorEffects {
   std::optional<io::ControlServer> control_;
   std::optional<io::MetricsServer> metrics_;  // coordinator.yaml metrics.listen
   std::unique_ptr<Coordinator> core_;
+  std::string name_;  // the coordinator certificate's
   Time last_warning_{};
   bool started_ = false, stopped_ = false;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "net/log_value.hpp"
 #include "net/packet.hpp"
 
 namespace p2p::core {
@@ -96,11 +97,11 @@ void Node::on_introduce(Time now, const wire::Introduce& m) {
     log_->warn("coordinator introduced a malformed certificate: {}", cert.error().message);
     return;
   }
+  if (cert->vip.address == identity_.certificate.vip.address) return;
   if (auto ok = verify_peer(*cert, crypto::Role::node); !ok) {
-    log_->warn("peer={} refused: {}", cert->name, ok.error().message);
+    refuse_peer(now, *cert, ok.error().message);
     return;
   }
-  if (cert->vip.address == identity_.certificate.vip.address) return;
   Peer* pp = peer_for(now, cert->vip.address);
   if (!pp) return;
   Peer& p = *pp;
@@ -110,7 +111,7 @@ void Node::on_introduce(Time now, const wire::Introduce& m) {
   p.local_endpoints = m.local_endpoints;
   p.nat = m.nat;
   log_->info("peer={} vip={} introduced public={} nat={}", p.name(), p.vip.to_string(),
-             m.observed.to_string(), wire::to_string(m.nat.type));
+             m.observed.to_string(), log_value(wire::to_string(m.nat.type)));
   if (new_key) p.sessions.drop_sessions(sessions_);
   if (p.sessions.usable(now)) {
     // Already connected, yet the other side asked for an introduction: it has no direct path
@@ -175,6 +176,10 @@ void Node::on_tun(Time now, PacketView packet) {
     request_peer(now, *p);
   }
   peers_.touch(*p);
+  if (p->state == Peer::State::kRefused) {
+    ++drops_.no_route;
+    return;
+  }
   p->last_data_activity = now;
   if (p->sessions.usable(now) && send_to_peer(now, *p, packet)) return;
   // No usable session: queue, and make sure something is under way.

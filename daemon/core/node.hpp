@@ -182,6 +182,8 @@ class Node : private CoordinatorEvents {
   std::size_t clear_queue(Peer& p) { return p.queue.clear(queue_budget_); }
   // Every few minutes, one line of what was dropped since the last one.
   void log_drop_summary(Time now);
+  // An introduced certificate failed our check: the peer's row says "refused", warned once.
+  void refuse_peer(Time now, const crypto::Certificate& cert, const std::string& why);
   // Peers: handshakes.
   void start_handshake(Time now, Peer& p);
   void on_datagram(Time now, const Endpoint& from, bool via_relay, PacketView d);

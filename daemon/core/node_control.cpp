@@ -58,6 +58,22 @@ void Node::ping(Time now, std::variant<Ipv4, std::string> target, PingDone done)
   schedule(coord_.deadline());
 }
 
+void Node::refuse_peer(Time now, const crypto::Certificate& cert, const std::string& why) {
+  // Remembered (until evicted as idle), so the status says "refused" and the warning is not
+  // repeated each time the other side asks for us again.
+  Peer* pp = peer_for(now, cert.vip.address);
+  if (!pp) return;
+  Peer& p = *pp;
+  if (p.state != Peer::State::kRefused || p.cert) {
+    log_->warn("peer={} vip={} refused: {}", cert.name, cert.vip.address.to_string(), why);
+  }
+  p.sessions.drop_sessions(sessions_);
+  p.cert.reset();
+  p.state = Peer::State::kRefused;
+  p.paths.set_relay_reason("refused " + cert.name + ": " + why);
+  drops_.queue_full += clear_queue(p);
+}
+
 NodeStatus Node::status(Time now) const {
   NodeStatus s;
   s.name = identity_.certificate.name;
@@ -82,6 +98,7 @@ NodeStatus Node::status(Time now) const {
       case Peer::State::kHandshaking: ps.state = "handshaking"; break;
       case Peer::State::kConnected: ps.state = "connected"; break;
       case Peer::State::kUnreachable: ps.state = "unreachable"; break;
+      case Peer::State::kRefused: ps.state = "refused"; break;
     }
     if (const Path* a = p.paths.active()) {
       ps.path = "direct";

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "net/log_value.hpp"
+
 namespace p2p::core {
 namespace {
 
@@ -171,7 +173,7 @@ void PathSet::choose(Time now) {
       relay_reason_.clear();
       backoff_ = kFirstPunchBackoff;
     } else {
-      log_.info("peer={} path=relay reason={}", name_, relay_reason_);
+      log_.info("peer={} path=relay reason={}", name_, log_value(relay_reason_));
     }
   }
   // The best kind is confirmed: stop spraying the remaining candidates.

@@ -23,7 +23,9 @@
 namespace p2p::core {
 
 struct Peer {
-  enum class State { kRequesting, kHandshaking, kConnected, kUnreachable };
+  // kRefused: its certificate failed our check (revoked here, expired, another CA); no
+  // handshake, traffic to it dropped, until an introduction brings a certificate we accept.
+  enum class State { kRequesting, kHandshaking, kConnected, kUnreachable, kRefused };
 
   Peer(Ipv4 vip, const PathPolicy& policy, spdlog::logger& log, std::uint64_t probe_seed)
       : vip(vip), paths(policy, log, probe_seed) {

@@ -2,14 +2,17 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <fstream>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <system_error>
 
 #include "config/duration.hpp"
 #include "crypto/armor.hpp"
 #include "crypto/certificate.hpp"
 #include "crypto/keys.hpp"
+#include "net/expected.hpp"
 
 namespace p2p::ctl {
 namespace {
@@ -52,6 +55,92 @@ std::optional<std::string> ensure_dir(const fs::path& dir, bool owner_only) {
   if (!fs::create_directories(dir, ec) && ec)
     return "cannot create directory " + quoted(dir) + ": " + ec.message();
   if (owner_only) fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  return std::nullopt;
+}
+
+// The issue record, CA_DIR/issued.txt: one line "NAME VIP/LEN FINGERPRINT" per certificate
+// issued, so a name or a virtual IP is never handed out twice (certificates of one network
+// may sit in many directories; the CA directory is the one place they all pass through).
+struct IssuedEntry {
+  std::string name;
+  Ipv4Prefix vip;
+  std::string fingerprint;
+};
+
+fs::path issued_path(const fs::path& ca_dir) {
+  return ca_dir / "issued.txt";
+}
+
+// The record's entries; a missing file is an empty record (a CA older than the record).
+Expected<std::vector<IssuedEntry>, std::string> read_issued(const fs::path& ca_dir) {
+  std::vector<IssuedEntry> out;
+  std::error_code ec;
+  if (!fs::exists(issued_path(ca_dir), ec)) return out;
+  std::ifstream in(issued_path(ca_dir));
+  if (!in) return fail("cannot read " + quoted(issued_path(ca_dir)));
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    IssuedEntry e;
+    std::string vip;
+    fields >> e.name >> vip >> e.fingerprint;
+    auto prefix = Ipv4Prefix::parse(vip);
+    if (!prefix || e.fingerprint.empty())
+      return fail(quoted(issued_path(ca_dir)) + " line " + std::to_string(n) +
+                  ": expected NAME VIP/LEN FINGERPRINT");
+    e.vip = *prefix;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// Why `name` at `vip` cannot be issued, if it cannot: the prefix's network or broadcast
+// address, or a name or address the record already holds (a name only without --force, which
+// re-issues it).
+std::optional<std::string> check_unique(const std::vector<IssuedEntry>& issued,
+                                        const std::string& name, const Ipv4Prefix& vip, bool force,
+                                        const fs::path& record) {
+  if (vip.length <= 30) {
+    const std::uint32_t host = ~0u >> vip.length;
+    if ((vip.address.value & host) == 0)
+      return "--ip " + vip.to_string() + " is the network address of " +
+             Ipv4Prefix{vip.network(), vip.length}.to_string() + "; choose a host address";
+    if ((vip.address.value & host) == host)
+      return "--ip " + vip.to_string() + " is the broadcast address of " +
+             Ipv4Prefix{vip.network(), vip.length}.to_string() + "; choose a host address";
+  }
+  for (const auto& e : issued) {
+    if (e.vip.address == vip.address && e.name != name)
+      return "--ip " + vip.address.to_string() + " is already issued to '" + e.name +
+             "' (fingerprint " + e.fingerprint + ", " + quoted(record) +
+             "); choose another address, or revoke that certificate and delete its line";
+    if (e.name == name && !force)
+      return "--name '" + name + "' is already issued (" + e.vip.to_string() + ", fingerprint " +
+             e.fingerprint + ", " + quoted(record) +
+             "); choose another name, or add --force to re-issue it (then revoke the old "
+             "fingerprint)";
+  }
+  return std::nullopt;
+}
+
+// Rewrites the record with `added` in place of any entry of the same name.
+std::optional<std::string> record_issued(const fs::path& ca_dir, std::vector<IssuedEntry> issued,
+                                         IssuedEntry added) {
+  std::erase_if(issued, [&](const IssuedEntry& e) { return e.name == added.name; });
+  issued.push_back(std::move(added));
+  const fs::path path = issued_path(ca_dir);
+  const fs::path temp = ca_dir / "issued.txt.new";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << "# certificates issued by this CA: NAME VIP/LEN FINGERPRINT (p2pvpnctl issue)\n";
+    for (const auto& e : issued)
+      out << e.name << ' ' << e.vip.to_string() << ' ' << e.fingerprint << '\n';
+    if (!out.flush()) return "cannot write " + quoted(temp);
+  }
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) return "cannot replace " + quoted(path) + ": " + ec.message();
   return std::nullopt;
 }
 
@@ -135,6 +224,10 @@ int run_issue(const IssueOptions& opt, const Context& ctx) {
   std::vector<fs::path> outputs{crt_path};
   if (opt.pubkey.empty()) outputs.push_back(key_path);
   if (auto refused = check_overwrite(outputs, opt.force)) return report_error(ctx, *refused);
+  auto issued = read_issued(opt.ca_dir);
+  if (!issued) return report_error(ctx, issued.error());
+  if (auto refused = check_unique(*issued, opt.name, *vip, opt.force, issued_path(opt.ca_dir)))
+    return report_error(ctx, *refused);
 
   std::optional<X25519KeyPair> node_key;
   Certificate cert;
@@ -170,11 +263,15 @@ int run_issue(const IssueOptions& opt, const Context& ctx) {
   }
   if (auto ok = save_certificate(crt_path, *signed_cert, opt.force); !ok)
     return report_error(ctx, ok.error().message);
+  if (auto failed = record_issued(opt.ca_dir, std::move(*issued),
+                                  {signed_cert->name, signed_cert->vip, fingerprint(*signed_cert)}))
+    return report_error(ctx, *failed);
 
   ctx.out << "issued " << summary(*signed_cert) << ", valid until "
           << format_utc(signed_cert->not_after) << "\n";
   if (node_key)
-    ctx.out << "  " << key_path.string() << "  node private key: copy it to that node only\n";
+    ctx.out << "  " << key_path.string() << "  " << to_string(signed_cert->role)
+            << " private key: copy it to that " << to_string(signed_cert->role) << " only\n";
   ctx.out << "  " << crt_path.string() << "  certificate\n"
           << "  fingerprint " << fingerprint(*signed_cert) << "\n";
   return kExitOk;

@@ -1,7 +1,10 @@
 // p2pvpnctl's offline commands: the network CA, certificates and node keys.
 //
 //   ca init      DIR/ca.key (Ed25519, 0600) and DIR/ca.crt (self-signed)
-//   issue        OUTDIR/NAME.crt signed by the CA in DIR, and OUTDIR/NAME.key unless --pubkey
+//   issue        OUTDIR/NAME.crt signed by the CA in DIR, and OUTDIR/NAME.key unless --pubkey;
+//                recorded in DIR/issued.txt ("NAME VIP/LEN FINGERPRINT" per line): a virtual IP
+//                already issued to another name, the prefix's network or broadcast address,
+//                and (without --force, which re-issues) a name already issued are refused
 //   cert show    print a certificate (node or CA)
 //   cert verify  check a certificate against ca.crt; exit 1 with the reason on failure
 //   key generate a node key pair without a certificate (for --pubkey on the admin's side)

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config/mesh_config.hpp"
+#include "daemon/ctl/coordinator_view.hpp"
 #include "daemon/status/status_json.hpp"
 #include "net/expected.hpp"
 #include "net/ip.hpp"
@@ -182,15 +183,44 @@ Expected<json, int> ask(const DaemonOptions& opt, const json& request, const Con
   return fail(answer.error().kind == DaemonError::Kind::kRefused ? kExitFailure : code);
 }
 
-void add_daemon_options(CLI::App& cmd, DaemonOptions& opt) {
+// The daemon options as given to one command, and to the program before the command
+// (`p2pvpnctl -c mesh.yaml ping laptop`): the command's own win.
+struct GivenDaemonOptions {
+  DaemonOptions options;
+  CLI::Option* socket = nullptr;
+  CLI::Option* config = nullptr;
+  CLI::Option* timeout = nullptr;
+};
+
+DaemonOptions merged(const GivenDaemonOptions& global, const GivenDaemonOptions& own) {
+  DaemonOptions out = own.options;
+  if (own.socket->count() == 0 && own.config->count() == 0) {
+    out.socket = global.options.socket;
+    out.config = global.options.config;
+  }
+  if (own.timeout->count() == 0 && global.timeout->count() > 0)
+    out.timeout_seconds = global.options.timeout_seconds;
+  return out;
+}
+
+// Every command's daemon options, and the program's.
+struct AllDaemonOptions {
+  GivenDaemonOptions global, status, ping, netcheck;
+};
+
+void add_daemon_options(CLI::App& cmd, GivenDaemonOptions& given) {
+  DaemonOptions& opt = given.options;
   auto* socket = cmd.add_option(
       "--socket", opt.socket,
       std::string("p2pvpnd's control socket (default ") + kDefaultControlSocket + ")");
-  cmd.add_option("-c,--config", opt.config, "Use the control_socket of this mesh.yaml")
-      ->excludes(socket);
-  cmd.add_option("--timeout", opt.timeout_seconds, "Seconds to wait for p2pvpnd's answer")
-      ->check(CLI::Range(0.01, 3600.0))
-      ->capture_default_str();
+  given.socket = socket;
+  given.config =
+      cmd.add_option("-c,--config", opt.config, "Use the control_socket of this mesh.yaml")
+          ->excludes(socket);
+  given.timeout =
+      cmd.add_option("--timeout", opt.timeout_seconds, "Seconds to wait for p2pvpnd's answer")
+          ->check(CLI::Range(0.01, 3600.0))
+          ->capture_default_str();
 }
 
 struct PingTally {
@@ -219,6 +249,12 @@ int run_status(const StatusOptions& opt, const Context& ctx) {
   if (!status) return status.error();
   if (opt.json) {
     ctx.out << status->dump(2) << '\n';
+    return kExitOk;
+  }
+  if (is_coordinator_status(*status)) {
+    auto text = render_coordinator_status(*status);
+    if (!text) return report_error(ctx, "the coordinator's status: " + text.error());
+    ctx.out << *text;
     return kExitOk;
   }
   auto text = daemon::render_status(*status);
@@ -267,30 +303,52 @@ int run_ping(const PingOptions& opt, const Context& ctx) {
 int run_netcheck(const NetcheckOptions& opt, const Context& ctx) {
   json request{{"cmd", "netcheck"}};
   if (!opt.server.empty()) request["server"] = opt.server;
+  // Discovery takes seconds (up to ~7 behind a strict NAT, 3.5 when nobody answers).
+  ctx.err << "running NAT discovery against "
+          << (opt.server.empty() ? std::string("the node's STUN server") : opt.server)
+          << " (a few seconds)...\n";
+  ctx.err.flush();
   auto answer = ask(opt.daemon, request, ctx);
   if (!answer) return answer.error();
   const auto report = answer->find("report");
   if (report == answer->end() || !report->is_object())
     return report_error(ctx, "p2pvpnd's netcheck answer has no report: " + answer->dump());
+  // No answer at all: nothing was discovered, and the command failed.
+  const auto blocked = report->find("udp_blocked");
+  const int code = blocked != report->end() && *blocked == true ? kExitFailure : kExitOk;
   if (opt.json) {
     ctx.out << report->dump(2) << '\n';
-    return kExitOk;
+    return code;
   }
   const auto description = report->find("description");
   if (description == report->end() || !description->is_string())
     return report_error(ctx, "p2pvpnd's NAT report has no description: " + report->dump());
   ctx.out << description->get<std::string>();
-  return kExitOk;
+  if (code != kExitOk) {
+    const auto server = report->find("server");
+    ctx.err << "error: no answer from "
+            << (server != report->end() && server->is_string() ? server->get<std::string>()
+                                                               : std::string("the server"))
+            << "\n";
+  }
+  return code;
 }
 
 void add_daemon_commands(CLI::App& app, const Context& ctx, int& exit_code) {
+  auto given = std::make_shared<AllDaemonOptions>();
+  add_daemon_options(app, given->global);
+  given->netcheck.options = NetcheckOptions{}.daemon;
+
   auto status = std::make_shared<StatusOptions>();
   auto* status_cmd =
       app.add_subcommand("status", "Show this node and its peers (asks the running p2pvpnd)");
-  add_daemon_options(*status_cmd, status->daemon);
+  add_daemon_options(*status_cmd, given->status);
   status_cmd->add_flag("--json", status->json,
                        "Print the status as JSON (schema: contrib/doc/status-json.md)");
-  status_cmd->callback([&ctx, &exit_code, status] { exit_code = run_status(*status, ctx); });
+  status_cmd->callback([&ctx, &exit_code, status, given] {
+    status->daemon = merged(given->global, given->status);
+    exit_code = run_status(*status, ctx);
+  });
 
   auto ping = std::make_shared<PingOptions>();
   auto* ping_cmd = app.add_subcommand(
@@ -302,13 +360,16 @@ void add_daemon_commands(CLI::App& app, const Context& ctx, int& exit_code) {
   ping_cmd->add_option("-i,--interval", ping->interval_seconds, "Seconds between probes")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
-  add_daemon_options(*ping_cmd, ping->daemon);
-  ping_cmd->callback([&ctx, &exit_code, ping] { exit_code = run_ping(*ping, ctx); });
+  add_daemon_options(*ping_cmd, given->ping);
+  ping_cmd->callback([&ctx, &exit_code, ping, given] {
+    ping->daemon = merged(given->global, given->ping);
+    exit_code = run_ping(*ping, ctx);
+  });
 
   auto netcheck = std::make_shared<NetcheckOptions>();
   auto* netcheck_cmd = app.add_subcommand(
       "netcheck", "Run NAT discovery now and print the report (asks the running p2pvpnd)");
-  add_daemon_options(*netcheck_cmd, netcheck->daemon);
+  add_daemon_options(*netcheck_cmd, given->netcheck);
   netcheck_cmd->add_flag("--json", netcheck->json, "Print the report as JSON");
   netcheck_cmd
       ->add_option("--server", netcheck->server,
@@ -320,8 +381,10 @@ void add_daemon_commands(CLI::App& app, const Context& ctx, int& exit_code) {
         if (!e || e->port == 0) return "expected IP:PORT or [IPv6]:PORT, got \"" + text + "\"";
         return {};
       });
-  netcheck_cmd->callback(
-      [&ctx, &exit_code, netcheck] { exit_code = run_netcheck(*netcheck, ctx); });
+  netcheck_cmd->callback([&ctx, &exit_code, netcheck, given] {
+    netcheck->daemon = merged(given->global, given->netcheck);
+    exit_code = run_netcheck(*netcheck, ctx);
+  });
 }
 
 }  // namespace p2p::ctl

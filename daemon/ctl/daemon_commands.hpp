@@ -10,7 +10,8 @@
 // p2pvpnctl opens one connection per request. Every wait (connect, write, read) is bounded by
 // the command's --timeout: a daemon that does not answer in time is an error, never a hang.
 //
-// Exit codes (command.hpp): 0 success; 1 the daemon refused (or every ping probe failed);
+// Exit codes (command.hpp): 0 success; 1 the daemon refused (or every ping probe failed, or
+// netcheck's server did not answer);
 // 2 no daemon, no answer in time, a malformed answer, or bad options.
 #pragma once
 
@@ -58,7 +59,9 @@ int run_status(const StatusOptions& opt, const Context& ctx);
 int run_ping(const PingOptions& opt, const Context& ctx);
 int run_netcheck(const NetcheckOptions& opt, const Context& ctx);
 
-// Adds "status", "ping" and "netcheck" to `app`, as add_cert_commands() does.
+// Adds "status", "ping" and "netcheck" to `app`, as add_cert_commands() does, and their
+// --socket, -c and --timeout to `app` itself too, so they may come before the command
+// (`p2pvpnctl -c mesh.yaml ping laptop`); the command's own win.
 void add_daemon_commands(CLI::App& app, const Context& ctx, int& exit_code);
 
 }  // namespace p2p::ctl

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   CLI::App app{"p2pvpnctl: manage a p2pvpn network (CA, certificates, keys) and query p2pvpnd",
                "p2pvpnctl"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("p2pvpnctl ") + P2P_VERSION);
   const p2p::ctl::Context ctx{std::cout, std::cerr, p2p::ctl::unix_now()};
   int exit_code = p2p::ctl::kExitOk;
   p2p::ctl::add_cert_commands(app, ctx, exit_code);

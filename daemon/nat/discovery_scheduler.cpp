@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "net/log_value.hpp"
+
 namespace p2p::nat {
 
 DiscoveryScheduler::DiscoveryScheduler(SchedulerSettings settings, SchedulerEffects& effects,
@@ -168,12 +170,19 @@ void DiscoveryScheduler::finish(Time now) {
   Job job = std::move(running_->job);
   running_.reset();
   const auto summary = summarize(report);
-  log_->info("{}nat type={} server={} public={} mapping={} filtering={} allocation={}",
-             job.server ? "netcheck: " : "", wire::to_string(report.type),
-             report.server.to_string(),
-             report.public_endpoint ? report.public_endpoint->to_string() : "none",
-             to_string(report.mapping), to_string(report.filtering),
-             wire::to_string(summary.allocation));
+  if (report.udp_blocked) {
+    log_->warn(
+        "{}nat no answer from server={} (server down, wrong address, or UDP to it "
+        "blocked)",
+        job.server ? "netcheck: " : "", report.server.to_string());
+  } else {
+    log_->info("{}nat type={} server={} public={} mapping={} filtering={} allocation={}",
+               job.server ? "netcheck: " : "", log_value(wire::to_string(report.type)),
+               report.server.to_string(),
+               report.public_endpoint ? report.public_endpoint->to_string() : "none",
+               log_value(to_string(report.mapping)), log_value(to_string(report.filtering)),
+               wire::to_string(summary.allocation));
+  }
   if (!job.server) {
     own_report_ = report;
     if (report.udp_blocked && registered_) blocked_retry_at_ = now + kBlockedRetry;

@@ -81,10 +81,16 @@ std::string describe(const Report& r) {
     return b ? (*b ? "yes" : "no") : "unknown";
   };
   std::string s;
+  if (r.udp_blocked) {
+    // All that is known: this server did not answer (it may be down, the address wrong, or
+    // UDP to it blocked on the way).
+    return "NAT type:        unknown: no answer from " + r.server.to_string() + "\n" +
+           "STUN server:     " + r.server.to_string() + "\n" + "UDP:             no answer from " +
+           r.server.to_string() + " (server down, wrong address, or UDP to it blocked)\n";
+  }
   s += "NAT type:        " + std::string(wire::to_string(r.type)) + "\n";
   s += "STUN server:     " + r.server.to_string() + "\n";
-  s += "UDP:             " + std::string(r.udp_blocked ? "blocked" : "reachable") + "\n";
-  if (r.udp_blocked) return s;
+  s += "UDP:             reachable\n";
   s +=
       "public endpoint: " + (r.public_endpoint ? r.public_endpoint->to_string() : "unknown") + "\n";
   s += "behind NAT:      " + yes_no(r.behind_nat) + "\n";

@@ -72,12 +72,37 @@ std::optional<std::variant<Ipv4, std::string>> target_of(const json& request) {
   return std::variant<Ipv4, std::string>(text);
 }
 
+// Why a ping or connect to `target` can never be answered, if so: this node itself, or an
+// address outside the mesh prefix. Such a target never reaches the Node (no peer row).
+std::optional<std::string> unreachable_target(const crypto::Certificate& self,
+                                              const std::variant<Ipv4, std::string>& target) {
+  if (const auto* name = std::get_if<std::string>(&target)) {
+    if (*name == self.name) return *name + " is this node (" + self.vip.address.to_string() + ")";
+    return std::nullopt;
+  }
+  const Ipv4 vip = std::get<Ipv4>(target);
+  if (vip == self.vip.address) return vip.to_string() + " is this node (" + self.name + ")";
+  if (!self.vip.contains(vip))
+    return vip.to_string() + " is outside the mesh " +
+           Ipv4Prefix{self.vip.network(), self.vip.length}.to_string();
+  return std::nullopt;
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<NodeShell>, std::string> NodeShell::create(
     asio::io_context& io, const config::MeshConfig& config, config::LoadedIdentity identity,
     NodeLoggers logs) {
   const auto& cert = identity.identity.certificate;
+  // The control socket first: a daemon that cannot have it (another p2pvpnd holds it) exits
+  // before it raises a TUN. Nothing reads it before the io_context runs, by then `target` is set.
+  auto target = std::make_shared<NodeShell*>(nullptr);
+  auto control = io::ControlServer::open(
+      io, config.control_socket, [target](const json& request, io::ControlServer::Respond respond) {
+        if (*target == nullptr) return respond(json{{"ok", false}, {"error", "starting"}});
+        (*target)->on_control(request, std::move(respond));
+      });
+  if (!control) return fail(control.error().message);
   auto tun = tun::TunDevice::open(config.tun.name, config.tun.mtu, cert.vip, cert.vip6);
   if (!tun) return fail(tun.error().message);
   logs.tun->info("interface={} up vip={} mtu={}", tun->name(), cert.vip.to_string(),
@@ -87,8 +112,7 @@ Expected<std::unique_ptr<NodeShell>, std::string> NodeShell::create(
   if (!udp) return fail(udp.error().message);
   std::unique_ptr<NodeShell> shell(new NodeShell(io, config, std::move(identity), std::move(logs),
                                                  std::move(*tun), std::move(*udp)));
-  auto control = io::ControlServer::open_for(io, config.control_socket, shell.get());
-  if (!control) return fail(control.error().message);
+  *target = shell.get();
   shell->control_.emplace(std::move(*control));
   if (config.metrics.listen) {
     auto metrics = io::MetricsServer::open(io, *config.metrics.listen, [self = shell.get()] {
@@ -439,6 +463,7 @@ void NodeShell::on_control(const json& request, io::ControlServer::Respond respo
   } else if (cmd == "ping" || cmd == "connect") {
     auto target = target_of(request);
     if (!target) return respond(refusal("missing \"target\": a peer name or virtual IP"));
+    if (auto why = unreachable_target(node_->certificate(), *target)) return respond(refusal(*why));
     if (cmd == "connect") {
       node_->connect(now, *target);
       respond(json{{"ok", true}});

@@ -124,6 +124,8 @@ std::string text_or_dash(const json& j, const char* key) {
 
 std::string nat_text(const json& nat) {
   std::string s = nat.at("type").get<std::string>();
+  // All a discovery without answers knows (the JSON keeps its schema value).
+  if (s == "UDP blocked") return "unknown (no answer to NAT discovery)";
   const auto allocation = nat.at("allocation").get<std::string>();
   if (allocation == "sequential")
     s += fmt::format(", sequential ports (step {})", nat.at("port_step").get<int>());
@@ -159,26 +161,6 @@ std::vector<std::string> peer_row(const json& p) {
           rtt.is_null() ? "-" : format_rtt(rtt.get<double>()),
           format_bytes(p.at("bytes_in").get<std::uint64_t>()),
           format_bytes(p.at("bytes_out").get<std::uint64_t>())};
-}
-
-// Left-aligned columns two spaces apart; the last column is not padded.
-std::string table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()));
-    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      if (i + 1 == row.size())
-        out += row[i];
-      else
-        out += fmt::format("{:<{}}  ", row[i], width[i]);
-    }
-    out += '\n';
-  }
-  return out;
 }
 
 std::string drops_line(const json& drops) {
@@ -245,7 +227,7 @@ Expected<std::string, std::string> render_status(const json& status) {
       std::vector<std::vector<std::string>> rows{
           {"PEER", "VIP", "STATE", "PATH", "ENDPOINT", "HANDSHAKE", "RTT", "IN", "OUT"}};
       for (const auto& p : peers) rows.push_back(peer_row(p));
-      out += "\n" + table(rows);
+      out += "\n" + format_table(rows);
     }
     const std::string drops = drops_line(status.at("drops"));
     if (!drops.empty()) out += "\n" + drops;
@@ -253,6 +235,25 @@ Expected<std::string, std::string> render_status(const json& status) {
   } catch (const json::exception& e) {
     return fail(std::string("malformed status: ") + e.what());
   }
+}
+
+std::string format_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      if (i + 1 == row.size())
+        out += row[i];
+      else
+        out += fmt::format("{:<{}}  ", row[i], width[i]);
+    }
+    out += '\n';
+  }
+  return out;
 }
 
 std::string format_bytes(std::uint64_t bytes) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "daemon/nat/nat_discovery.hpp"
 #include "daemon/status/status.hpp"
@@ -37,5 +38,7 @@ Expected<std::string, std::string> render_status(const nlohmann::json& status);
 std::string format_bytes(std::uint64_t bytes);
 std::string format_age(double seconds);
 std::string format_rtt(double milliseconds);
+// Rows as left-aligned columns two spaces apart; the last column is not padded.
+std::string format_table(const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace p2p::daemon

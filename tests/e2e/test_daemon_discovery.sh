@@ -32,7 +32,7 @@ netcheck() {  # NAME SERVER
 }
 
 main() {
-  local i type name want seen report failed=0 mapping filtering got before
+  local i type name want seen report failed=0 mapping filtering got before logged
   p2p_lab 203.0.113.11
   lab_public_host stun "$STUN1" "$STUN2"
   lab_spawn stun "$LAB_DIR/logs/turnserver.log" turnserver -n --stun-only --no-cli \
@@ -56,7 +56,9 @@ main() {
       failed=1
       continue
     fi
-    if ! grep -q "nat type=$want server=$STUN1:3478 public=$seen:" "$LAB_DIR/logs/$name.log"; then
+    logged=$want
+    [[ $want == *" "* ]] && logged="\"$want\""  # log values with spaces are quoted
+    if ! grep -q "nat type=$logged server=$STUN1:3478 public=$seen:" "$LAB_DIR/logs/$name.log"; then
       lab_log "$type: no log line: $STUN1:3478 found '$want', public address $seen"
       failed=1
       continue

@@ -587,6 +587,20 @@ TEST_F(ConfigTest, CoordinatorAlternateAddress) {
   expect_at(coordinator_error(kCoordinatorBase +
                               "alternate_address: 203.0.113.11\nalternate_port: 7400\n"),
             5, 17, "alternate_port", "must differ from the listen port");
+  // The README's first version: a wildcard listen with an alternate address cannot bind (the
+  // wildcard holds the alternate's port too) and gives RFC 5780 no primary address to name.
+  expect_at(coordinator_error(kCoordinatorBase +
+                              "listen: 0.0.0.0:7400\nalternate_address: 203.0.113.11\n"),
+            4, 9, "listen",
+            "with alternate_address the listen address must be the primary public address, not "
+            "0.0.0.0: write listen: 203.0.113.10:7400");
+  expect_at(coordinator_error(kCoordinatorBase + "alternate_address: 203.0.113.11\n"), 4, 20,
+            "alternate_address", "needs listen set to the primary public address");
+  expect_at(coordinator_error(kCoordinatorBase + "listen: '[::]:7400'\nalternate_address: "
+                                                 "'2001:db8::11'\n"),
+            4, 9, "listen", "not ::: write listen: [2001:db8::10]:7400");
+  EXPECT_EQ(coordinator(kCoordinatorBase + "listen: 0.0.0.0:7400\n").listen,
+            *Endpoint::parse("0.0.0.0:7400"));  // a wildcard alone is fine
   expect_at(coordinator_error(kCoordinatorBase + "alternate_address: 203.0.113.300\n"), 4, 20,
             "alternate_address", "expected an IPv4 or IPv6 address");
   expect_at(coordinator_error(kCoordinatorBase + "listen: 0.0.0.0\n"), 4, 9, "listen",

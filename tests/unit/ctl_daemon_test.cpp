@@ -121,6 +121,9 @@ using Result = test::RunResult;
   EXPECT_NE((haystack).find(needle), std::string::npos) << "missing '" << (needle) << "' in:\n" \
                                                         << (haystack)
 
+const std::string kNetcheckProgress =
+    "running NAT discovery against the node's STUN server (a few seconds)...\n";
+
 class CtlDaemon : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -153,6 +156,21 @@ class CtlDaemon : public ::testing::Test {
   Result ask(const std::string& cmd, std::vector<std::string> args = {}) {
     args.insert(args.begin(), {cmd, "--socket", socket_.string()});
     return ctl(std::move(args));
+  }
+
+  // dir_/mesh.yaml naming the fake daemon's socket, with a CA and home-pc's key beside it.
+  void write_mesh_yaml() {
+    ASSERT_EQ(ctl({"ca", "init", "--dir", "ca"}).code, 0);
+    ASSERT_EQ(
+        ctl({"issue", "--ca", "ca", "--name", "home-pc", "--ip", "10.77.0.2/24", "--out", "."})
+            .code,
+        0);
+    std::ofstream yaml(dir_ / "mesh.yaml");
+    yaml << "node: { key: home-pc.key, cert: home-pc.crt }\n"
+            "ca: ca/ca.crt\n"
+            "coordinators: [203.0.113.10:7400]\n"
+            "control_socket: "
+         << socket_.string() << "\n";
   }
 
   std::vector<json> requests() const { return daemon_ ? daemon_->requests() : std::vector<json>{}; }
@@ -372,6 +390,24 @@ TEST_F(CtlDaemon, Netcheck) {
   EXPECT_EQ(json::parse(r.out), report_to_json(report));
 }
 
+// A server that never answered: what is known is said, and the command fails.
+TEST_F(CtlDaemon, NetcheckWithoutAnAnswer) {
+  nat::Report report;
+  report.server = Endpoint::parse("198.51.100.7:3478").value();
+  report.udp_blocked = true;
+  report.type = wire::NatType::kUdpBlocked;
+  serve_line(json({{"ok", true}, {"report", report_to_json(report)}}).dump());
+  Result r = ask("netcheck", {"--server", "198.51.100.7:3478"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_CONTAINS(r.out, "no answer from 198.51.100.7:3478");
+  EXPECT_EQ(r.out.find("UDP blocked"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err,
+            "running NAT discovery against 198.51.100.7:3478 (a few seconds)...\n"
+            "error: no answer from 198.51.100.7:3478\n");
+  r = ask("netcheck", {"--json"});
+  EXPECT_EQ(r.code, 1);
+}
+
 TEST_F(CtlDaemon, NetcheckAgainstAnotherServer) {
   const nat::Report report = cone_report();
   serve_line(json({{"ok", true}, {"report", report_to_json(report)}}).dump());
@@ -393,7 +429,7 @@ TEST_F(CtlDaemon, NetcheckFailures) {
   serve_line(R"({"ok":false,"error":"discovery already running"})");
   Result r = ask("netcheck");
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.err, "error: discovery already running\n");
+  EXPECT_EQ(r.err, kNetcheckProgress + "error: discovery already running\n");
 
   serve_line(R"({"ok":true})");
   r = ask("netcheck");
@@ -410,7 +446,8 @@ TEST_F(CtlDaemon, NoDaemonRunning) {
   for (const char* cmd : {"status", "netcheck"}) {
     const Result r = ask(cmd);
     EXPECT_EQ(r.code, 2);
-    EXPECT_EQ(r.err, "error: cannot connect to " + socket_.string() +
+    EXPECT_EQ(r.err, (cmd == std::string("netcheck") ? kNetcheckProgress : "") +
+                         "error: cannot connect to " + socket_.string() +
                          ": is p2pvpnd running? (No such file or directory)\n");
   }
   const Result ping = ask("ping", {"laptop"});
@@ -443,18 +480,7 @@ TEST_F(CtlDaemon, DefaultSocket) {
 }
 
 TEST_F(CtlDaemon, SocketFromTheMeshConfig) {
-  ASSERT_EQ(ctl({"ca", "init", "--dir", "ca"}).code, 0);
-  ASSERT_EQ(
-      ctl({"issue", "--ca", "ca", "--name", "home-pc", "--ip", "10.77.0.2/24", "--out", "."}).code,
-      0);
-  {
-    std::ofstream yaml(dir_ / "mesh.yaml");
-    yaml << "node: { key: home-pc.key, cert: home-pc.crt }\n"
-            "ca: ca/ca.crt\n"
-            "coordinators: [203.0.113.10:7400]\n"
-            "control_socket: "
-         << socket_.string() << "\n";
-  }
+  write_mesh_yaml();
   serve_line(status_to_json(two_peer_status()).dump());
   Result r = ctl({"status", "-c", "mesh.yaml", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -463,6 +489,60 @@ TEST_F(CtlDaemon, SocketFromTheMeshConfig) {
   r = ctl({"status", "-c", "missing.yaml"});
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "missing.yaml");
+}
+
+TEST_F(CtlDaemon, OptionsBeforeTheCommand) {
+  write_mesh_yaml();
+  serve_line(status_to_json(two_peer_status()).dump());
+  Result r = ctl({"-c", "mesh.yaml", "status", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["node"]["name"], "home-pc");
+  r = ctl({"--socket", socket_.string(), "status"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  // The command's own option wins over the program's.
+  r = ctl({"--socket", "/nonexistent.sock", "status", "--socket", socket_.string()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  serve([](const json&) -> std::optional<std::string> { return std::nullopt; });  // silent
+  r = ctl({"--timeout", "0.3", "--socket", socket_.string(), "status"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "did not answer within 0.3 s");
+}
+
+TEST_F(CtlDaemon, Version) {
+  const Result r = ctl({"--version"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("p2pvpnctl ", 0), 0u) << r.out;
+}
+
+// The coordinator's control socket answers with "kind":"coordinator" and its own fields
+// (coordinator/shell/coordinator_shell.hpp); p2pvpnctl status prints its own view of them.
+TEST_F(CtlDaemon, StatusOfACoordinator) {
+  const json coordinator = json::parse(R"({"ok":true,"kind":"coordinator","name":"coord",
+    "listen":["203.0.113.10:7400","203.0.113.10:7401"],
+    "nodes":[{"name":"home-pc","vip":"10.77.0.2/24","observed":"198.51.100.7:40000",
+              "local_endpoints":[],"nat":{"type":"full cone","allocation":"preserving",
+              "port_step":0},"seconds_since_seen":3.5,"relayed_bytes":2048,"relay_dropped":1}],
+    "counters":{"handshakes_refused":2,"malformed":3,"stun_answered":4}})");
+  serve_line(coordinator.dump());
+  Result r = ask("status");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_CONTAINS(r.out,
+                  "coordinator coord, listening on udp 203.0.113.10:7400, 203.0.113.10:7401; 1 "
+                  "node registered\n");
+  EXPECT_CONTAINS(r.out, "home-pc");
+  EXPECT_CONTAINS(r.out, "198.51.100.7:40000");
+  EXPECT_CONTAINS(r.out, "full cone");
+  EXPECT_CONTAINS(r.out, "2.0 KiB");
+  EXPECT_CONTAINS(r.out, "handshakes refused: 2, malformed datagrams: 3, STUN answered: 4");
+  r = ask("status", {"--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out), coordinator);
+  json broken = coordinator;
+  broken.erase("counters");
+  serve_line(broken.dump());
+  r = ask("status");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "malformed coordinator status");
 }
 
 }  // namespace

@@ -295,5 +295,47 @@ TEST_F(Ctl, IssueRejectsBadInputWithAReason) {
   EXPECT_CONTAINS(no_ca.err, "nowhere/ca.crt");
 }
 
+// CA_DIR/issued.txt keeps every name and virtual IP handed out, whatever --out was.
+TEST_F(Ctl, IssueRefusesATakenAddressOrNameAndTheNetworkAddresses) {
+  make_ca();
+  ok({"issue", "--ca", "ca", "--name", "alice", "--ip", "10.77.0.2/24", "--out", "nodes"});
+  Result r =
+      ctl({"issue", "--ca", "ca", "--name", "bob", "--ip", "10.77.0.2/24", "--out", "others"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--ip 10.77.0.2 is already issued to 'alice'");
+  EXPECT_FALSE(fs::exists(dir_ / "others" / "bob.crt"));
+  r = ctl({"issue", "--ca", "ca", "--name", "alice", "--ip", "10.77.0.9/24", "--out", "others"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--name 'alice' is already issued (10.77.0.2/24");
+  EXPECT_CONTAINS(r.err, "--force");
+  EXPECT_FALSE(fs::exists(dir_ / "others" / "alice.crt"));
+  r = ctl({"issue", "--ca", "ca", "--name", "net", "--ip", "10.77.0.0/24", "--out", "nodes"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "network address of 10.77.0.0/24");
+  r = ctl({"issue", "--ca", "ca", "--name", "bcast", "--ip", "10.77.0.255/24", "--out", "nodes"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "broadcast address of 10.77.0.0/24");
+  ok({"issue", "--ca", "ca", "--name", "p2p", "--ip", "10.78.0.0/31", "--out", "nodes"});
+
+  // --force re-issues a name, at a new address too; the record keeps one line per name.
+  ok({"issue", "--ca", "ca", "--name", "alice", "--ip", "10.77.0.9/24", "--out", "others",
+      "--force"});
+  const std::string record = read_file(dir_ / "ca" / "issued.txt");
+  EXPECT_EQ(record.find("alice 10.77.0.2/24"), std::string::npos) << record;
+  EXPECT_CONTAINS(record, "alice 10.77.0.9/24 ");
+  EXPECT_CONTAINS(record, "p2p 10.78.0.0/31 ");
+  ok({"issue", "--ca", "ca", "--name", "bob", "--ip", "10.77.0.2/24", "--out", "nodes"});  // freed
+}
+
+TEST_F(Ctl, IssueNamesTheKeyAfterTheRole) {
+  make_ca();
+  Result r = ok({"issue", "--ca", "ca", "--name", "coord", "--ip", "10.77.0.1/24", "--role",
+                 "coordinator", "--out", "."});
+  EXPECT_CONTAINS(r.out, "coordinator private key: copy it to that coordinator only");
+  EXPECT_EQ(r.out.find("node private key"), std::string::npos) << r.out;
+  r = ok({"issue", "--ca", "ca", "--name", "alice", "--ip", "10.77.0.2/24", "--out", "."});
+  EXPECT_CONTAINS(r.out, "node private key: copy it to that node only");
+}
+
 }  // namespace
 }  // namespace p2p::crypto

@@ -3,6 +3,7 @@
 // inside a private network namespace: registration, goodbye, the control-socket commands,
 // and the TUN and socket files disappearing on stop.
 #include <gtest/gtest.h>
+#include <net/if.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -226,10 +227,20 @@ TEST(Shells, NodeRegistersAnswersControlRequestsAndCleansUp) {
     auto node = daemon::NodeShell::create(io, mc, std::move(*node_id), logs);
     ASSERT_TRUE(node.has_value()) << node.error();
     // A second daemon with the same TUN name is refused.
+    auto twin_config = mc;
+    twin_config.control_socket = mc.control_socket.string() + ".twin";
     auto again = config::load_identity(mc.node.key, mc.node.cert, mc.ca, crypto::Role::node, {}, now);
-    auto twin = daemon::NodeShell::create(io, mc, std::move(*again), logs);
+    auto twin = daemon::NodeShell::create(io, twin_config, std::move(*again), logs);
     ASSERT_FALSE(twin.has_value());
     EXPECT_NE(twin.error().find("p2pshell0"), std::string::npos) << twin.error();
+    // One on the same control socket is refused before it raises its TUN.
+    twin_config = mc;
+    twin_config.tun.name = "p2pshell9";
+    again = config::load_identity(mc.node.key, mc.node.cert, mc.ca, crypto::Role::node, {}, now);
+    twin = daemon::NodeShell::create(io, twin_config, std::move(*again), logs);
+    ASSERT_FALSE(twin.has_value());
+    EXPECT_NE(twin.error().find(mc.control_socket.string()), std::string::npos) << twin.error();
+    EXPECT_EQ(if_nametoindex("p2pshell9"), 0u) << "the TUN was raised before the socket check";
 
     (*coordinator)->start();
     (*node)->start();

@@ -222,6 +222,42 @@ TEST(SimTunnel, UnknownPeerIsCountedNotKept) {
   EXPECT_EQ(st.drops.unknown_address, 1u);
 }
 
+// b lists a's certificate as revoked in its own mesh.yaml: a's row in b's status says
+// "refused" (not "requesting") and why, stays so while a keeps asking, and b's traffic to a
+// is dropped rather than queued.
+TEST(SimTunnel, APeerWeRefuseShowsAsRefused) {
+  World w;
+  auto id_a = w.ca.issue("a", "10.77.0.2/24");
+  const std::string revoked = crypto::fingerprint(id_a.certificate);
+  auto& a =
+      w.net.add_node("a", -1, ep("198.51.100.2:5000"), std::move(id_a), w.ca.cert, w.settings);
+  auto settings_b = w.settings;
+  settings_b.revoked = {revoked};
+  auto& b = w.net.add_node("b", -1, ep("198.51.100.3:5000"), w.ca.issue("b", "10.77.0.3/24"),
+                           w.ca.cert, settings_b);
+  ASSERT_TRUE(w.registered(a));
+  ASSERT_TRUE(w.registered(b));
+  for (int i = 0; i < 5; ++i) {
+    a.send_udp_to(b.vip(), "let me in");
+    w.net.run_for(2s);
+  }
+  EXPECT_FALSE(received(b, "let me in"));
+  auto st = b.node().status(w.net.now());
+  ASSERT_EQ(st.peers.size(), 1u);
+  EXPECT_EQ(st.peers[0].vip, ip("10.77.0.2"));
+  EXPECT_EQ(st.peers[0].state, "refused");
+  EXPECT_NE(st.peers[0].relay_reason.find("refused a: "), std::string::npos)
+      << st.peers[0].relay_reason;
+  EXPECT_NE(st.peers[0].relay_reason.find("revoked"), std::string::npos)
+      << st.peers[0].relay_reason;
+  const auto dropped = st.drops.no_route;
+  b.send_udp_to(a.vip(), "to a");
+  w.net.run_for(1s);
+  st = b.node().status(w.net.now());
+  EXPECT_EQ(st.drops.no_route, dropped + 1);
+  EXPECT_EQ(st.peers[0].state, "refused");
+}
+
 TEST(SimTunnel, RevokedExpiredAndForeignCertificatesAreRefusedAndTold) {
   SimNet net(3);
   TestCa ca(net.unix_now());

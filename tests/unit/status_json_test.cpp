@@ -378,6 +378,22 @@ TEST(RenderStatus, NoPeersAndNothingDropped) {
             "revoked\nno peers\n");
 }
 
+// A discovery nobody answered says so, not "UDP blocked" (the JSON keeps its v1 value).
+TEST(RenderStatus, NatWithoutAnswerIsNotCalledUdpBlocked) {
+  core::NodeStatus s;
+  s.name = "lonely";
+  s.vip = Ipv4Prefix::parse("10.9.0.1/24").value();
+  s.nat.type = wire::NatType::kUdpBlocked;
+  s.coordinator_state = "connecting";
+  const auto j = status_to_json(s);
+  EXPECT_EQ(j["node"]["nat"]["type"], "UDP blocked");
+  const auto text = render_status(j);
+  ASSERT_TRUE(text) << text.error();
+  EXPECT_EQ(*text,
+            "lonely 10.9.0.1/24, public -, NAT unknown (no answer to NAT discovery), "
+            "coordinator connecting\nno peers\n");
+}
+
 TEST(RenderStatus, RejectsWhatIsNotAVersionOneStatus) {
   json good = status_to_json(sample_status());
   auto expect_error = [](const json& j, const std::string& needle) {
