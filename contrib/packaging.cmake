@@ -8,7 +8,9 @@
 include(GNUInstallDirs)
 
 set(P2P_CONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR}/p2pvpn)
-set(P2P_UNITDIR ${CMAKE_INSTALL_PREFIX}/lib/systemd/system CACHE PATH "systemd system units")
+# Relative: under the install prefix of each configure (a cached absolute path would keep the
+# first configure's prefix when a build directory is reconfigured for packaging).
+set(P2P_UNITDIR lib/systemd/system CACHE STRING "systemd system units (relative: under the prefix)")
 
 install(TARGETS p2pvpnd p2pvpnctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT daemon)
 install(TARGETS p2pvpn-coordinator RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}

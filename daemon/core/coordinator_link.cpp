@@ -33,7 +33,11 @@ CoordinatorLink::CoordinatorLink(const crypto::Identity& identity,
 
 std::string CoordinatorLink::state_text() const {
   switch (state_) {
-    case State::kConnecting: return "connecting";
+    case State::kConnecting:
+      if (unanswered_ >= kUnansweredWarning)
+        return "connecting: no answer from " + endpoint_.to_string() + " to " +
+               std::to_string(unanswered_) + " handshakes";
+      return "connecting";
     case State::kRegistering: return "registering";
     case State::kRegistered: return "registered";
     case State::kRefused: return "refused: " + refused_;
@@ -135,7 +139,13 @@ void CoordinatorLink::tick(Time now) {
       !cur || state_ == State::kConnecting || (cur->transport.should_rekey(now) && !slots_.pending);
   if (state_ == State::kRefused) need_handshake = now >= next_attempt_;
   if (slots_.pending && now >= next_attempt_) {
-    // The attempt timed out.
+    // The attempt timed out. A coordinator of another network (our mac1 is keyed by our CA)
+    // drops our initiations unanswered, as it does all blind garbage: say what we know.
+    if (++unanswered_ == kUnansweredWarning)
+      log_.warn(
+          "no answer from coordinator={} to {} handshakes: it is down or unreachable, UDP to it "
+          "is blocked, or it serves another network (its CA is not our ca.crt)",
+          endpoint_.to_string(), unanswered_);
     if (++failures_ >= kCoordinatorFailover && coordinators_.size() > 1) {
       which_ = (which_ + 1) % coordinators_.size();
       endpoint_ = coordinators_[which_];
@@ -180,6 +190,9 @@ void CoordinatorLink::on_handshake_resp(Time now, const wire::HandshakeResp& res
                               resp.sender_index});
   last_received_ = now;
   if (state_ != State::kRegistered) state_ = State::kRegistering;
+  if (unanswered_ >= kUnansweredWarning)
+    log_.info("coordinator={} answers again", endpoint_.to_string());
+  unanswered_ = 0;
   log_.debug("coordinator={} session established", endpoint_.to_string());
   send_register(now);
 }

@@ -87,7 +87,8 @@ class CoordinatorLink {
   const std::optional<Endpoint>& observed() const { return observed_; }
   const std::vector<Endpoint>& local_endpoints() const { return local_endpoints_; }
   const wire::NatSummary& nat() const { return nat_; }
-  // "connecting", "registering", "registered", "refused: <reason>"
+  // "connecting", "connecting: no answer from <endpoint> to <n> handshakes", "registering",
+  // "registered", "refused: <reason>"
   std::string state_text() const;
 
  private:
@@ -118,6 +119,10 @@ class CoordinatorLink {
   Time next_attempt_{};
   Time last_received_{};
   int failures_ = 0;
+  // Handshakes timed out in a row, whichever coordinator: at kUnansweredWarning, one warning
+  // and the state says so.
+  static constexpr int kUnansweredWarning = 3;
+  int unanswered_ = 0;
   std::string refused_;
   std::vector<Endpoint> local_endpoints_;
   wire::NatSummary nat_;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Certificates the network must refuse. mallory's certificate comes from another CA, eve's is
-# revoked in coordinator.yaml: neither registers (each log says why) nor reaches alice, and
-# alice cannot reach them. A daemon whose own certificate is not from the CA it trusts refuses
+# revoked in coordinator.yaml: neither registers nor reaches alice, and alice cannot reach
+# them. Each log says why: eve's that she is revoked; mallory's that no answer came (the
+# coordinator drops initiations made for another CA unanswered, as blind garbage, and counts
+# them as "bad mac1"). A daemon whose own certificate is not from the CA it trusts refuses
 # to start.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,14 +40,14 @@ main() {
   p2p_node eve eve 10.77.0.5
 
   wait_log eve 'revoked' 15 || fail "eve's log does not say her certificate is revoked"
-  wait_log mallory 'wrong CA|bad signature|refused' 15 ||
+  wait_log mallory 'wrong CA|bad signature|refused|no answer from coordinator' 20 ||
     fail "mallory's log does not say why she is refused"
   grep -qiE 'refused.*revoked|revoked.*refused' "$LAB_DIR/logs/coordinator.log" ||
     fail "the coordinator's log does not say it refused eve as revoked"
-  grep -qiE 'wrong CA|bad signature' "$LAB_DIR/logs/coordinator.log" "$LAB_DIR/logs/mallory.log" ||
+  grep -qiE 'wrong CA|bad signature|bad mac1|CA is not our ca.crt' "$LAB_DIR/logs/coordinator.log" "$LAB_DIR/logs/mallory.log" ||
     fail "neither mallory's nor the coordinator's log names the CA mismatch"
   lab_log "eve: $(grep -iE -m1 'revoked' "$LAB_DIR/logs/eve.log")"
-  lab_log "mallory: $(grep -iE -m1 'wrong CA|bad signature|refused' "$LAB_DIR/logs/mallory.log")"
+  lab_log "mallory: $(grep -iE -m1 'wrong CA|bad signature|refused|no answer from coordinator' "$LAB_DIR/logs/mallory.log")"
 
   local who vip state
   for who in mallory eve; do

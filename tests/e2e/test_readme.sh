@@ -70,6 +70,7 @@ main() {
   [ ! -e "$work/again" ] || fail "a refused issue wrote $(ls "$work/again")"
 
   # Every yaml block, classified by what it holds.
+  local fragments=()
   extract_yaml "$work"
   for block in "$work"/block-*.yaml; do
     if grep -q '^coordinators:' "$block"; then
@@ -77,7 +78,7 @@ main() {
     elif grep -q '^listen:' "$block" && grep -q '^key:' "$block"; then
       kind=coordinator coordinator=$block
     else
-      fail "README yaml block ${block##*/} is neither a mesh.yaml nor a coordinator.yaml"
+      kind=fragment fragments+=("$block")  # some keys of one of the two, checked below
     fi
     lab_log "README ${block##*/}: $kind"
   done
@@ -98,6 +99,20 @@ main() {
     fail "p2pvpn-coordinator --check refuses the README's coordinator.yaml"
   "$P2P_DAEMON" -c "$work/home-pc/mesh.yaml" --check ||
     fail "p2pvpnd --check refuses the README's mesh.yaml"
+  # A block of some keys only: added to the full file of the program it belongs to.
+  local f
+  for f in "${fragments[@]}"; do
+    cat "$work/vps/coordinator.yaml" "$f" >"$work/vps/fragment.yaml"
+    cat "$work/home-pc/mesh.yaml" "$f" >"$work/home-pc/fragment.yaml"
+    if "$P2P_COORDINATOR" -c "$work/vps/fragment.yaml" --check >/dev/null 2>&1; then
+      lab_log "README ${f##*/}: coordinator.yaml keys, accepted"
+    elif "$P2P_DAEMON" -c "$work/home-pc/fragment.yaml" --check >/dev/null 2>&1; then
+      lab_log "README ${f##*/}: mesh.yaml keys, accepted"
+    else
+      "$P2P_COORDINATOR" -c "$work/vps/fragment.yaml" --check || true
+      fail "README yaml block ${f##*/} is accepted by neither program"
+    fi
+  done
 
   # The VPS of the README (203.0.113.10 and .11) and two public nodes.
   lab_internet

@@ -347,6 +347,25 @@ TEST_F(CoordinatorLinkTest, IntervalIsCappedByTheKeepalive) {
   EXPECT_EQ(registers[0].at, registered_at + 25s);
 }
 
+// A coordinator that never answers (down, unreachable, or of another network: it drops our
+// initiations as blind garbage) is named in the state after three handshakes, and the state
+// clears once one answers.
+TEST_F(CoordinatorLinkTest, NoAnswerIsSaidAfterThreeHandshakes) {
+  auto& c = coordinator(kCoordA);
+  auto& n = node(kNode1, "n1", "10.77.0.2/24");
+  c.silent = true;
+  n.link.start(net.now);
+  net.run_until(net.now + 10s + 1ms);
+  EXPECT_EQ(n.link.state_text(), "connecting");
+  net.run_until(net.now + 5s);
+  EXPECT_EQ(n.link.state_text(),
+            "connecting: no answer from " + kCoordA.to_string() + " to 3 handshakes");
+  c.silent = false;
+  net.run_until(net.now + 10s);
+  EXPECT_TRUE(n.link.registered());
+  EXPECT_EQ(n.link.state_text(), "registered");
+}
+
 // Three intervals without a word from the coordinator: the link no longer says registered.
 TEST_F(CoordinatorLinkTest, SilentCoordinatorIsNoLongerRegisteredAfterThreeIntervals) {
   auto& c = coordinator(kCoordA);
