@@ -98,7 +98,7 @@ TEST(HttpRequest, Verdicts) {
   EXPECT_EQ(http::parse_request("GET  /metrics HTTP/1.1\r\n", kMax), Verdict::kBadRequest);
   EXPECT_EQ(http::parse_request("GET metrics HTTP/1.1\r\n", kMax), Verdict::kBadRequest);
   EXPECT_EQ(http::parse_request("G(T /metrics HTTP/1.1\r\n", kMax), Verdict::kBadRequest);
-  EXPECT_EQ(http::parse_request(std::string("GET /m\0 HTTP/1.1\r\n", 20), kMax),
+  EXPECT_EQ(http::parse_request(std::string("GET /m\0 HTTP/1.1\r\n", 18), kMax),
             Verdict::kBadRequest);
   EXPECT_EQ(http::parse_request("GET /metrics HTTP/1.1\r\nno colon\r\n\r\n", kMax),
             Verdict::kBadRequest);
