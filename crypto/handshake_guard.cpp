@@ -98,7 +98,7 @@ HandshakeGuard::HandshakeGuard(GuardKeys keys, GuardSettings settings, FillRando
       rotated_(now),
       global_(settings.global, now),
       unproven_(settings.per_address, settings.per_prefix, settings.table_slots, salt(random_)),
-      proven_(settings.proven_per_address, settings.proven_per_address, settings.table_slots,
+      proven_(settings.proven_per_address, settings.proven_per_prefix, settings.table_slots,
               salt(random_)) {
   random_(secret_.span());
   random_(previous_.span());

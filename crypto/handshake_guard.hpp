@@ -80,7 +80,10 @@ struct GuardSettings {
   RateSpec per_address{10, 20};         // unproven, per source address
   RateSpec per_prefix{50, 100};         // unproven, per /24 or /64
   RateSpec proven_per_address{10, 20};  // with a valid mac2
-  std::size_t table_slots = 4096;       // per limiter
+  // Proven sources of one /24 or /64: many genuine nodes behind one carrier NAT pool or in
+  // one hosting subnet re-register at once after a coordinator restart.
+  RateSpec proven_per_prefix{200, 400};
+  std::size_t table_slots = 4096;  // per limiter
 };
 
 // Counts a dropped initiation in `counter` and, at most once per 10 s per reason (`pace`),
