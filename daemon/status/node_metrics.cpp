@@ -62,17 +62,8 @@ std::string render_node_metrics(const core::NodeStatus& s, std::uint64_t tun_wri
 
   const auto& d = s.drops;
   w.begin("p2pvpn_drops_total", Type::kCounter, "Packets and datagrams dropped, by reason.");
-  const std::pair<const char*, std::uint64_t> drops[] = {
-      {"malformed", d.malformed},
-      {"unknown_index", d.unknown_index},
-      {"decrypt_failed", d.decrypt_failed},
-      {"bad_source", d.bad_source},
-      {"no_route", d.no_route},
-      {"queue_full", d.queue_full},
-      {"handshake_failed", d.handshake_failed},
-      {"tun_write", tun_write_drops},
-  };
-  for (const auto& [reason, n] : drops) w.sample({{"reason", reason}}, n);
+  d.for_each([&](const char* reason, std::uint64_t n) { w.sample({{"reason", reason}}, n); });
+  w.sample({{"reason", "tun_write"}}, tun_write_drops);
 
   const auto& c = s.counters;
   w.counter("p2pvpn_handshakes_started_total", "Handshakes initiated with peers.",

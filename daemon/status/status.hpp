@@ -43,6 +43,28 @@ struct DropCounters {
   std::uint64_t handshake_replay = 0;        // replayed, or a superseded certificate
   std::uint64_t cookies_sent = 0;            // answered with a cookie (under load)
   std::uint64_t internal_error = 0;          // a datagram handler failed unexpectedly
+
+  // Every reason with its status/metrics name, in one place (status --json and /metrics).
+  template <class F>
+  void for_each(F&& f) const {
+    f("malformed", malformed);
+    f("unknown_index", unknown_index);
+    f("decrypt_failed", decrypt_failed);
+    f("bad_source", bad_source);
+    f("no_route", no_route);
+    f("queue_full", queue_full);
+    f("handshake_failed", handshake_failed);
+    f("unknown_address", unknown_address);
+    f("lookup_rate", lookup_rate);
+    f("peer_table_full", peer_table_full);
+    f("queue_budget", queue_budget);
+    f("handshake_unpadded", handshake_unpadded);
+    f("handshake_bad_mac1", handshake_bad_mac1);
+    f("handshake_rate_limited", handshake_rate_limited);
+    f("handshake_replay", handshake_replay);
+    f("cookies_sent", cookies_sent);
+    f("internal_error", internal_error);
+  }
 };
 
 // The bounded state behind the peers (status: "peer_table").

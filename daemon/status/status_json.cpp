@@ -50,23 +50,9 @@ json nat_to_json(const wire::NatSummary& nat) {
 }
 
 json drops_to_json(const core::DropCounters& d) {
-  return {{"malformed", d.malformed},
-          {"unknown_index", d.unknown_index},
-          {"decrypt_failed", d.decrypt_failed},
-          {"bad_source", d.bad_source},
-          {"no_route", d.no_route},
-          {"queue_full", d.queue_full},
-          {"handshake_failed", d.handshake_failed},
-          {"unknown_address", d.unknown_address},
-          {"lookup_rate", d.lookup_rate},
-          {"peer_table_full", d.peer_table_full},
-          {"queue_budget", d.queue_budget},
-          {"handshake_unpadded", d.handshake_unpadded},
-          {"handshake_bad_mac1", d.handshake_bad_mac1},
-          {"handshake_rate_limited", d.handshake_rate_limited},
-          {"handshake_replay", d.handshake_replay},
-          {"cookies_sent", d.cookies_sent},
-          {"internal_error", d.internal_error}};
+  json out = json::object();
+  d.for_each([&](const char* reason, std::uint64_t n) { out[reason] = n; });
+  return out;
 }
 
 json peer_table_to_json(const core::PeerTableStatus& t) {

@@ -7,12 +7,12 @@
 
 #include <utility>
 // Asio after <utility> (Boost 1.74).
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -147,6 +147,7 @@ TEST(NodeMetrics, RendersStatusAndCounters) {
   p.rtt = 12ms;
   s.peers.push_back(p);
   s.drops.decrypt_failed = 4;
+  s.drops.handshake_bad_mac1 = 6;
   s.counters.handshakes_started = 2;
   s.counters.punch_successes = 1;
   s.counters.time_to_direct.observe(0.3);
@@ -163,6 +164,9 @@ TEST(NodeMetrics, RendersStatusAndCounters) {
       contains(text, "p2pvpn_peer_rtt_seconds{peer=\"lap\\\"top\",vip=\"10.77.0.3\"} 0.012\n"));
   EXPECT_TRUE(contains(text, "p2pvpn_drops_total{reason=\"decrypt_failed\"} 4\n"));
   EXPECT_TRUE(contains(text, "p2pvpn_drops_total{reason=\"tun_write\"} 9\n"));
+  // Every reason status --json has (one list: DropCounters::for_each).
+  EXPECT_TRUE(contains(text, "p2pvpn_drops_total{reason=\"handshake_bad_mac1\"} 6\n"));
+  EXPECT_TRUE(contains(text, "p2pvpn_drops_total{reason=\"unknown_address\"} 0\n"));
   EXPECT_TRUE(contains(text, "p2pvpn_handshakes_started_total 2\n"));
   EXPECT_TRUE(contains(text, "p2pvpn_punch_successes_total 1\n"));
   EXPECT_TRUE(contains(text, "p2pvpn_time_to_direct_seconds_bucket{le=\"0.5\"} 1\n"));
