@@ -14,6 +14,7 @@
 #include <string>
 
 #include "config/coordinator_config.hpp"
+#include "config/daemon_options.hpp"
 #include "config/startup.hpp"
 #include "coordinator/shell/coordinator_shell.hpp"
 #include "crypto/secure_buffer.hpp"
@@ -35,9 +36,8 @@ int run(const std::filesystem::path& config_path, p2p::config::LogFormat log_for
     return refuse(e.what());
   }
   crypto::init_sodium();
-  coord::CoordinatorLoggers logs{
-      config::make_logger("coordinator", config.log.level, log_format),
-      config::make_logger("ctl", config.log.level, log_format)};
+  coord::CoordinatorLoggers logs{config::make_logger("coordinator", config.log.level, log_format),
+                                 config::make_logger("ctl", config.log.level, log_format)};
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
@@ -66,17 +66,9 @@ int run(const std::filesystem::path& config_path, p2p::config::LogFormat log_for
 int main(int argc, char** argv) {
   CLI::App app{"p2pvpn-coordinator: the p2pvpn coordinator (registry, introductions, relay, STUN)",
                "p2pvpn-coordinator"};
-  std::filesystem::path config_path;
-  app.add_option("-c,--config", config_path, "Path of coordinator.yaml")->required();
-  std::string log_format = "auto";
-  app.add_option("--log-format", log_format, p2p::config::kLogFormatHelp)
-      ->check(CLI::IsMember({"auto", "text", "journal"}))
-      ->capture_default_str();
-  bool check_only = false;
-  app.add_flag("--check", check_only,
-               "Load the config and the key, certificate and CA it names, say what is wrong or "
-               "OK, and exit (nothing is opened)");
-  app.set_version_flag("--version", std::string("p2pvpn-coordinator ") + P2P_VERSION);
+  p2p::config::DaemonOptions opts;
+  p2p::config::add_daemon_options(app, opts, "Path of coordinator.yaml",
+                                  std::string("p2pvpn-coordinator ") + P2P_VERSION);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -84,7 +76,7 @@ int main(int argc, char** argv) {
   }
   ::signal(SIGPIPE, SIG_IGN);  // a control client that hangs up must not kill us
   try {
-    return run(config_path, *p2p::config::parse_log_format(log_format), check_only);
+    return run(opts.config_path, opts.format(), opts.check_only);
   } catch (const std::exception& e) {
     return refuse(e.what());
   }

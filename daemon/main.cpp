@@ -13,6 +13,7 @@
 #include <iostream>
 #include <string>
 
+#include "config/daemon_options.hpp"
 #include "config/mesh_config.hpp"
 #include "config/startup.hpp"
 #include "crypto/secure_buffer.hpp"
@@ -69,17 +70,9 @@ int run(const std::filesystem::path& config_path, p2p::config::LogFormat log_for
 
 int main(int argc, char** argv) {
   CLI::App app{"p2pvpnd: the p2pvpn node daemon", "p2pvpnd"};
-  std::filesystem::path config_path;
-  app.add_option("-c,--config", config_path, "Path of mesh.yaml")->required();
-  std::string log_format = "auto";
-  app.add_option("--log-format", log_format, p2p::config::kLogFormatHelp)
-      ->check(CLI::IsMember({"auto", "text", "journal"}))
-      ->capture_default_str();
-  bool check_only = false;
-  app.add_flag("--check", check_only,
-               "Load the config and the key, certificate and CA it names, say what is wrong or "
-               "OK, and exit (nothing is opened)");
-  app.set_version_flag("--version", std::string("p2pvpnd ") + P2P_VERSION);
+  p2p::config::DaemonOptions opts;
+  p2p::config::add_daemon_options(app, opts, "Path of mesh.yaml",
+                                  std::string("p2pvpnd ") + P2P_VERSION);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -87,7 +80,7 @@ int main(int argc, char** argv) {
   }
   ::signal(SIGPIPE, SIG_IGN);  // a control client that hangs up must not kill us
   try {
-    return run(config_path, *p2p::config::parse_log_format(log_format), check_only);
+    return run(opts.config_path, opts.format(), opts.check_only);
   } catch (const std::exception& e) {
     return refuse(e.what());
   }
