@@ -54,7 +54,7 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
       handshakes_(
           identity_,
           [this](const crypto::Certificate& c) { return verify_peer(c, crypto::Role::node); },
-          sessions_, effects),
+          sessions_, effects, 2 * settings_.limits.max_peers),
       unknown_(settings_.limits.unknown_address_ttl, settings_.limits.unknown_addresses),
       lookups_(settings_.limits.lookups_per_second, settings_.limits.lookup_burst),
       queue_budget_(settings_.limits.queued_packets, settings_.limits.queued_bytes),
