@@ -188,7 +188,10 @@ void Coordinator::establish(Time now, const Endpoint& from, const crypto::Certif
                     now));
     if (!e) {
       ++counters_.registry_full;
-      log_->warn("registry full ({} nodes); refusing node={}", registry_.size(), cert.name);
+      if (auto n = registry_full_log_.hit(now))
+        log_->warn(
+            "registry full ({} nodes); refused {} registrations in the last 10s, last node={}",
+            registry_.size(), *n, cert.name);
       return;
     }
   }

@@ -166,6 +166,7 @@ class Coordinator {
   struct {
     DropReason unpadded, bad_mac1, rate_limited, pending_full, internal;
   } init_log_;
+  DropReason registry_full_log_;  // refused registrations: one line per 10 s
 };
 
 }  // namespace p2p::coord
