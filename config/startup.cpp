@@ -106,6 +106,9 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& name, LogLevel le
   } else {
     logger = std::make_shared<spdlog::logger>(
         name, std::make_shared<spdlog::sinks::stderr_color_sink_st>());
+    // UTC with its zone, to the millisecond: lines from hosts in different zones line up.
+    logger->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+        "[%Y-%m-%dT%H:%M:%S.%eZ] [%n] [%^%l%$] %v", spdlog::pattern_time_type::utc));
   }
   switch (level) {
     case LogLevel::trace: logger->set_level(spdlog::level::trace); break;
