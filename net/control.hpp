@@ -168,8 +168,8 @@ struct RevocationChunk {
 };
 
 using ControlMessage =
-    std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce, PeerUnknown, Goodbye,
-                 Relay, Relayed, PathProbe, PathProbeAck, RevocationHave, RevocationChunk>;
+    std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce, PeerUnknown, Goodbye, Relay,
+                 Relayed, PathProbe, PathProbeAck, RevocationHave, RevocationChunk>;
 
 // Appends the encoding of `m` to `out` (out is not cleared, so a caller can encode after a
 // header it already holds). Reasons, names and endpoint lists are cut to their limits; an
