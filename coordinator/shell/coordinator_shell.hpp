@@ -58,7 +58,8 @@ struct CoordinatorLoggers {
 // "observed","local_endpoints":[..],"nat":{"type","allocation","port_step"},
 // "seconds_since_seen","relayed_bytes","relay_dropped"}...],"counters":{"handshakes_refused",
 // "malformed","stun_answered","init_unpadded","init_bad_mac1","init_rate_limited",
-// "cookies_sent","init_pending_full","internal_error"}}.
+// "cookies_sent","init_pending_full","internal_error","revoked_removed"},
+// "revocation_sequence"} (the CA-signed revocation list in force; 0: none).
 nlohmann::json status_to_json(const CoordinatorStatus& status);
 
 class CoordinatorShell final : public CoordinatorEffects {
