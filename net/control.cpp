@@ -106,6 +106,21 @@ struct Encoder {
     w.u64(m.probe_id);
     w.endpoint(m.observed);
   }
+  void operator()(const RevocationHave& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kRevocationHave));
+    w.u64(m.sequence);
+  }
+  void operator()(const RevocationChunk& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kRevocationChunk));
+    w.u64(m.sequence);
+    w.u8(m.index);
+    w.u8(m.count);
+    if (m.bytes.size() > kRevocationChunkSize) {
+      std::fprintf(stderr, "fatal: revocation chunk of %zu bytes\n", m.bytes.size());
+      std::abort();
+    }
+    w.blob16(m.bytes);
+  }
 };
 
 std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
@@ -182,6 +197,21 @@ std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
       if (type == ControlType::kPathProbe) return PathProbe{*id, *e};
       return PathProbeAck{*id, *e};
     }
+    case ControlType::kRevocationHave: {
+      auto seq = r.u64();
+      if (!seq) return std::nullopt;
+      return RevocationHave{*seq};
+    }
+    case ControlType::kRevocationChunk: {
+      auto seq = r.u64();
+      auto index = r.u8();
+      auto count = r.u8();
+      auto bytes = r.blob16(kRevocationChunkSize);
+      if (!seq || !index || !count || !bytes || *count == 0 || *count > kMaxRevocationChunks ||
+          *index >= *count || bytes->empty())
+        return std::nullopt;
+      return RevocationChunk{*seq, *index, *count, {bytes->begin(), bytes->end()}};
+    }
   }
   return std::nullopt;
 }
@@ -234,7 +264,7 @@ std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plain
   auto t = r.u8();
   if (!t) return std::nullopt;
   auto type = static_cast<ControlType>(*t);
-  bool known = (*t >= 0x01 && *t <= 0x09) || *t == 0x10 || *t == 0x11;
+  bool known = (*t >= 0x01 && *t <= 0x09) || *t == 0x10 || *t == 0x11 || *t == 0x20 || *t == 0x21;
   if (!known) return std::nullopt;
   auto m = decode_body(type, r);
   if (!m || !r.done()) return std::nullopt;
@@ -242,9 +272,10 @@ std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plain
 }
 
 const char* control_name(const ControlMessage& m) {
-  static constexpr const char* kNames[] = {"Register",    "RegisterOk", "Refused", "PeerRequest",
-                                           "Introduce",   "PeerUnknown", "Goodbye", "Relay",
-                                           "Relayed",     "PathProbe",  "PathProbeAck"};
+  static constexpr const char* kNames[] = {
+      "Register",     "RegisterOk",     "Refused",        "PeerRequest", "Introduce",
+      "PeerUnknown",  "Goodbye",        "Relay",          "Relayed",     "PathProbe",
+      "PathProbeAck", "RevocationHave", "RevocationChunk"};
   return kNames[m.index()];
 }
 

@@ -10,8 +10,15 @@
 //   Relay {to vip, inner datagram}           Introduce {id, cert, endpoints, nat, initiate}
 //   Goodbye {}                               PeerUnknown {id, reason}
 //                                            Relayed {from vip, inner datagram}
+//   RevocationHave {sequence}                RevocationChunk {sequence, index, count, bytes}
 //   peer <-> peer
 //   PathProbe {probe id, sent-to endpoint}   PathProbeAck {probe id, observed source}
+//
+// The CA-signed revocation list (crypto/revocation_list.hpp, at most 32867 bytes) travels in
+// RevocationChunks of at most kRevocationChunkSize bytes, at most kMaxRevocationChunks of
+// them (net/revocation_push.hpp splits and reassembles): the coordinator pushes them after a
+// node's RevocationHave names an older sequence, and to every registered node when its list
+// changes. The wire does not trust them: the node verifies the reassembled list itself.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +39,8 @@ inline constexpr std::size_t kMaxLocalEndpoints = 8;
 inline constexpr std::size_t kMaxNameLength = 63;
 inline constexpr std::size_t kMaxCertificateSize = 1242;
 inline constexpr std::size_t kMaxReasonLength = 200;
+inline constexpr std::size_t kRevocationChunkSize = 1024;
+inline constexpr std::size_t kMaxRevocationChunks = 33;  // 33 KiB: a full list
 
 // The classic (RFC 3489) name of a NAT: what NAT discovery (daemon/nat/nat_discovery.hpp)
 // classifies, what a node registers and what the coordinator passes on to its peers. The one
@@ -75,6 +84,8 @@ enum class ControlType : std::uint8_t {
   kRelayed = 0x09,
   kPathProbe = 0x10,
   kPathProbeAck = 0x11,
+  kRevocationHave = 0x20,
+  kRevocationChunk = 0x21,
 };
 
 struct Register {
@@ -141,8 +152,24 @@ struct PathProbeAck {
   bool operator==(const PathProbeAck&) const = default;
 };
 
-using ControlMessage = std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce,
-                                    PeerUnknown, Goodbye, Relay, Relayed, PathProbe, PathProbeAck>;
+// The sequence of the newest revocation list the node holds (0: none), after each RegisterOk.
+struct RevocationHave {
+  std::uint64_t sequence = 0;
+  bool operator==(const RevocationHave&) const = default;
+};
+// Part `index` (0-based) of `count` (1..kMaxRevocationChunks) of the encoded revocation list
+// `sequence`; `bytes` is 1..kRevocationChunkSize bytes, all but the last chunk full.
+struct RevocationChunk {
+  std::uint64_t sequence = 0;
+  std::uint8_t index = 0;
+  std::uint8_t count = 0;
+  std::vector<std::uint8_t> bytes;
+  bool operator==(const RevocationChunk&) const = default;
+};
+
+using ControlMessage =
+    std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce, PeerUnknown, Goodbye, Relay,
+                 Relayed, PathProbe, PathProbeAck, RevocationHave, RevocationChunk>;
 
 // Appends the encoding of `m` to `out` (out is not cleared, so a caller can encode after a
 // header it already holds). Reasons, names and endpoint lists are cut to their limits; an

@@ -35,7 +35,8 @@ Coordinator::Coordinator(crypto::Identity identity, crypto::CaCertificate ca,
       // its /64).
       stun_limiter_(RateSpec{double(settings_.stun_rate), double(settings_.stun_burst)},
                     RateSpec{4.0 * double(settings_.stun_rate), 4.0 * double(settings_.stun_burst)},
-                    settings_.stun_sources, random_salt(effects)) {
+                    settings_.stun_sources, random_salt(effects)),
+      revocations_(settings_.revoked) {
   if (settings_.relay_burst == 0) settings_.relay_burst = settings_.relay_rate;
   scratch_.reserve(2048);
 }
@@ -120,7 +121,7 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
   auto hs = crypto::AuthHandshake::responder(
       crypto::AuthHandshake::Kind::kXX, identity_, [this, now_unix](const crypto::Certificate& c) {
         return crypto::verify(c, ca_, now_unix,
-                              crypto::VerifyPolicy{crypto::Role::node, settings_.revoked});
+                              crypto::VerifyPolicy{crypto::Role::node, revocations_.all()});
       });
   if (!hs.read(init->noise)) {
     ++counters_.malformed;
@@ -302,6 +303,10 @@ void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) 
     remove(e, "said goodbye");
     return;
   }
+  if (auto* h = std::get_if<wire::RevocationHave>(&m)) {
+    on_revocation_have(now, e, *h);
+    return;
+  }
   log_->debug("node={} sent unexpected {}", e.cert.name, wire::control_name(m));
 }
 
@@ -372,6 +377,7 @@ Time Coordinator::next_deadline() const {
 CoordinatorStatus Coordinator::status(Time now) const {
   CoordinatorStatus s = counters_;
   s.pending_handshakes = pending_.size();
+  s.revocation_sequence = revocations_.sequence();
   registry_.for_each([&](const Entry& e) {
     if (!e.registered) return;
     s.nodes.push_back(NodeEntryStatus{e.cert.name, e.cert.vip, e.observed, e.local_endpoints, e.nat,

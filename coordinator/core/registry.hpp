@@ -100,6 +100,10 @@ class Registry {
   void for_each(F&& f) const {
     for (const auto& [key, n] : nodes_) f(n);
   }
+  template <class F>
+  void for_each(F&& f) {
+    for (auto& [key, n] : nodes_) f(n);
+  }
 
  private:
   struct KeyHash {

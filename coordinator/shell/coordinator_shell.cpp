@@ -15,6 +15,7 @@ using wire::stun::ServerSocket;
 namespace {
 
 constexpr Duration kWarningInterval = std::chrono::seconds(10);
+constexpr Duration kRevocationPoll = std::chrono::seconds(1);
 
 CoordinatorSettings settings_from(const config::CoordinatorConfig& c) {
   CoordinatorSettings s;
@@ -75,7 +76,9 @@ json status_to_json(const CoordinatorStatus& status) {
                 {"init_rate_limited", status.init_rate_limited},
                 {"cookies_sent", status.cookies_sent},
                 {"init_pending_full", status.init_pending_full},
-                {"internal_error", status.internal_error}}}};
+                {"internal_error", status.internal_error},
+                {"revoked_removed", status.revoked_removed}}},
+              {"revocation_sequence", status.revocation_sequence}};
 }
 
 Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::create(
@@ -106,6 +109,7 @@ Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::creat
   shell->core_ = std::make_unique<Coordinator>(std::move(identity.identity), std::move(identity.ca),
                                                settings_from(config), std::move(*stun), *shell,
                                                shell->log_.coord);
+  if (!config.revocation_list.empty()) shell->revocation_file_.emplace(config.revocation_list);
   if (!config.control_socket.empty()) {
     auto control = io::ControlServer::open_for(io, config.control_socket, shell.get());
     if (!control) return fail(control.error().message);
@@ -123,10 +127,17 @@ Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::creat
 }
 
 CoordinatorShell::CoordinatorShell(asio::io_context& io, CoordinatorLoggers logs)
-    : log_(std::move(logs)), timer_(io, [this] {
+    : log_(std::move(logs)),
+      timer_(io,
+             [this] {
+               if (stopped_) return;
+               core_->on_tick(Clock::now());
+               after_event();
+             }),
+      revocation_timer_(io, [this] {
         if (stopped_) return;
-        core_->on_tick(Clock::now());
-        after_event();
+        if (revocation_file_->changed()) (void)reload_revocation_list();
+        revocation_timer_.arm(Clock::now() + kRevocationPoll);
       }) {}
 
 CoordinatorShell::~CoordinatorShell() {
@@ -141,7 +152,37 @@ void CoordinatorShell::start() {
                      i == 0 ? "" : " (STUN only)");
     wait(i);
   }
+  if (revocation_file_) {
+    (void)revocation_file_->changed();  // the stamp of what is read now
+    (void)reload_revocation_list();
+    revocation_timer_.arm(Clock::now() + kRevocationPoll);
+  }
   after_event();
+}
+
+Expected<bool, std::string> CoordinatorShell::reload_revocation_list() {
+  if (!revocation_file_) return false;
+  auto list = revocation_file_->load();
+  if (!list) {
+    log_.coord->error("revocation list not taken: {}", list.error());
+    return fail(list.error());
+  }
+  if (!*list) {
+    log_.coord->info("no revocation list at {} yet", revocation_file_->path().string());
+    return false;
+  }
+  auto taken = core_->set_revocation_list(Clock::now(), **list);
+  after_event();
+  if (!taken) {
+    log_.coord->error("revocation list {} not taken: {}", revocation_file_->path().string(),
+                      taken.error().message);
+    return fail(taken.error().message);
+  }
+  if (!*taken)
+    log_.coord->warn("revocation list {} not taken: its sequence {} is not newer than {}",
+                     revocation_file_->path().string(), (*list)->sequence,
+                     core_->revocation_sequence());
+  return *taken;
 }
 
 void CoordinatorShell::stop() {
@@ -149,6 +190,7 @@ void CoordinatorShell::stop() {
   stopped_ = true;
   flush_all();
   timer_.arm(Time::max());
+  revocation_timer_.arm(Time::max());
   for (auto& s : sockets_) s->socket.close();
   if (control_) control_->close();
   if (metrics_) metrics_->close();

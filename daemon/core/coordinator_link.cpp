@@ -252,6 +252,8 @@ void CoordinatorLink::on_message(Time now, PacketView plain) {
     events_.on_introduce(now, *in);
   } else if (auto* u = std::get_if<wire::PeerUnknown>(&*m)) {
     events_.on_peer_unknown(now, *u);
+  } else if (auto* c = std::get_if<wire::RevocationChunk>(&*m)) {
+    events_.on_revocation_chunk(now, *c);
   } else {
     log_.debug("coordinator sent unexpected {}", wire::control_name(*m));
   }

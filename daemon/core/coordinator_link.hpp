@@ -37,6 +37,8 @@ class CoordinatorEvents {
   virtual void on_peer_unknown(Time now, const wire::PeerUnknown& m) = 0;
   // A peer's datagram that came through the relay (`datagram` is writable, with headroom).
   virtual void on_relayed(Time now, PacketView datagram) = 0;
+  // A part of the CA-signed revocation list, unverified (the Node reassembles and checks it).
+  virtual void on_revocation_chunk(Time /*now*/, const wire::RevocationChunk& /*m*/) {}
 };
 
 class CoordinatorLink {

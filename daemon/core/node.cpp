@@ -58,7 +58,8 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
       unknown_(settings_.limits.unknown_address_ttl, settings_.limits.unknown_addresses),
       lookups_(settings_.limits.lookups_per_second, settings_.limits.lookup_burst),
       queue_budget_(settings_.limits.queued_packets, settings_.limits.queued_bytes),
-      queue_buffer_(kBufferSize) {
+      queue_buffer_(kBufferSize),
+      revocations_(settings_.revoked) {
   scratch_.reserve(2048);
   coord_.set_network_key(ca_.public_key);
 }
@@ -135,7 +136,7 @@ void Node::on_introduce(Time now, const wire::Introduce& m) {
 Expected<void, crypto::CertError> Node::verify_peer(const crypto::Certificate& cert,
                                                     crypto::Role role) const {
   auto now = static_cast<UnixTime>(fx_.unix_nanos() / 1'000'000'000);
-  return crypto::verify(cert, ca_, now, crypto::VerifyPolicy{role, settings_.revoked});
+  return crypto::verify(cert, ca_, now, crypto::VerifyPolicy{role, revocations_.all()});
 }
 
 // A handshake just installed a new current session for `p`.

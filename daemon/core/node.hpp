@@ -32,6 +32,14 @@
 //   (on_udp -> on_datagram -> on_data -> SessionSlots::open -> on_peer_plaintext
 //    -> DataPath::inspect -> NodeEffects::write_tun, or on_probe/on_ack -> PathSet)
 //
+// Revocation (node_revocation.cpp): certificates are checked against mesh.yaml's `revoked:`
+// merged with the newest CA-signed revocation list the node accepted, from any coordinator
+// (RevocationChunks, reassembled) or handed in by the shell (the list file read at start). A
+// list is taken only if it verifies against our CA and its sequence is higher than the one we
+// hold, so no coordinator can forge one or roll us back. Taking one cuts every session with a
+// peer it revokes at once (the peer is refused, as one that failed our check) and tells the
+// shell (NodeEffects::revocation_list_accepted) so it can keep the list.
+//
 // Threading: none. One Node is driven from one thread.
 #pragma once
 
@@ -49,6 +57,7 @@
 #include <vector>
 
 #include "crypto/auth_handshake.hpp"
+#include "crypto/revocation_list.hpp"
 #include "crypto/transport.hpp"
 #include "daemon/core/coordinator_link.hpp"
 #include "daemon/core/data_path.hpp"
@@ -62,6 +71,7 @@
 #include "net/ip.hpp"
 #include "net/packet_view.hpp"
 #include "net/rate_limit.hpp"
+#include "net/revocation_push.hpp"
 #include "net/time.hpp"
 
 namespace p2p::core {
@@ -156,6 +166,13 @@ class Node : private CoordinatorEvents {
   // The coordinator in use; nullopt when none is configured.
   std::optional<Endpoint> coordinator() const;
 
+  // Takes a CA-signed revocation list if it verifies and is newer than the one we hold (see
+  // the top of this file): true when taken, false when not newer, an error when it does not
+  // verify.
+  Expected<bool, crypto::CertError> set_revocation_list(Time now,
+                                                        const crypto::RevocationList& list);
+  std::uint64_t revocation_sequence() const { return revocations_.sequence(); }
+
  private:
   class ProbeSender;
 
@@ -164,6 +181,7 @@ class Node : private CoordinatorEvents {
   void on_introduce(Time now, const wire::Introduce& m) override;
   void on_peer_unknown(Time now, const wire::PeerUnknown& m) override;
   void on_relayed(Time now, PacketView datagram) override;
+  void on_revocation_chunk(Time now, const wire::RevocationChunk& m) override;
 
   // Peers: the table's lifecycle (node_peers.cpp).
   // The peer for `vip`, made if new; nullptr (counted) when max_peers are in use and none is
@@ -250,6 +268,8 @@ class Node : private CoordinatorEvents {
   struct {
     DropReason unpadded, bad_mac1, rate_limited, replay, failed, internal;
   } init_log_;
+  crypto::Revocations revocations_;  // mesh.yaml's revoked: and the newest signed list
+  wire::RevocationAssembly revocation_assembly_;
 };
 
 }  // namespace p2p::core

@@ -85,6 +85,8 @@ NodeStatus Node::status(Time now) const {
   s.coordinator_state = coord_.state_text();
   s.drops = drops_;
   s.counters = counters_;
+  s.revocation_sequence = revocations_.sequence();
+  s.revoked = revocations_.all().size();
   s.peer_table = {peers_.size(),         settings_.limits.max_peers,
                   unknown_.size(),       queue_budget_.packets(),
                   queue_budget_.bytes(), evicted_idle_,

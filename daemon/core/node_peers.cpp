@@ -35,6 +35,8 @@ constexpr std::array<std::pair<const char*, std::uint64_t DropCounters::*>, 11> 
 }  // namespace
 
 void Node::on_registered(Time now) {
+  // The coordinator answers with its revocation list if it holds a newer one.
+  coord_.send(now, wire::RevocationHave{revocations_.sequence()});
   peers_.for_each([&](Peer& p) {
     if (p.state == Peer::State::kRequesting && p.request_attempts == 0) request_peer(now, p);
   });

@@ -12,6 +12,7 @@
 #include "crypto/armor.hpp"
 #include "crypto/certificate.hpp"
 #include "crypto/keys.hpp"
+#include "crypto/revocation_list.hpp"
 #include "net/expected.hpp"
 
 namespace p2p::ctl {
@@ -58,20 +59,12 @@ std::optional<std::string> ensure_dir(const fs::path& dir, bool owner_only) {
   return std::nullopt;
 }
 
-// The issue record, CA_DIR/issued.txt: one line "NAME VIP/LEN FINGERPRINT" per certificate
-// issued, so a name or a virtual IP is never handed out twice (certificates of one network
-// may sit in many directories; the CA directory is the one place they all pass through).
-struct IssuedEntry {
-  std::string name;
-  Ipv4Prefix vip;
-  std::string fingerprint;
-};
-
 fs::path issued_path(const fs::path& ca_dir) {
   return ca_dir / "issued.txt";
 }
 
-// The record's entries; a missing file is an empty record (a CA older than the record).
+}  // namespace
+
 Expected<std::vector<IssuedEntry>, std::string> read_issued(const fs::path& ca_dir) {
   std::vector<IssuedEntry> out;
   std::error_code ec;
@@ -94,6 +87,8 @@ Expected<std::vector<IssuedEntry>, std::string> read_issued(const fs::path& ca_d
   }
   return out;
 }
+
+namespace {
 
 // Why `name` at `vip` cannot be issued, if it cannot: the prefix's network or broadcast
 // address, or a name or address the record already holds (a name only without --force, which
@@ -288,6 +283,12 @@ int run_cert_show(const fs::path& file, const Context& ctx) {
     ctx.out << describe(*cert);
     return kExitOk;
   }
+  if (label == kRevocationListLabel) {
+    auto list = revocation_list_from_armor(*text);
+    if (!list) return report_error(ctx, quoted(file) + ": " + list.error().message);
+    ctx.out << describe(*list);
+    return kExitOk;
+  }
   if (label == kCaCertificateLabel) {
     auto ca = ca_certificate_from_armor(*text);
     if (!ca) return report_error(ctx, quoted(file) + ": " + ca.error().message);
@@ -391,10 +392,11 @@ void add_cert_commands(CLI::App& app, const Context& ctx, int& exit_code) {
   issue_cmd->add_flag("--force", issue->force, "Overwrite existing output files");
   issue_cmd->callback([&ctx, &exit_code, issue] { exit_code = run_issue(*issue, ctx); });
 
-  auto* cert = app.add_subcommand("cert", "Inspect and check certificates");
+  auto* cert = app.add_subcommand("cert", "Inspect and check certificates (and revocation lists)");
   cert->require_subcommand(1);
   auto show_file = std::make_shared<fs::path>();
-  auto* show_cmd = cert->add_subcommand("show", "Print a certificate (node or CA)");
+  auto* show_cmd =
+      cert->add_subcommand("show", "Print a certificate (node or CA) or a revocation list");
   show_cmd->add_option("FILE", *show_file, "Certificate file")->required();
   show_cmd->callback([&ctx, &exit_code, show_file] { exit_code = run_cert_show(*show_file, ctx); });
   auto verify_opt = std::make_shared<VerifyOptions>();

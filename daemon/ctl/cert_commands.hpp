@@ -5,7 +5,7 @@
 //                recorded in DIR/issued.txt ("NAME VIP/LEN FINGERPRINT" per line): a virtual IP
 //                already issued to another name, the prefix's network or broadcast address,
 //                and (without --force, which re-issues) a name already issued are refused
-//   cert show    print a certificate (node or CA)
+//   cert show    print a certificate (node or CA) or a revocation list
 //   cert verify  check a certificate against ca.crt; exit 1 with the reason on failure
 //   key generate a node key pair without a certificate (for --pubkey on the admin's side)
 //   key public   print the public key of a private key file
@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "daemon/ctl/command.hpp"
+#include "net/expected.hpp"
+#include "net/ip.hpp"
 
 namespace CLI {
 class App;
@@ -57,6 +59,17 @@ struct KeyGenerateOptions {
   std::filesystem::path pub;  // empty: none
   bool force = false;
 };
+
+// The issue record, CA_DIR/issued.txt: one line "NAME VIP/LEN FINGERPRINT" per certificate
+// issued, so a name or a virtual IP is never handed out twice (certificates of one network
+// may sit in many directories; the CA directory is the one place they all pass through).
+struct IssuedEntry {
+  std::string name;
+  Ipv4Prefix vip;
+  std::string fingerprint;
+};
+// The record's entries; a missing file is an empty record (a CA older than the record).
+Expected<std::vector<IssuedEntry>, std::string> read_issued(const std::filesystem::path& ca_dir);
 
 int run_ca_init(const CaInitOptions& opt, const Context& ctx);
 int run_issue(const IssueOptions& opt, const Context& ctx);

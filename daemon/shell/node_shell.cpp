@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 
+#include "crypto/armor.hpp"
 #include "daemon/status/node_metrics.hpp"
 #include "daemon/status/status_json.hpp"
 #include "net/asio/socket_address.hpp"
@@ -152,6 +153,7 @@ NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
   }
   node_ = std::make_unique<core::Node>(std::move(identity.identity), std::move(identity.ca),
                                        node_settings(config), *this, log_.node);
+  if (!config.revocation_list.empty()) revocation_file_.emplace(config.revocation_list);
   node_->set_stun_sink([this](Time now, const Endpoint& from, std::span<const std::uint8_t> d) {
     // Only feeds the run; a run this completes is finished in after_event(), outside the Node.
     discovery_.on_stun(now, from, d);
@@ -170,6 +172,7 @@ void NodeShell::start() {
   open_address_monitor();  // before reading the addresses, so no change slips in between
   local_endpoints_ = gather_local_endpoints();
   node_->set_local_endpoints(now, local_endpoints_);
+  (void)reload_revocation_list();
   node_->start(now);
   discovery_.request(now, std::nullopt);
   after_event(now);
@@ -238,6 +241,32 @@ std::uint64_t NodeShell::unix_nanos() {
   auto since = std::chrono::system_clock::now().time_since_epoch();
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(since).count());
+}
+
+Expected<bool, std::string> NodeShell::reload_revocation_list() {
+  if (!revocation_file_) return false;
+  auto list = revocation_file_->load();
+  if (!list) {
+    log_.node->error("revocation list not taken: {}", list.error());
+    return fail(list.error());
+  }
+  if (!*list) return false;
+  Time now = Clock::now();
+  auto taken = node_->set_revocation_list(now, **list);
+  if (started_) after_event(now);
+  if (!taken) {
+    log_.node->error("revocation list {} not taken: {}", revocation_file_->path().string(),
+                     taken.error().message);
+    return fail(taken.error().message);
+  }
+  return *taken;
+}
+
+void NodeShell::revocation_list_accepted(std::span<const std::uint8_t> encoded) {
+  if (!revocation_file_) return;
+  auto ok = crypto::write_armored_file(
+      revocation_file_->path(), crypto::armor(crypto::kRevocationListLabel, encoded), 0644, true);
+  if (!ok) log_.node->warn("cannot keep the revocation list: {}", ok.error().message);
 }
 
 void NodeShell::public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) {

@@ -35,6 +35,11 @@
 //
 // Metrics (mesh.yaml metrics.listen): GET /metrics -> render_node_metrics(node.status()).
 //
+// Revocation list (mesh.yaml revocation_list): read at start; every newer list the Node takes
+// (pushed by a coordinator) is written back there, so a restarted node keeps what it learnt
+// and cannot be rolled back. The file is not watched: coordinators distribute lists;
+// reload_revocation_list() reads it again (what a configuration reload calls).
+//
 // Threading: everything runs on the one thread that runs the io_context.
 #pragma once
 
@@ -51,6 +56,7 @@
 #include <vector>
 
 #include "config/mesh_config.hpp"
+#include "config/revocation_file.hpp"
 #include "config/startup.hpp"
 #include "daemon/core/network_settle.hpp"
 #include "daemon/core/node.hpp"
@@ -98,12 +104,18 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   const std::string& tun_name() const { return tun_.name(); }
   core::NodeStatus status() const { return node_->status(Clock::now()); }
 
+  // Reads the configured revocation list file and hands it to the Node: true when taken,
+  // false when there is none or it is not newer than the list held; an error (logged) when
+  // it does not load or verify. No file configured: false.
+  Expected<bool, std::string> reload_revocation_list();
+
   // core::NodeEffects
   void send_udp(const Endpoint& to, std::span<const std::uint8_t> datagram) override;
   void write_tun(std::span<const std::uint8_t> packet) override;
   void fill_random(std::span<std::uint8_t> out) override;
   std::uint64_t unix_nanos() override;
   void public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) override;
+  void revocation_list_accepted(std::span<const std::uint8_t> encoded) override;
 
  private:
   NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
@@ -176,6 +188,7 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   std::uint64_t tun_write_drops_ = 0;
   Time last_warning_{};
   bool started_ = false, stopped_ = false;
+  std::optional<config::RevocationFile> revocation_file_;  // mesh.yaml revocation_list
 };
 
 }  // namespace p2p::daemon

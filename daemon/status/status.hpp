@@ -117,6 +117,8 @@ struct NodeStatus {
   DropCounters drops;
   PeerTableStatus peer_table;
   NodeCounters counters;
+  std::uint64_t revocation_sequence = 0;  // the CA-signed list taken (0: none)
+  std::size_t revoked = 0;  // fingerprints checked against: mesh.yaml's and the list's
 };
 
 }  // namespace p2p::core

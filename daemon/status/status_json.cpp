@@ -159,6 +159,15 @@ std::string drops_line(const json& drops) {
   return s.empty() ? s : s + "\n";
 }
 
+// "revocation list 7 (3 certificates revoked)\n"; nothing without a list (or from a daemon
+// older than the field).
+std::string revocation_line(const json& node) {
+  auto it = node.find("revocation_list");
+  if (it == node.end() || it->at("sequence").is_null()) return "";
+  return fmt::format("revocation list {} ({} certificates revoked)\n",
+                     it->at("sequence").get<std::uint64_t>(), it->at("revoked").get<std::size_t>());
+}
+
 }  // namespace
 
 json status_to_json(const core::NodeStatus& s) {
@@ -175,6 +184,9 @@ json status_to_json(const core::NodeStatus& s) {
                {"nat", nat_to_json(s.nat)},
                {"coordinator",
                 {{"endpoint", endpoint_or_null(s.coordinator)}, {"state", s.coordinator_state}}}};
+  node["revocation_list"] = {
+      {"sequence", s.revocation_sequence == 0 ? json(nullptr) : json(s.revocation_sequence)},
+      {"revoked", s.revoked}};
   return {{"version", kStatusVersion},
           {"node", std::move(node)},
           {"peers", std::move(peers)},
@@ -217,6 +229,7 @@ Expected<std::string, std::string> render_status(const json& status) {
     }
     const std::string drops = drops_line(status.at("drops"));
     if (!drops.empty()) out += "\n" + drops;
+    out += revocation_line(status.at("node"));
     return out;
   } catch (const json::exception& e) {
     return fail(std::string("malformed status: ") + e.what());

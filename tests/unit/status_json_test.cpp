@@ -96,8 +96,9 @@ TEST(StatusJson, TopLevelAndNode) {
   EXPECT_EQ(j["version"], 1);
 
   const json& n = j["node"];
-  EXPECT_EQ(keys(n), (std::set<std::string>{"name", "vip", "mesh", "public_endpoint",
-                                            "local_endpoints", "nat", "coordinator"}));
+  EXPECT_EQ(keys(n),
+            (std::set<std::string>{"name", "vip", "mesh", "public_endpoint", "local_endpoints",
+                                   "nat", "coordinator", "revocation_list"}));
   EXPECT_EQ(n["name"], "home-pc");
   EXPECT_EQ(n["vip"], "10.77.0.2");
   EXPECT_EQ(n["mesh"], "10.77.0.0/24");
@@ -106,6 +107,23 @@ TEST(StatusJson, TopLevelAndNode) {
   EXPECT_EQ(n["nat"],
             json({{"type", "symmetric"}, {"allocation", "sequential"}, {"port_step", 2}}));
   EXPECT_EQ(n["coordinator"], json({{"endpoint", "203.0.113.10:7400"}, {"state", "registered"}}));
+  EXPECT_EQ(n["revocation_list"], json({{"sequence", nullptr}, {"revoked", 0}}));
+}
+
+// The CA-signed revocation list the node took: its sequence in the JSON and one line of text;
+// without one, neither a number nor a line.
+TEST(StatusJson, RevocationList) {
+  auto s = sample_status();
+  const auto none = render_status(status_to_json(s));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->find("revocation list"), std::string::npos);
+  s.revocation_sequence = 7;
+  s.revoked = 3;
+  const json j = status_to_json(s);
+  EXPECT_EQ(j["node"]["revocation_list"], json({{"sequence", 7}, {"revoked", 3}}));
+  const auto text = render_status(j);
+  ASSERT_TRUE(text);
+  EXPECT_NE(text->find("revocation list 7 (3 certificates revoked)\n"), std::string::npos) << *text;
 }
 
 TEST(StatusJson, UnknownValuesAreNullNotAbsent) {
