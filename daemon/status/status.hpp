@@ -117,6 +117,13 @@ struct NodeStatus {
   DropCounters drops;
   PeerTableStatus peer_table;
   NodeCounters counters;
+  // Lifetimes (crypto/cert_lifetime.hpp): when the node's own certificate and its CA's run
+  // out, and what to say about it (within 30 days, or expired).
+  struct Certificates {
+    std::string not_after, ca_not_after;  // "2026-12-12T00:00:00Z"
+    bool expired = false;                 // the node's own certificate or the CA's
+    std::vector<std::string> warnings;
+  } certificates;
 };
 
 }  // namespace p2p::core
