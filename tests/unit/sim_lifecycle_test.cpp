@@ -67,6 +67,7 @@ TEST(SimLifecycle, GoodbyeDropsTheSessionAtOnceAndUnregisters) {
   auto [a, b] = w.connected_pair();
   ASSERT_EQ(w.coord->core().status(w.net.now()).nodes.size(), 2u);
   a->node().stop(w.net.now());
+  w.net.remove_node("a");  // as p2pvpnd exits: nothing drives it any more
   // One one-way latency (20 ms), not a timeout.
   ASSERT_TRUE(w.net.run_until([&] { return w.state_of(*b, "a") == "gone"; }, 100ms))
       << w.net.trace_tail();
@@ -85,6 +86,7 @@ TEST(SimLifecycle, GoodbyeCrossesTheRelayToo) {
   a.send_udp_to(b.vip(), "hello");
   ASSERT_TRUE(w.net.run_until([&] { return w.state_of(b, "a") == "connected"; }, 5s));
   a.node().stop(w.net.now());
+  w.net.remove_node("a");
   ASSERT_TRUE(w.net.run_until([&] { return w.state_of(b, "a") == "gone"; }, 200ms))
       << w.net.trace_tail();
 }
@@ -173,19 +175,20 @@ TEST(SimLifecycle, StatusWarnsBeforeTheCertificateExpiresAndSaysWhenItHas) {
   TestCa ca{net.unix_now()};
   const UnixTime now = net.unix_now();
   auto soon = ca.issue("soon", "10.77.0.5/24", crypto::Role::node, now - 60, now + 10 * 86400);
-  auto notices = crypto::lifetime_notices(soon.certificate, ca.cert, now);
+  const crypto::Certificate cert = soon.certificate;
+  auto notices = crypto::lifetime_notices(cert, ca.cert, now);
   ASSERT_EQ(notices.size(), 1u);
   EXPECT_FALSE(notices[0].expired);
   EXPECT_NE(notices[0].text.find("expires in 10 days"), std::string::npos) << notices[0].text;
   EXPECT_NE(notices[0].text.find("--renew"), std::string::npos);
-  notices = crypto::lifetime_notices(soon.certificate, ca.cert, now + 11 * 86400);
+  notices = crypto::lifetime_notices(cert, ca.cert, now + 11 * 86400);
   ASSERT_GE(notices.size(), 1u);
   EXPECT_TRUE(notices[0].expired);
   EXPECT_NE(notices[0].text.find("expired"), std::string::npos);
-  EXPECT_TRUE(crypto::lifetime_notices(soon.certificate, ca.cert, now - 30 * 86400).empty());
+  EXPECT_TRUE(crypto::lifetime_notices(cert, ca.cert, now - 30 * 86400).empty());
 
   core::NodeSettings settings;
-  auto& n = net.add_node("soon", -1, ep("198.51.100.5:5000"), soon, ca.cert, settings);
+  auto& n = net.add_node("soon", -1, ep("198.51.100.5:5000"), std::move(soon), ca.cert, settings);
   auto st = n.node().status(net.now());
   EXPECT_FALSE(st.certificates.expired);
   ASSERT_EQ(st.certificates.warnings.size(), 1u);
