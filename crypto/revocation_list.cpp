@@ -185,10 +185,20 @@ Expected<bool, CertError> Revocations::update(const RevocationList& list, const 
   if (list.sequence <= sequence()) return false;
   list_ = list;
   encoded_ = encode(list);
-  all_ = configured_;
-  for (auto& fp : list.revoked_hex())
-    if (std::find(all_.begin(), all_.end(), fp) == all_.end()) all_.push_back(std::move(fp));
+  merge();
   return true;
+}
+
+void Revocations::set_configured(std::vector<std::string> configured) {
+  configured_ = std::move(configured);
+  merge();
+}
+
+void Revocations::merge() {
+  all_ = configured_;
+  if (!list_) return;
+  for (auto& fp : list_->revoked_hex())
+    if (std::find(all_.begin(), all_.end(), fp) == all_.end()) all_.push_back(std::move(fp));
 }
 
 Expected<bool, CertError> Revocations::update(std::span<const std::uint8_t> encoded,

@@ -100,12 +100,15 @@ class Revocations {
   // Every revoked fingerprint (hex), for crypto::VerifyPolicy::revoked.
   std::span<const std::string> all() const { return all_; }
   bool revoked(const Certificate& cert) const;
+  // A reload: the configured fingerprints replaced, the signed list kept.
+  void set_configured(std::vector<std::string> configured);
   // The accepted list, its encoding and sequence (0 without one).
   const std::optional<RevocationList>& list() const { return list_; }
   const std::vector<std::uint8_t>& encoded() const { return encoded_; }
   std::uint64_t sequence() const { return list_ ? list_->sequence : 0; }
 
  private:
+  void merge();  // all_ = configured_ and the list's
   std::vector<std::string> configured_;
   std::optional<RevocationList> list_;
   std::vector<std::uint8_t> encoded_;

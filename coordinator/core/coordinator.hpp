@@ -133,6 +133,11 @@ class Coordinator {
   void on_tick(Time now);
   Time next_deadline() const;
   CoordinatorStatus status(Time now) const;
+  // A reload (SIGHUP, `p2pvpnctl reload`): adopts `next`'s relay switch and rates, lookup and
+  // introduction rates, max_nodes and revoked list, nothing else of it. Every node's buckets
+  // start full under the new rates; a registered node now revoked is told (Refused) and
+  // forgotten. coordinator_reload.cpp.
+  void reconfigure(Time now, const CoordinatorSettings& next);
 
   // Takes a CA-signed revocation list if it verifies against our CA and is newer than the one
   // in force: true when taken (its nodes are gone, the list is on its way to every registered

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "config/reload.hpp"
 #include "coordinator/shell/coordinator_metrics.hpp"
 
 namespace p2p::coord {
@@ -106,6 +107,7 @@ Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::creat
   auto stun = wire::stun::Server::create(stun_config);
   if (!stun) return fail("STUN server: " + stun.error());
   shell->name_ = identity.identity.certificate.name;
+  shell->config_ = config;
   shell->core_ = std::make_unique<Coordinator>(std::move(identity.identity), std::move(identity.ca),
                                                settings_from(config), std::move(*stun), *shell,
                                                shell->log_.coord);
@@ -197,6 +199,25 @@ void CoordinatorShell::stop() {
   log_.coord->info("stopped");
 }
 
+json CoordinatorShell::reload() {
+  auto plan = config::reload_file(config_, config::load_coordinator_config);
+  if (!plan) {
+    log_.coord->error("reload refused, the running configuration stays: {}", plan.error());
+    return json{{"ok", false}, {"error", plan.error()}};
+  }
+  for (const auto* log : {&log_.coord, &log_.ctl}) config::set_log_level(**log, config_.log.level);
+  if (!stopped_) {
+    core_->reconfigure(Clock::now(), settings_from(config_));
+    after_event();
+    (void)reload_revocation_list();  // the signed list's file, read again (logs its outcome)
+  }
+  config::log_reload(*log_.coord, config_.source, *plan);
+  return json{{"ok", true},
+              {"applied", plan->applied},
+              {"needs_restart", plan->needs_restart},
+              {"summary", plan->summary()}};
+}
+
 void CoordinatorShell::send_udp(ServerSocket from, const Endpoint& to,
                                 std::span<const std::uint8_t> datagram) {
   auto index = static_cast<std::size_t>(from);
@@ -271,6 +292,8 @@ void CoordinatorShell::on_control(const json& request, io::ControlServer::Respon
     for (const auto& s : sockets_) listen.push_back(s->socket.local_endpoint().to_string());
     status["listen"] = std::move(listen);
     respond(status);
+  } else if (cmd != request.end() && *cmd == "reload") {
+    respond(reload());
   } else {
     respond(json{{"ok", false}, {"error", "unknown command"}});
   }

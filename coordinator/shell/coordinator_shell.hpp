@@ -13,8 +13,8 @@
 // Control socket (control_socket in coordinator.yaml, default /run/p2pvpn-coordinator.sock,
 // the protocol of p2pvpnd's): {"cmd":"status"} -> status_to_json() below plus
 // "kind":"coordinator", "name" (the certificate's) and "listen" (every UDP socket, primary
-// first), which `p2pvpnctl status --socket` prints; anything else -> {"ok":false,"error":
-// "unknown command"}.
+// first), which `p2pvpnctl status --socket` prints; {"cmd":"reload"} -> reload(); anything
+// else -> {"ok":false,"error":"unknown command"}.
 //
 // Metrics (coordinator.yaml metrics.listen): GET /metrics -> render_coordinator_metrics().
 //
@@ -80,6 +80,11 @@ class CoordinatorShell final : public CoordinatorEffects {
   void start();
   // Closes every socket and the control socket; idempotent.
   void stop();
+  // Reads coordinator.yaml again (SIGHUP, `p2pvpnctl reload`) and applies what may change
+  // while running (config/reload.hpp); an invalid file changes nothing. Logs and returns the
+  // outcome: {"ok":true,"applied":[..],"needs_restart":[..],"summary":..} or
+  // {"ok":false,"error":..}.
+  nlohmann::json reload();
 
   // The primary socket's endpoint (with the real port when listen asked for port 0).
   const Endpoint& endpoint() const { return sockets_[0]->socket.local_endpoint(); }
@@ -124,6 +129,7 @@ class CoordinatorShell final : public CoordinatorEffects {
   bool started_ = false, stopped_ = false;
   std::optional<config::RevocationFile> revocation_file_;
   io::DeadlineTimer revocation_timer_;  // the once-a-second look at revocation_file_
+  config::CoordinatorConfig config_;  // as running: what reload() compares the file with
 };
 
 }  // namespace p2p::coord

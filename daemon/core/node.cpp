@@ -48,7 +48,9 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
       coord_(
           identity_, settings_.coordinators, settings_.keepalive,
           [this](const crypto::Certificate& c) {
-            return verify_peer(c, crypto::Role::coordinator);
+            auto ok = verify_peer(c, crypto::Role::coordinator);
+            if (ok) coordinator_cert_ = c;
+            return ok;
           },
           sessions_, effects, *this, *log_, drops_),
       handshakes_(
@@ -80,10 +82,6 @@ void Node::start(Time now) {
   schedule(coord_.deadline());
 }
 
-void Node::stop(Time now) {
-  coord_.stop(now);
-}
-
 // ---------------------------------------------------------------------------------------
 // What the coordinator tells us
 
@@ -106,6 +104,7 @@ void Node::on_introduce(Time now, const wire::Introduce& m) {
   Peer* pp = peer_for(now, cert->vip.address);
   if (!pp) return;
   Peer& p = *pp;
+  finish_lookup_ping(m.request_id, true, cert->name);
   bool new_key = p.cert && p.cert->public_key != cert->public_key;
   set_certificate(p, std::move(*cert));
   p.observed = m.observed;
@@ -355,6 +354,7 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
     schedule(p.paths.deadline());
     return;
   }
+  if (std::holds_alternative<wire::Goodbye>(*m)) return on_peer_goodbye(now, p);
   log_->debug("peer={} sent unexpected {}", p.name(), wire::control_name(*m));
 }
 
@@ -463,6 +463,7 @@ void Node::peer_tick(Time now, Peer& p) {
 void Node::on_tick(Time now) {
   deadline_ = Time::max();
   coord_.tick(now);
+  expire_lookup_pings(now);
   std::vector<Ipv4> expired;
   peers_.for_each([&](Peer& p) {
     peer_tick(now, p);

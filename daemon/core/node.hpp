@@ -81,6 +81,8 @@ struct PeerPolicy {
   Force force = Force::kAuto;
 };
 
+// The start of ping()'s answer when no such peer is known, here or to the coordinator.
+inline constexpr std::string_view kUnknownPeer = "unknown peer ";
 // How long ping() waits for its answer.
 inline constexpr Duration kPingTimeout = std::chrono::seconds(2);
 // A PeerRequest without an answer is sent again after kRequestRetry, kRequestAttempts times.
@@ -101,6 +103,7 @@ struct NodeLimits {
   double lookup_burst = 40;
   std::size_t queued_packets = 1024;  // waiting for a session, all peers together
   std::size_t queued_bytes = 4 << 20;
+  bool operator==(const NodeLimits&) const = default;
 };
 
 struct NodeSettings {
@@ -126,8 +129,15 @@ class Node : private CoordinatorEvents {
 
   // Begins registration with the first coordinator.
   void start(Time now);
-  // Tells the coordinator goodbye (best effort).
+  // Tells every peer with a session and then the coordinator goodbye (best effort, one
+  // datagram each, nothing waited for): peers drop our sessions at once, the coordinator
+  // forgets us.
   void stop(Time now);
+  // A reload (SIGHUP, `p2pvpnctl reload`): adopts `next`'s peer policies, revoked list and
+  // limits, and nothing else of it. Peers whose policy changed re-choose their path (a newly
+  // forced relay at once); connected peers now revoked are refused (sessions dropped).
+  // node_reload.cpp.
+  void reconfigure(Time now, const NodeSettings& next);
 
   void on_tun(Time now, PacketView packet);
   // Never throws: whatever a datagram causes is at worst a counted drop.
@@ -149,7 +159,10 @@ class Node : private CoordinatorEvents {
   // Starts connecting to a peer by virtual IP or name without waiting for traffic.
   void connect(Time now, std::variant<Ipv4, std::string> target);
   // Sends a path probe to the peer over its current path; the answer's RTT appears in
-  // status (rtt) and is reported through `done` (nullopt after a 2 s timeout).
+  // status (rtt) and is reported through `done` (nullopt after a 2 s timeout). A target the
+  // node has no peer for is looked up first, without making a peer row: `done` says whether
+  // the coordinator knows no such node (the text starts with kUnknownPeer), or that it was
+  // found and a handshake started.
   using PingDone = std::function<void(std::optional<Duration> rtt, std::string path)>;
   void ping(Time now, std::variant<Ipv4, std::string> target, PingDone done);
 
@@ -160,6 +173,10 @@ class Node : private CoordinatorEvents {
 
   NodeStatus status(Time now) const;
   const crypto::Certificate& certificate() const { return identity_.certificate; }
+  // The coordinator's certificate as last verified; nullopt before the first handshake.
+  const std::optional<crypto::Certificate>& coordinator_certificate() const {
+    return coordinator_cert_;
+  }
   bool registered() const;
   // The peer table, for tests: its size and how often it was walked.
   const PeerTable& peers() const { return peers_; }
@@ -237,6 +254,14 @@ class Node : private CoordinatorEvents {
   void path_tick(Time now, Peer& p);
   void peer_tick(Time now, Peer& p);
   void finish_ping(Peer& p, std::optional<Duration> rtt, std::string how);
+  // Pings of targets without a peer row wait for the coordinator's answer to a lookup.
+  void lookup_for_ping(Time now, const std::variant<Ipv4, std::string>& target, PingDone done);
+  // The lookup `request_id` was answered (`found`) or refused (`reason`); false if it was
+  // not a ping's.
+  bool finish_lookup_ping(std::uint32_t request_id, bool found, const std::string& reason);
+  void expire_lookup_pings(Time now);
+  // A peer said Goodbye: drop its sessions and paths, show it "gone".
+  void on_peer_goodbye(Time now, Peer& p);
   void schedule(Time t) {
     if (t < deadline_) deadline_ = t;
   }
@@ -270,6 +295,16 @@ class Node : private CoordinatorEvents {
   } init_log_;
   crypto::Revocations revocations_;  // mesh.yaml's revoked: and the newest signed list
   wire::RevocationAssembly revocation_assembly_;
+  // The coordinator's certificate as last verified (its virtual IP and name are no peer).
+  std::optional<crypto::Certificate> coordinator_cert_;
+  struct LookupPing {
+    std::uint32_t request_id;
+    std::string target;  // as the operator wrote it
+    Time deadline;
+    PingDone done;
+  };
+  std::vector<LookupPing> lookup_pings_;  // at most kMaxLookupPings
+  static constexpr std::size_t kMaxLookupPings = 16;
 };
 
 }  // namespace p2p::core

@@ -43,6 +43,7 @@ void Node::on_registered(Time now) {
 }
 
 void Node::on_peer_unknown(Time now, const wire::PeerUnknown& u) {
+  if (finish_lookup_ping(u.request_id, false, u.reason)) return;
   Peer* p = peers_.by_request(u.request_id);
   if (!p || p->cert) return;
   log_->debug("vip={} unknown to the coordinator: {}", p->vip.to_string(), u.reason);

@@ -4,7 +4,10 @@
 //   issue        OUTDIR/NAME.crt signed by the CA in DIR, and OUTDIR/NAME.key unless --pubkey;
 //                recorded in DIR/issued.txt ("NAME VIP/LEN FINGERPRINT" per line): a virtual IP
 //                already issued to another name, the prefix's network or broadcast address,
-//                and (without --force, which re-issues) a name already issued are refused
+//                and (without --force, which re-issues) a name already issued are refused;
+//                --renew re-issues OUTDIR/NAME.crt (or --cert) for the same key, name, virtual
+//                IPs, role and groups with a new validity (no key is written; the record's
+//                line for NAME gets the new fingerprint)
 //   cert show    print a certificate (node or CA) or a revocation list
 //   cert verify  check a certificate against ca.crt; exit 1 with the reason on failure
 //   key generate a node key pair without a certificate (for --pubkey on the admin's side)
@@ -47,6 +50,8 @@ struct IssueOptions {
   std::filesystem::path pubkey;  // empty: generate NAME.key
   std::filesystem::path out_dir;
   bool force = false;
+  bool renew = false;
+  std::filesystem::path cert;  // --renew: the certificate to renew; empty = OUTDIR/NAME.crt
 };
 
 struct VerifyOptions {
@@ -73,6 +78,7 @@ Expected<std::vector<IssuedEntry>, std::string> read_issued(const std::filesyste
 
 int run_ca_init(const CaInitOptions& opt, const Context& ctx);
 int run_issue(const IssueOptions& opt, const Context& ctx);
+int run_renew(const IssueOptions& opt, const Context& ctx);
 int run_cert_show(const std::filesystem::path& file, const Context& ctx);
 int run_cert_verify(const VerifyOptions& opt, const Context& ctx);
 int run_key_generate(const KeyGenerateOptions& opt, const Context& ctx);

@@ -23,7 +23,9 @@
 // goes to node.set_nat(), a netcheck's to the waiting control request. Its queue, joining and
 // "busy" refusals are the scheduler's.
 // Local endpoints (interface addresses + our UDP port, never the TUN's) are refreshed every
-// kHousekeeping.
+// kHousekeeping; then too, the certificates' lifetimes are checked: within 30 days of the end
+// of the node's certificate or the CA's a warning is logged at start and once a day, an
+// expired one an error at once (and in status).
 //
 // Control socket requests (one JSON object per line):
 //   {"cmd":"status"}                     -> status_to_json(node.status())
@@ -31,6 +33,8 @@
 //   {"cmd":"netcheck"}                   -> after a fresh discovery: {"ok":true,"report":{..}}
 //   {"cmd":"netcheck","server":"IP:PORT"} -> the same, against that STUN server
 //   {"cmd":"connect","target":NAME|VIP}  -> {"ok":true}
+//   {"cmd":"reload"}                     -> reload(): {"ok":true,"applied":[..],
+//                                           "needs_restart":[..]} | {"ok":false,"error":..}
 //   anything else                        -> {"ok":false,"error":"unknown command"}
 //
 // Metrics (mesh.yaml metrics.listen): GET /metrics -> render_node_metrics(node.status()).
@@ -99,6 +103,10 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   // socket and the control socket (its file is removed). Idempotent. Pending handlers then
   // complete as cancelled, so the io_context runs out of work.
   void stop();
+  // Reads mesh.yaml again (SIGHUP, `p2pvpnctl reload`) and applies what may change while
+  // running (config/reload.hpp) without touching a session; an invalid file changes nothing.
+  // Logs and returns the outcome, as the control socket's answer.
+  nlohmann::json reload();
 
   const Endpoint& udp_endpoint() const { return udp_.local_endpoint(); }
   const std::string& tun_name() const { return tun_.name(); }
@@ -189,6 +197,11 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   Time last_warning_{};
   bool started_ = false, stopped_ = false;
   std::optional<config::RevocationFile> revocation_file_;  // mesh.yaml revocation_list
+  config::MeshConfig config_;  // as running: what reload() compares the file with
+  // Certificate lifetimes: logged at start, daily, and at once when one expires.
+  void log_certificate_lifetimes(Time now);
+  std::optional<Time> lifetimes_logged_;
+  bool expiry_logged_ = false;
 };
 
 }  // namespace p2p::daemon

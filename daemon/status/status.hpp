@@ -119,6 +119,13 @@ struct NodeStatus {
   NodeCounters counters;
   std::uint64_t revocation_sequence = 0;  // the CA-signed list taken (0: none)
   std::size_t revoked = 0;  // fingerprints checked against: mesh.yaml's and the list's
+  // Lifetimes (crypto/cert_lifetime.hpp): when the node's own certificate and its CA's run
+  // out, and what to say about it (within 30 days, or expired).
+  struct Certificates {
+    std::string not_after, ca_not_after;  // "2026-12-12T00:00:00Z"
+    bool expired = false;                 // the node's own certificate or the CA's
+    std::vector<std::string> warnings;
+  } certificates;
 };
 
 }  // namespace p2p::core

@@ -133,6 +133,21 @@ std::string node_line(const json& node) {
                      text_or_dash(node, "public_endpoint"), nat_text(node.at("nat")), coord);
 }
 
+// "warning: certificate ... expires in 12 days ..." lines; none from a daemon before they were
+// reported.
+std::string certificate_lines(const json& node) {
+  const auto c = node.find("certificate");
+  if (c == node.end()) return {};
+  std::string out;
+  const bool expired = c->at("expired").get<bool>();
+  for (const auto& w : c->at("warnings")) {
+    const auto text = w.get<std::string>();
+    out += (expired && text.find(" expired ") != std::string::npos ? "ERROR: " : "warning: ") +
+           text + "\n";
+  }
+  return out;
+}
+
 std::vector<std::string> peer_row(const json& p) {
   std::string path = p.at("path").get<std::string>();
   if (!p.at("relay_reason").is_null()) path += " (" + p.at("relay_reason").get<std::string>() + ")";
@@ -183,7 +198,12 @@ json status_to_json(const core::NodeStatus& s) {
                {"local_endpoints", std::move(local)},
                {"nat", nat_to_json(s.nat)},
                {"coordinator",
-                {{"endpoint", endpoint_or_null(s.coordinator)}, {"state", s.coordinator_state}}}};
+                {{"endpoint", endpoint_or_null(s.coordinator)}, {"state", s.coordinator_state}}},
+               {"certificate",
+                {{"not_after", s.certificates.not_after},
+                 {"ca_not_after", s.certificates.ca_not_after},
+                 {"expired", s.certificates.expired},
+                 {"warnings", s.certificates.warnings}}}};
   node["revocation_list"] = {
       {"sequence", s.revocation_sequence == 0 ? json(nullptr) : json(s.revocation_sequence)},
       {"revoked", s.revoked}};
@@ -218,6 +238,7 @@ Expected<std::string, std::string> render_status(const json& status) {
       return fail(fmt::format("status version {} is not supported (this p2pvpnctl reads {})",
                               version, kStatusVersion));
     std::string out = node_line(status.at("node"));
+    out += certificate_lines(status.at("node"));
     const auto& peers = status.at("peers");
     if (peers.empty()) {
       out += "no peers\n";

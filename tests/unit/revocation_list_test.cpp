@@ -153,6 +153,15 @@ TEST(Revocations, TakesOnlyNewerListsAndMergesTheConfiguredOnes) {
   EXPECT_FALSE(r.revoked(node.certificate));
   ASSERT_EQ(r.all().size(), 1u);
   EXPECT_EQ(r.all()[0], configured);
+
+  // A reload replaces the configured fingerprints and keeps the signed list in force.
+  ASSERT_TRUE(*r.update(signed_list(ca, 4, {n_fp}), ca.cert));
+  r.set_configured({});
+  EXPECT_EQ(r.sequence(), 4u);
+  EXPECT_TRUE(r.revoked(node.certificate));
+  ASSERT_EQ(r.all().size(), 1u);
+  r.set_configured({configured, to_hex(n_fp)});
+  EXPECT_EQ(r.all().size(), 2u);  // the node's fingerprint once
 }
 
 TEST(RevocationList, FilesAndFingerprints) {

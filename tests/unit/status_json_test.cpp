@@ -98,7 +98,9 @@ TEST(StatusJson, TopLevelAndNode) {
   const json& n = j["node"];
   EXPECT_EQ(keys(n),
             (std::set<std::string>{"name", "vip", "mesh", "public_endpoint", "local_endpoints",
-                                   "nat", "coordinator", "revocation_list"}));
+                                   "nat", "coordinator", "revocation_list", "certificate"}));
+  EXPECT_EQ(keys(n["certificate"]),
+            (std::set<std::string>{"not_after", "ca_not_after", "expired", "warnings"}));
   EXPECT_EQ(n["name"], "home-pc");
   EXPECT_EQ(n["vip"], "10.77.0.2");
   EXPECT_EQ(n["mesh"], "10.77.0.0/24");
@@ -382,6 +384,24 @@ TEST(RenderStatus, NodeLinePeerTableAndDrops) {
       EXPECT_NE(l[row][at], ' ') << h << " in row " << row;
     }
   }
+}
+
+// Certificate warnings follow the node line; an expired certificate's is an ERROR line.
+TEST(RenderStatus, CertificateWarnings) {
+  core::NodeStatus s;
+  s.name = "lonely";
+  s.vip = Ipv4Prefix::parse("10.9.0.1/24").value();
+  s.coordinator_state = "registered";
+  s.certificates.warnings = {"certificate 'lonely' expires in 3 days (2026-12-03T00:00:00Z): x"};
+  auto text = render_status(status_to_json(s));
+  ASSERT_TRUE(text) << text.error();
+  EXPECT_NE(text->find("\nwarning: certificate 'lonely' expires in 3 days"), std::string::npos)
+      << *text;
+  s.certificates.expired = true;
+  s.certificates.warnings = {"certificate 'lonely' expired 2026-12-03T00:00:00Z: x"};
+  text = render_status(status_to_json(s));
+  ASSERT_TRUE(text) << text.error();
+  EXPECT_NE(text->find("\nERROR: certificate 'lonely' expired"), std::string::npos) << *text;
 }
 
 TEST(RenderStatus, NoPeersAndNothingDropped) {
