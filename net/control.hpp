@@ -10,6 +10,7 @@
 //   Relay {to vip, inner datagram}           Introduce {id, cert, endpoints, nat, initiate}
 //   Goodbye {}                               PeerUnknown {id, reason}
 //                                            Relayed {from vip, inner datagram}
+//   Ping {id}                                Pong {id}  (same size: liveness and RTT)
 //   peer <-> peer
 //   PathProbe {probe id, sent-to endpoint}   PathProbeAck {probe id, observed source}
 #pragma once
@@ -75,6 +76,8 @@ enum class ControlType : std::uint8_t {
   kRelayed = 0x09,
   kPathProbe = 0x10,
   kPathProbeAck = 0x11,
+  kPing = 0x20,
+  kPong = 0x21,
 };
 
 struct Register {
@@ -141,8 +144,21 @@ struct PathProbeAck {
   bool operator==(const PathProbeAck&) const = default;
 };
 
-using ControlMessage = std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce,
-                                    PeerUnknown, Goodbye, Relay, Relayed, PathProbe, PathProbeAck>;
+// A node asks each coordinator it is registered with every few seconds; the coordinator answers
+// at once with the same id. The answer is no larger than the question, and both travel inside
+// the node's authenticated session (daemon/core/coordinator_link.hpp says why).
+struct Ping {
+  std::uint32_t id;
+  bool operator==(const Ping&) const = default;
+};
+struct Pong {
+  std::uint32_t id;
+  bool operator==(const Pong&) const = default;
+};
+
+using ControlMessage =
+    std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce, PeerUnknown, Goodbye, Relay,
+                 Relayed, PathProbe, PathProbeAck, Ping, Pong>;
 
 // Appends the encoding of `m` to `out` (out is not cleared, so a caller can encode after a
 // header it already holds). Reasons, names and endpoint lists are cut to their limits; an

@@ -83,6 +83,7 @@ NodeStatus Node::status(Time now) const {
   s.nat = coord_.nat();
   if (coord_.configured()) s.coordinator = coord_.endpoint();
   s.coordinator_state = coord_.state_text();
+  s.coordinators = coord_.status();
   s.drops = drops_;
   s.counters = counters_;
   s.peer_table = {peers_.size(),         settings_.limits.max_peers,
