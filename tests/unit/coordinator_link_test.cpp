@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "coordinator/core/coordinator.hpp"
@@ -312,6 +313,21 @@ class CoordinatorLinkTest : public ::testing::Test {
         std::make_unique<NodeHost>(net, seen_as, std::move(id), ca.cert, std::move(coordinators)));
     return *net.nodes.back();
   }
+  // Coordinators A and B (one-way delays da, db) and nodes n1, n2 listing both, started at
+  // kT0 and run for `run`.
+  std::tuple<CoordHost&, CoordHost&, NodeHost&, NodeHost&> two_by_two(Duration da, Duration db,
+                                                                      Duration run) {
+    auto& a = coordinator(kCoordA, "coord-a");
+    auto& b = coordinator(kCoordB, "coord-b");
+    a.delay = da;
+    b.delay = db;
+    auto& n1 = node(kNode1, "n1", "10.77.0.2/24", {kCoordA, kCoordB});
+    auto& n2 = node(kNode2, "n2", "10.77.0.3/24", {kCoordA, kCoordB});
+    n1.link.start(kT0);
+    n2.link.start(kT0);
+    net.run_until(kT0 + run);
+    return {a, b, n1, n2};
+  }
   std::string trace() const {
     std::string s;
     for (const auto& d : net.log) {
@@ -597,15 +613,7 @@ TEST_F(CoordinatorLinkTest, NodesFindEachOtherWhicheverCoordinatorIsUp) {
 
 // The relay is the coordinator with the lowest measured RTT; relayed datagrams go through it.
 TEST_F(CoordinatorLinkTest, RelaysThroughTheCoordinatorWithTheLowestRtt) {
-  auto& a = coordinator(kCoordA, "coord-a");
-  auto& b = coordinator(kCoordB, "coord-b");
-  a.delay = 20ms;
-  b.delay = 5ms;
-  auto& n1 = node(kNode1, "n1", "10.77.0.2/24", {kCoordA, kCoordB});
-  auto& n2 = node(kNode2, "n2", "10.77.0.3/24", {kCoordA, kCoordB});
-  n1.link.start(kT0);
-  n2.link.start(kT0);
-  net.run_until(kT0 + 7s);
+  auto [a, b, n1, n2] = two_by_two(20ms, 5ms, 7s);
   ASSERT_NE(n1.link.relay(), nullptr);
   EXPECT_EQ(n1.link.relay()->endpoint(), kCoordB) << trace();
   EXPECT_EQ(*n1.link.relay()->rtt(), 10ms);
@@ -624,15 +632,7 @@ TEST_F(CoordinatorLinkTest, RelaysThroughTheCoordinatorWithTheLowestRtt) {
 // The relay coordinator dies: the relay moves to the other within one Ping interval and
 // timeout (3 s + 1 s), and relayed traffic flows through it.
 TEST_F(CoordinatorLinkTest, RelayFailsOverWithinSecondsWhenItsCoordinatorDies) {
-  auto& a = coordinator(kCoordA, "coord-a");
-  auto& b = coordinator(kCoordB, "coord-b");
-  a.delay = 10ms;
-  b.delay = 1ms;
-  auto& n1 = node(kNode1, "n1", "10.77.0.2/24", {kCoordA, kCoordB});
-  auto& n2 = node(kNode2, "n2", "10.77.0.3/24", {kCoordA, kCoordB});
-  n1.link.start(kT0);
-  n2.link.start(kT0);
-  net.run_until(kT0 + 10s);
+  auto [a, b, n1, n2] = two_by_two(10ms, 1ms, 10s);
   ASSERT_EQ(n1.link.relay()->endpoint(), kCoordB);
   const Time died = net.now;
   b.silent = true;
