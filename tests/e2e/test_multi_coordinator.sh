@@ -20,13 +20,15 @@ source "$here/lib.sh"
 source "$here/p2p.sh"
 
 declare -A COORD_PID  # c1/c2 -> pid
+NODES=0
 
 coord_start() {  # NAME (its host has the same name)
   local name=$1 dir=$LAB_DIR/$1 addr
   addr=$(lab_addr "$name")
   if [ ! -f "$dir/coordinator.yaml" ]; then
     mkdir -p "$dir"
-    p2p_issue "$name" 10.77.0.1 coordinator
+    # Each coordinator its own virtual IP (the CA issues an address once).
+    p2p_issue "$name" "10.77.0.$([ "$name" = c1 ] && echo 1 || echo 254)" coordinator
     cp "$LAB_DIR/pki/$name.key" "$LAB_DIR/pki/$name.crt" "$LAB_DIR/pki/ca/ca.crt" "$dir/"
     cat >"$dir/coordinator.yaml" <<EOF
 key: $name.key
@@ -51,7 +53,8 @@ coord_kill() {  # NAME
 
 node_start() {  # NAME VIP [YAML]
   local name=$1
-  lab_public_host "$name" "203.0.113.$((100 + ${#P2P_HOST[@]} + 1))"
+  NODES=$((NODES + 1))
+  lab_public_host "$name" "203.0.113.$((100 + NODES))"
   p2p_configure "$name" "$name" "$2" "${3:-}"
   sed -i 's/^coordinators: .*/coordinators: [ "203.0.113.10:7400", "203.0.113.20:7400" ]/' \
     "$LAB_DIR/nodes/$name/mesh.yaml"
