@@ -18,8 +18,7 @@ std::optional<NatSummary> get_nat(ByteReader& r) {
   auto t = r.u8();
   auto a = r.u8();
   auto s = r.u16();
-  if (!t || !a || !s || *t > static_cast<std::uint8_t>(kLastNatType) || *a > 3)
-    return std::nullopt;
+  if (!t || !a || !s || *t > static_cast<std::uint8_t>(kLastNatType) || *a > 3) return std::nullopt;
   return NatSummary{static_cast<NatType>(*t), static_cast<PortAllocation>(*a),
                     static_cast<std::int16_t>(*s)};
 }
@@ -121,6 +120,14 @@ struct Encoder {
     }
     w.blob16(m.bytes);
   }
+  void operator()(const Ping& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kPing));
+    w.u32(m.id);
+  }
+  void operator()(const Pong& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kPong));
+    w.u32(m.id);
+  }
 };
 
 std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
@@ -171,8 +178,9 @@ std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
       auto nat = eps ? get_nat(r) : std::nullopt;
       auto initiate = r.u8();
       if (!id || !cert || !observed || !nat || !initiate || *initiate > 1) return std::nullopt;
-      return Introduce{*id, std::vector<std::uint8_t>(cert->begin(), cert->end()), *observed,
-                       std::move(*eps), *nat, *initiate == 1};
+      return Introduce{*id,       std::vector<std::uint8_t>(cert->begin(), cert->end()),
+                       *observed, std::move(*eps),
+                       *nat,      *initiate == 1};
     }
     case ControlType::kPeerUnknown: {
       auto id = r.u32();
@@ -211,6 +219,13 @@ std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
           *index >= *count || bytes->empty())
         return std::nullopt;
       return RevocationChunk{*seq, *index, *count, {bytes->begin(), bytes->end()}};
+    }
+    case ControlType::kPing:
+    case ControlType::kPong: {
+      auto id = r.u32();
+      if (!id) return std::nullopt;
+      if (type == ControlType::kPing) return Ping{*id};
+      return Pong{*id};
     }
   }
   return std::nullopt;
@@ -264,7 +279,7 @@ std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plain
   auto t = r.u8();
   if (!t) return std::nullopt;
   auto type = static_cast<ControlType>(*t);
-  bool known = (*t >= 0x01 && *t <= 0x09) || *t == 0x10 || *t == 0x11 || *t == 0x20 || *t == 0x21;
+  bool known = (*t >= 0x01 && *t <= 0x09) || *t == 0x10 || *t == 0x11 || (*t >= 0x20 && *t <= 0x23);
   if (!known) return std::nullopt;
   auto m = decode_body(type, r);
   if (!m || !r.done()) return std::nullopt;
@@ -273,9 +288,9 @@ std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plain
 
 const char* control_name(const ControlMessage& m) {
   static constexpr const char* kNames[] = {
-      "Register",     "RegisterOk",     "Refused",        "PeerRequest", "Introduce",
-      "PeerUnknown",  "Goodbye",        "Relay",          "Relayed",     "PathProbe",
-      "PathProbeAck", "RevocationHave", "RevocationChunk"};
+      "Register",     "RegisterOk",     "Refused",         "PeerRequest", "Introduce",
+      "PeerUnknown",  "Goodbye",        "Relay",           "Relayed",     "PathProbe",
+      "PathProbeAck", "RevocationHave", "RevocationChunk", "Ping",        "Pong"};
   return kNames[m.index()];
 }
 

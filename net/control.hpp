@@ -11,6 +11,7 @@
 //   Goodbye {}                               PeerUnknown {id, reason}
 //                                            Relayed {from vip, inner datagram}
 //   RevocationHave {sequence}                RevocationChunk {sequence, index, count, bytes}
+//   Ping {id}                                Pong {id}  (same size: liveness and RTT)
 //   peer <-> peer
 //   PathProbe {probe id, sent-to endpoint}   PathProbeAck {probe id, observed source}
 //
@@ -86,6 +87,8 @@ enum class ControlType : std::uint8_t {
   kPathProbeAck = 0x11,
   kRevocationHave = 0x20,
   kRevocationChunk = 0x21,
+  kPing = 0x22,
+  kPong = 0x23,
 };
 
 struct Register {
@@ -166,10 +169,21 @@ struct RevocationChunk {
   std::vector<std::uint8_t> bytes;
   bool operator==(const RevocationChunk&) const = default;
 };
+// A node asks each coordinator it is registered with every few seconds; the coordinator answers
+// at once with the same id. The answer is no larger than the question, and both travel inside
+// the node's authenticated session (daemon/core/coordinator_link.hpp says why).
+struct Ping {
+  std::uint32_t id;
+  bool operator==(const Ping&) const = default;
+};
+struct Pong {
+  std::uint32_t id;
+  bool operator==(const Pong&) const = default;
+};
 
 using ControlMessage =
     std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce, PeerUnknown, Goodbye, Relay,
-                 Relayed, PathProbe, PathProbeAck, RevocationHave, RevocationChunk>;
+                 Relayed, PathProbe, PathProbeAck, RevocationHave, RevocationChunk, Ping, Pong>;
 
 // Appends the encoding of `m` to `out` (out is not cleared, so a caller can encode after a
 // header it already holds). Reasons, names and endpoint lists are cut to their limits; an

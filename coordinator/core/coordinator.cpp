@@ -291,6 +291,12 @@ void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) 
     send_control(now, e, wire::RegisterOk{e.observed, static_cast<std::uint16_t>(secs.count())});
     return;
   }
+  if (auto* ping = std::get_if<wire::Ping>(&m)) {
+    // Liveness and RTT for the node: the same size back, on its authenticated session, to
+    // the endpoint that session last came from; no state kept.
+    send_control(now, e, wire::Pong{ping->id});
+    return;
+  }
   if (!e.registered) {
     send_control(now, e, wire::Refused{wire::RefuseCode::kNotRegistered, "register first"});
     return;

@@ -85,8 +85,8 @@ void Node::start(Time now) {
 // ---------------------------------------------------------------------------------------
 // What the coordinator tells us
 
-void Node::on_relayed(Time now, PacketView datagram) {
-  on_datagram(now, coord_.endpoint(), true, datagram);
+void Node::on_relayed(Time now, const Endpoint& via, PacketView datagram) {
+  on_datagram(now, via, true, datagram);
 }
 
 void Node::on_introduce(Time now, const wire::Introduce& m) {

@@ -1,7 +1,8 @@
 // Node: the daemon's brain, without I/O, and the one entry point to it. The shell
 // (daemon/shell) or the simulated network (tests/support/sim_net) feeds it and carries out its
 // effects. It is composed of parts with one concern each:
-//   CoordinatorLink  registration, lookups, introductions, failover, the relay's wrapping
+//   CoordinatorSet   a CoordinatorLink per coordinator: registration with all, lookups,
+//                    introductions, the relay's choice (lowest RTT) and wrapping
 //   SessionTable     local session index -> owner; SessionSlots per owner: handshake, sessions
 //   PeerHandshakes   the IK handshakes between peers (certificates, replays, new sessions)
 //   PathSet          per peer: candidates, probing, confirmation, choice, fallback, backoff
@@ -59,7 +60,7 @@
 #include "crypto/auth_handshake.hpp"
 #include "crypto/revocation_list.hpp"
 #include "crypto/transport.hpp"
-#include "daemon/core/coordinator_link.hpp"
+#include "daemon/core/coordinator_set.hpp"
 #include "daemon/core/data_path.hpp"
 #include "daemon/core/effects.hpp"
 #include "daemon/core/handshakes.hpp"
@@ -197,7 +198,7 @@ class Node : private CoordinatorEvents {
   void on_registered(Time now) override;
   void on_introduce(Time now, const wire::Introduce& m) override;
   void on_peer_unknown(Time now, const wire::PeerUnknown& m) override;
-  void on_relayed(Time now, PacketView datagram) override;
+  void on_relayed(Time now, const Endpoint& via, PacketView datagram) override;
   void on_revocation_chunk(Time now, const wire::RevocationChunk& m) override;
 
   // Peers: the table's lifecycle (node_peers.cpp).
@@ -277,7 +278,7 @@ class Node : private CoordinatorEvents {
   DropCounters drops_;
   NodeCounters counters_;
   SessionTable sessions_;
-  CoordinatorLink coord_;
+  CoordinatorSet coord_;
   PeerHandshakes handshakes_;
   PeerTable peers_;
   UnknownAddresses unknown_;

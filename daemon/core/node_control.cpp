@@ -128,6 +128,7 @@ NodeStatus Node::status(Time now) const {
   s.nat = coord_.nat();
   if (coord_.configured()) s.coordinator = coord_.endpoint();
   s.coordinator_state = coord_.state_text();
+  s.coordinators = coord_.status();
   s.drops = drops_;
   const auto unix_now = static_cast<UnixTime>(fx_.unix_nanos() / 1'000'000'000);
   s.certificates.not_after = crypto::format_utc(identity_.certificate.not_after);

@@ -105,6 +105,15 @@ struct PeerStatus {
   std::vector<PathStatus> candidates;
 };
 
+// One configured coordinator: what the node's link to it says (the "coordinator" fields of
+// NodeStatus describe the one relayed traffic goes through).
+struct CoordinatorStatus {
+  Endpoint endpoint;
+  std::string state;            // as NodeStatus::coordinator_state
+  std::optional<Duration> rtt;  // smoothed, from its Pings; none before the first answer
+  bool relay = false;           // relayed traffic goes through this one
+};
+
 struct NodeStatus {
   std::string name;
   Ipv4Prefix vip;
@@ -126,6 +135,7 @@ struct NodeStatus {
     bool expired = false;                 // the node's own certificate or the CA's
     std::vector<std::string> warnings;
   } certificates;
+  std::vector<CoordinatorStatus> coordinators;  // every configured one, in mesh.yaml's order
 };
 
 }  // namespace p2p::core

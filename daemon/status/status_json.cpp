@@ -120,6 +120,21 @@ std::string nat_text(const json& nat) {
   return s;
 }
 
+// With more than one coordinator, each with its state and RTT (an older daemon has no array).
+std::string coordinators_line(const json& node) {
+  const auto it = node.find("coordinators");
+  if (it == node.end() || it->size() < 2) return "";
+  std::string s;
+  for (const auto& c : *it) {
+    const json& rtt = c.at("rtt_ms");
+    s += fmt::format("{}{} {}{}{}", s.empty() ? "coordinators: " : "; ",
+                     c.at("endpoint").get<std::string>(), c.at("state").get<std::string>(),
+                     rtt.is_null() ? "" : ", rtt " + format_rtt(rtt.get<double>()),
+                     c.at("relay").get<bool>() ? " (relay)" : "");
+  }
+  return s + "\n";
+}
+
 std::string node_line(const json& node) {
   const auto& coordinator = node.at("coordinator");
   std::string coord = coordinator.at("state").get<std::string>();
@@ -130,7 +145,8 @@ std::string node_line(const json& node) {
   const std::string length = slash == std::string::npos ? "" : mesh.substr(slash);
   return fmt::format("{} {}{}, public {}, NAT {}, coordinator {}\n",
                      node.at("name").get<std::string>(), node.at("vip").get<std::string>(), length,
-                     text_or_dash(node, "public_endpoint"), nat_text(node.at("nat")), coord);
+                     text_or_dash(node, "public_endpoint"), nat_text(node.at("nat")), coord) +
+         coordinators_line(node);
 }
 
 // "warning: certificate ... expires in 12 days ..." lines; none from a daemon before they were
@@ -190,6 +206,12 @@ json status_to_json(const core::NodeStatus& s) {
   for (const auto& ep : s.local_endpoints) local.push_back(ep.to_string());
   json peers = json::array();
   for (const auto& p : s.peers) peers.push_back(peer_to_json(p));
+  json coordinators = json::array();
+  for (const auto& c : s.coordinators)
+    coordinators.push_back({{"endpoint", c.endpoint.to_string()},
+                            {"state", c.state},
+                            {"rtt_ms", milliseconds_or_null(c.rtt)},
+                            {"relay", c.relay}});
   const Ipv4Prefix mesh{s.vip.network(), s.vip.length};
   json node = {{"name", s.name},
                {"vip", s.vip.address.to_string()},
@@ -199,6 +221,7 @@ json status_to_json(const core::NodeStatus& s) {
                {"nat", nat_to_json(s.nat)},
                {"coordinator",
                 {{"endpoint", endpoint_or_null(s.coordinator)}, {"state", s.coordinator_state}}},
+               {"coordinators", std::move(coordinators)},
                {"certificate",
                 {{"not_after", s.certificates.not_after},
                  {"ca_not_after", s.certificates.ca_not_after},

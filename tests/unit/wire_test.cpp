@@ -53,6 +53,16 @@ TEST(Control, RoundTripsEveryFixedMessage) {
   expect_round_trip(Goodbye{});
   expect_round_trip(PathProbe{0x0102030405060708, ep("1.2.3.4:5")});
   expect_round_trip(PathProbeAck{42, ep("[2001:db8::1]:443")});
+  expect_round_trip(Ping{0xdeadbeef});
+  expect_round_trip(Pong{7});
+}
+
+TEST(Control, PongIsNoLargerThanPing) {
+  Bytes ping, pong;
+  encode_control(ping, Ping{1});
+  encode_control(pong, Pong{1});
+  EXPECT_EQ(ping.size(), 5u);
+  EXPECT_LE(pong.size(), ping.size());
 }
 
 TEST(Control, RelayCarriesTheInnerDatagramUntouched) {
