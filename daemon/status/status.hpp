@@ -103,6 +103,16 @@ struct PeerStatus {
   std::uint64_t bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;
   wire::NatSummary nat;
   std::vector<PathStatus> candidates;
+  std::string path_kind;  // of the direct path in use ("lan", "public", "mapped", ...), else ""
+};
+
+// The router port mapping (daemon/shell/port_mapper.hpp), filled in by the shell.
+struct PortMappingStatus {
+  bool enabled = false;
+  std::string protocol;  // "pcp", "natpmp", "upnp"; empty: no mapping
+  std::optional<Endpoint> external;
+  std::optional<Duration> lease_left;
+  std::string error;  // why the last attempt failed, if it did
 };
 
 struct NodeStatus {
@@ -117,6 +127,7 @@ struct NodeStatus {
   DropCounters drops;
   PeerTableStatus peer_table;
   NodeCounters counters;
+  PortMappingStatus port_mapping;
 };
 
 }  // namespace p2p::core
