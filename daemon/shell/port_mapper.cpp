@@ -72,15 +72,24 @@ void PortMapper::stop(const std::optional<nat::Mapping>& mapping) {
   }
   wake_.notify_one();
   if (worker_.joinable()) worker_.join();
-  if (!mapping) return;
-  // The worker is gone: its gateway state is ours now.
-  switch (mapping->protocol) {
-    case MappingProtocol::kPcp: (void)map_pcp(mapping->internal_port, 0); break;
-    case MappingProtocol::kNatPmp: (void)map_natpmp(mapping->internal_port, 0); break;
-    case MappingProtocol::kUpnp: delete_upnp(mapping->external.port); break;
+  // The worker is gone: its gateway state is ours now. A mapping it got while we were
+  // stopping was never handed over, but is deleted all the same.
+  const std::optional<nat::Mapping> held = mapping ? mapping : undelivered_;
+  undelivered_.reset();
+  if (!held) return;
+  Expected<nat::Mapping, std::string> done = nat::Mapping{};
+  switch (held->protocol) {
+    case MappingProtocol::kPcp: done = map_pcp(held->internal_port, 0); break;
+    case MappingProtocol::kNatPmp: done = map_natpmp(held->internal_port, 0); break;
+    case MappingProtocol::kUpnp: done = delete_upnp(held->external.port); break;
   }
-  log_.info("port mapping {} {} deleted", nat::to_string(mapping->protocol),
-            mapping->external.to_string());
+  if (done) {
+    log_.info("port mapping {} {} deleted", nat::to_string(held->protocol),
+              held->external.to_string());
+  } else {
+    log_.warn("port mapping {} {} not deleted ({}); the router drops it when its lease ends",
+              nat::to_string(held->protocol), held->external.to_string(), done.error());
+  }
 }
 
 void PortMapper::run() {
@@ -95,7 +104,10 @@ void PortMapper::run() {
     }
     auto result = attempt(job);
     std::lock_guard lock(mutex_);
-    if (stopping_) return;
+    if (stopping_) {
+      if (result) undelivered_ = *result;
+      return;
+    }
     boost::asio::post(io_, [done = std::move(job.done), result = std::move(result)]() mutable {
       done(std::move(result));
     });
@@ -279,15 +291,17 @@ Expected<nat::Mapping, std::string> PortMapper::map_upnp(std::uint16_t port) {
                        static_cast<std::uint32_t>(std::strtoul(duration, nullptr, 10))};
   if (!a.internal_client) a.internal_client = Ipv4{};  // unreadable: refused as another host
   auto m = nat::check_mapping(Clock::now(), a, port, lan_address);
-  if (!m) delete_upnp(port);
+  if (!m) (void)delete_upnp(port);
   return m;
 }
 
-void PortMapper::delete_upnp(std::uint16_t external_port) {
-  if (upnp_control_url_.empty()) return;
+Expected<nat::Mapping, std::string> PortMapper::delete_upnp(std::uint16_t external_port) {
+  if (upnp_control_url_.empty()) return fail(std::string("upnp: no gateway known"));
   const std::string p = std::to_string(external_port);
-  UPNP_DeletePortMapping(upnp_control_url_.c_str(), upnp_service_type_.c_str(), p.c_str(), "UDP",
-                         nullptr);
+  int r = UPNP_DeletePortMapping(upnp_control_url_.c_str(), upnp_service_type_.c_str(), p.c_str(),
+                                 "UDP", nullptr);
+  if (r != 0) return fail(fmt::format("upnp: DeletePortMapping failed: {}", strupnperror(r)));
+  return nat::Mapping{};
 }
 
 }  // namespace p2p::daemon

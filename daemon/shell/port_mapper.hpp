@@ -64,7 +64,8 @@ class PortMapper {
   Expected<nat::Mapping, std::string> map_pcp(std::uint16_t port, std::uint32_t lifetime);
   Expected<nat::Mapping, std::string> map_natpmp(std::uint16_t port, std::uint32_t lifetime);
   Expected<nat::Mapping, std::string> map_upnp(std::uint16_t port);
-  void delete_upnp(std::uint16_t external_port);
+  // Deletes a mapping; an empty Mapping on success.
+  Expected<nat::Mapping, std::string> delete_upnp(std::uint16_t external_port);
 
   boost::asio::io_context& io_;
   spdlog::logger& log_;
@@ -76,6 +77,7 @@ class PortMapper {
   // The worker's own gateway state.
   std::optional<wire::PcpNonce> pcp_nonce_;           // of the PCP mapping held, reused to renew it
   std::string upnp_control_url_, upnp_service_type_;  // of the UPnP mapping held
+  std::optional<nat::Mapping> undelivered_;           // granted while stopping; guarded by mutex_
 };
 
 }  // namespace p2p::daemon

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e2e-timeout: 180
+# e2e-timeout: 300
 # Router port mapping by natpmp (tests/e2e/port_mapping.sh): Debian's miniupnpd grants a mapping, status shows it, and port-restricted x symmetric and symmetric x symmetric pairs go direct over it (path kind "mapped"); a clean stop deletes it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e2e-timeout: 180
+# e2e-timeout: 300
 # Router port mapping by none (tests/e2e/port_mapping.sh): a router that speaks no mapping protocol: the daemons say why in status and both hard pairs stay relayed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -745,8 +745,6 @@ TEST_F(ConfigTest, MetricsErrorsNameLineAndKey) {
   expect_at(mesh_error(kMeshBase + "metrics: {}\n"), 7, 10, "metrics.listen", "missing");
 }
 
-}  // namespace
-}  // namespace p2p::config
 
 // --- port_mapping ------------------------------------------------------------------------------
 
@@ -774,3 +772,6 @@ TEST_F(ConfigTest, PortMappingErrorsNameLineAndKey) {
   e = mesh_error(kMeshBase + "port_mapping:\n  upnp: true\n");
   EXPECT_EQ(e.line(), 8) << e.what();
 }
+
+}  // namespace
+}  // namespace p2p::config

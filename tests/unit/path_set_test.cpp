@@ -663,8 +663,6 @@ TEST_F(PathSetTest, CountsPunchRoundsAndTimeToDirect) {
   EXPECT_EQ(counters.time_to_direct.count(), 1u);
 }
 
-}  // namespace
-}  // namespace p2p::core
 
 // --- router port mappings (kMapped) ------------------------------------------------------------
 
@@ -705,3 +703,6 @@ TEST_F(PathSetTest, BothSymmetricArePunchedWhenEitherHasAMapping) {
   ours.start_punching(now, c, false, fx);
   EXPECT_TRUE(ours.punching());
 }
+
+}  // namespace
+}  // namespace p2p::core
