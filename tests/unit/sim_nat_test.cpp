@@ -489,8 +489,6 @@ TEST(SimNat, UdpFoundBlockedIsRelearntOnceTheNodeRegisters) {
   EXPECT_EQ(a.node().status(lab.net.now()).nat.type, wire::NatType::kPortRestrictedCone);
 }
 
-}  // namespace
-}  // namespace p2p::sim
 
 // Issue 13: with a router port mapping on one side, the pairs that stay relayed above
 // (port-restricted x symmetric, symmetric x symmetric) go direct over a "mapped" path.
@@ -540,3 +538,6 @@ INSTANTIATE_TEST_SUITE_P(HardPairs, MappedPair,
                                            std::tuple{Kind::kSymmetricRandom,
                                                       Kind::kSymmetricRandom}),
                          pair_name);
+
+}  // namespace
+}  // namespace p2p::sim
