@@ -83,6 +83,13 @@ struct MeshConfig {
     std::chrono::milliseconds interval = std::chrono::minutes(10);  // re-run period, 1m..24h
   };
 
+  // Router port mappings (daemon/shell/port_mapper.hpp): on by default, as a home user wants;
+  // `protocols` in order of preference, each at most once ("pcp", "natpmp", "upnp").
+  struct PortMapping {
+    bool enabled = true;
+    std::vector<std::string> protocols{"pcp", "natpmp", "upnp"};
+  };
+
   // Bounds on the peer state others can make the node keep (core::NodeLimits).
   struct Limits {
     std::uint32_t max_peers = 4096;
@@ -115,6 +122,7 @@ struct MeshConfig {
   // The newest CA-signed revocation list this node accepted: read at start if it exists,
   // rewritten whenever a coordinator pushes a newer one. Empty: kept in memory only.
   std::filesystem::path revocation_list;
+  PortMapping port_mapping;
 };
 
 // Loads and validates `file`; throws ConfigError (the only exception it throws).

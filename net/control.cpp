@@ -42,12 +42,31 @@ std::optional<std::vector<Endpoint>> get_endpoints(ByteReader& r) {
   return eps;
 }
 
+// The optional tail: nothing, or [1][endpoint].
+void put_mapped(ByteWriter& w, const std::optional<Endpoint>& e) {
+  if (!e) return;
+  w.u8(1);
+  w.endpoint(*e);
+}
+
+// Absent when the message ends here; otherwise it must be [1][endpoint] and end the message.
+bool get_mapped(ByteReader& r, std::optional<Endpoint>& out) {
+  if (r.done()) return true;
+  auto flag = r.u8();
+  if (!flag || *flag != 1) return false;
+  auto e = r.endpoint();
+  if (!e) return false;
+  out = *e;
+  return true;
+}
+
 struct Encoder {
   ByteWriter& w;
   void operator()(const Register& m) {
     w.u8(static_cast<std::uint8_t>(ControlType::kRegister));
     put_endpoints(w, m.local_endpoints);
     put_nat(w, m.nat);
+    put_mapped(w, m.mapped);
   }
   void operator()(const RegisterOk& m) {
     w.u8(static_cast<std::uint8_t>(ControlType::kRegisterOk));
@@ -78,6 +97,7 @@ struct Encoder {
     put_endpoints(w, m.local_endpoints);
     put_nat(w, m.nat);
     w.u8(m.initiate ? 1 : 0);
+    put_mapped(w, m.mapped);
   }
   void operator()(const PeerUnknown& m) {
     w.u8(static_cast<std::uint8_t>(ControlType::kPeerUnknown));
@@ -135,8 +155,9 @@ std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
     case ControlType::kRegister: {
       auto eps = get_endpoints(r);
       auto nat = eps ? get_nat(r) : std::nullopt;
-      if (!nat) return std::nullopt;
-      return Register{std::move(*eps), *nat};
+      std::optional<Endpoint> mapped;
+      if (!nat || !get_mapped(r, mapped)) return std::nullopt;
+      return Register{std::move(*eps), *nat, mapped};
     }
     case ControlType::kRegisterOk: {
       auto e = r.endpoint();
@@ -178,9 +199,12 @@ std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
       auto nat = eps ? get_nat(r) : std::nullopt;
       auto initiate = r.u8();
       if (!id || !cert || !observed || !nat || !initiate || *initiate > 1) return std::nullopt;
+      std::optional<Endpoint> mapped;
+      if (!get_mapped(r, mapped)) return std::nullopt;
       return Introduce{*id,       std::vector<std::uint8_t>(cert->begin(), cert->end()),
                        *observed, std::move(*eps),
-                       *nat,      *initiate == 1};
+                       *nat,      *initiate == 1,
+                       mapped};
     }
     case ControlType::kPeerUnknown: {
       auto id = r.u32();

@@ -5,10 +5,11 @@
 // decode_control() rejects unknown types, short fields, oversize lists and trailing bytes.
 //
 //   node -> coordinator                      coordinator -> node
-//   Register {local endpoints, nat}          RegisterOk {observed endpoint, interval}
+//   Register {local endpoints, nat, mapped}  RegisterOk {observed endpoint, interval}
 //   PeerRequest {id, vip | name}             Refused {code, reason}
 //   Relay {to vip, inner datagram}           Introduce {id, cert, endpoints, nat, initiate}
 //   Goodbye {}                               PeerUnknown {id, reason}
+//   (Introduce also carries the peer's mapped endpoint, see below)
 //                                            Relayed {from vip, inner datagram}
 //   RevocationHave {sequence}                RevocationChunk {sequence, index, count, bytes}
 //   Ping {id}                                Pong {id}  (same size: liveness and RTT)
@@ -91,9 +92,13 @@ enum class ControlType : std::uint8_t {
   kPong = 0x23,
 };
 
+// `mapped` (Register, Introduce): the endpoint a router's port mapping (UPnP IGD, NAT-PMP,
+// PCP) forwards to the node's socket. It travels as an optional tail, [1][endpoint], absent
+// when there is none, so a message without it is byte for byte what it was before.
 struct Register {
   std::vector<Endpoint> local_endpoints;  // at most kMaxLocalEndpoints
   NatSummary nat;
+  std::optional<Endpoint> mapped;
   bool operator==(const Register&) const = default;
 };
 struct RegisterOk {
@@ -124,7 +129,8 @@ struct Introduce {
   Endpoint observed;                      // the peer's public endpoint as the coordinator sees it
   std::vector<Endpoint> local_endpoints;  // the peer's own interface endpoints
   NatSummary nat;
-  bool initiate;  // true: the receiver starts the handshake
+  bool initiate;                   // true: the receiver starts the handshake
+  std::optional<Endpoint> mapped;  // the peer's router port mapping
   bool operator==(const Introduce&) const = default;
 };
 struct PeerUnknown {

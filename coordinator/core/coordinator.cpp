@@ -283,6 +283,7 @@ void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) 
     }
     e.local_endpoints = r->local_endpoints;
     e.nat = r->nat;
+    e.mapped = r->mapped;
     if (first)
       log_->info("node={} vip={} registered endpoint={} nat={}", e.cert.name,
                  e.cert.vip.to_string(), e.observed.to_string(),
@@ -350,7 +351,7 @@ void Coordinator::introduce(Time now, Entry& to, const Entry& about, std::uint32
                             bool initiate) {
   send_control(now, to,
                wire::Introduce{request_id, crypto::encode(about.cert), about.observed,
-                               about.local_endpoints, about.nat, initiate});
+                               about.local_endpoints, about.nat, initiate, about.mapped});
 }
 
 void Coordinator::send_control(Time now, Entry& e, const wire::ControlMessage& m) {

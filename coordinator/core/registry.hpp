@@ -46,6 +46,7 @@ struct NodeEntry {
   Endpoint observed;
   std::vector<Endpoint> local_endpoints;
   wire::NatSummary nat;
+  std::optional<Endpoint> mapped;  // its router's port mapping, passed on in Introduce
   bool registered = false;
   Time last_seen{};
   std::optional<crypto::Session> current, previous;

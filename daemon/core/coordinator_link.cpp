@@ -80,7 +80,7 @@ void CoordinatorLink::on_cookie_reply(Time now, const wire::CookieReply& r) {
 }
 
 void CoordinatorLink::send_register(Time now) {
-  send(now, wire::Register{local_endpoints_, nat_});
+  send(now, wire::Register{local_endpoints_, nat_, mapped_});
   next_register_ = now + (registered() ? interval_ : kRegisterRetry);
   schedule(next_register_);
 }
@@ -98,6 +98,12 @@ void CoordinatorLink::set_local_endpoints(Time now, std::vector<Endpoint> endpoi
 void CoordinatorLink::set_nat(Time now, wire::NatSummary nat) {
   if (nat == nat_) return;
   nat_ = nat;
+  register_now(now);
+}
+
+void CoordinatorLink::set_mapped(Time now, std::optional<Endpoint> mapped) {
+  if (mapped == mapped_) return;
+  mapped_ = mapped;
   register_now(now);
 }
 

@@ -73,6 +73,9 @@ class CoordinatorLink {
   // What we register. A change re-registers at once when a session is up.
   void set_local_endpoints(Time now, std::vector<Endpoint> endpoints);
   void set_nat(Time now, wire::NatSummary nat);
+  // Our router's port mapping (its external endpoint), offered to peers; nullopt: none.
+  void set_mapped(Time now, std::optional<Endpoint> mapped);
+  const std::optional<Endpoint>& mapped() const { return mapped_; }
   // The network changed: new endpoints, and register again now whether or not they differ.
   void network_changed(Time now, std::vector<Endpoint> endpoints);
   // Registers now (e.g. to refresh the mapping the relay uses after a direct path died).
@@ -147,6 +150,7 @@ class CoordinatorLink {
   std::string refused_;
   std::vector<Endpoint> local_endpoints_;
   wire::NatSummary nat_;
+  std::optional<Endpoint> mapped_;
   std::uint32_t next_request_id_ = 1;
   crypto::GuardKeys guard_keys_;
   std::vector<std::uint8_t> scratch_;  // control-message encoding (not the data path)

@@ -62,6 +62,11 @@ void CoordinatorSet::set_nat(Time now, wire::NatSummary nat) {
   for (auto& l : links_) l->set_nat(now, nat);
 }
 
+void CoordinatorSet::set_mapped(Time now, std::optional<Endpoint> mapped) {
+  mapped_ = mapped;
+  for (auto& l : links_) l->set_mapped(now, mapped);
+}
+
 void CoordinatorSet::network_changed(Time now, const std::vector<Endpoint>& endpoints) {
   local_endpoints_ = endpoints;
   for (auto& l : links_) l->network_changed(now, endpoints);

@@ -44,6 +44,8 @@ class CoordinatorSet final : private CoordinatorEvents {
 
   void set_local_endpoints(Time now, const std::vector<Endpoint>& endpoints);
   void set_nat(Time now, wire::NatSummary nat);
+  // Our router's port mapping (its external endpoint), registered with every coordinator.
+  void set_mapped(Time now, std::optional<Endpoint> mapped);
   void network_changed(Time now, const std::vector<Endpoint>& endpoints);
   void register_now(Time now);
 
@@ -67,6 +69,7 @@ class CoordinatorSet final : private CoordinatorEvents {
   std::optional<Endpoint> observed() const;
   const std::vector<Endpoint>& local_endpoints() const { return local_endpoints_; }
   const wire::NatSummary& nat() const { return nat_; }
+  const std::optional<Endpoint>& mapped() const { return mapped_; }
   std::string state_text() const;
   // Every coordinator, in mesh.yaml's order, with whether it is the relay.
   std::vector<CoordinatorStatus> status() const;
@@ -106,6 +109,7 @@ class CoordinatorSet final : private CoordinatorEvents {
   std::vector<Lookup> lookups_;
   std::vector<Endpoint> local_endpoints_;
   wire::NatSummary nat_;
+  std::optional<Endpoint> mapped_;
   std::uint32_t next_request_id_ = 1;
 };
 

@@ -110,8 +110,10 @@ void Node::on_introduce(Time now, const wire::Introduce& m) {
   p.observed = m.observed;
   p.local_endpoints = m.local_endpoints;
   p.nat = m.nat;
-  log_->info("peer={} vip={} introduced public={} nat={}", p.name(), p.vip.to_string(),
-             m.observed.to_string(), log_value(wire::to_string(m.nat.type)));
+  p.mapped = m.mapped;
+  log_->info("peer={} vip={} introduced public={} nat={}{}", p.name(), p.vip.to_string(),
+             m.observed.to_string(), log_value(wire::to_string(m.nat.type)),
+             m.mapped ? " mapped=" + m.mapped->to_string() : std::string());
   if (new_key) p.sessions.drop_sessions(sessions_);
   if (p.sessions.usable(now)) {
     // Already connected, yet the other side asked for an introduction: it has no direct path
@@ -363,9 +365,10 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
 
 void Node::start_punching(Time now, Peer& p) {
   ProbeSender fx(*this, p, now);
-  p.paths.start_punching(
-      now, CandidateSources{p.observed, p.local_endpoints, p.nat, coord_.observed(), coord_.nat()},
-      now - p.last_data_activity < kTrafficRecent, fx);
+  p.paths.start_punching(now,
+                         CandidateSources{p.observed, p.local_endpoints, p.nat, coord_.observed(),
+                                          coord_.nat(), p.mapped, coord_.mapped().has_value()},
+                         now - p.last_data_activity < kTrafficRecent, fx);
   schedule(p.paths.deadline());
 }
 

@@ -150,6 +150,10 @@ class Node : private CoordinatorEvents {
   // they carry) and the result of NAT discovery. Changes re-register with the coordinator.
   void set_local_endpoints(Time now, std::vector<Endpoint> endpoints);
   void set_nat(Time now, wire::NatSummary nat);
+  // Our router's port mapping (its external endpoint; nullopt: none). A new one is registered
+  // and, for every peer still on the relay, a fresh introduction is asked for, which hands
+  // the peer the mapping and starts both sides punching.
+  void set_port_mapping(Time now, std::optional<Endpoint> external);
   // The host's network may have changed (an interface, address or default route): register
   // again now, so the coordinator sees where we are, and probe every confirmed direct path
   // now: one unanswered probe (kProbeTimeout) declares it dead, instead of three at the

@@ -28,6 +28,17 @@ void Node::set_nat(Time now, wire::NatSummary nat) {
   schedule(coord_.deadline());
 }
 
+void Node::set_port_mapping(Time now, std::optional<Endpoint> external) {
+  if (external == coord_.mapped()) return;
+  coord_.set_mapped(now, external);
+  if (external && registered()) {
+    peers_.for_each([&](Peer& p) {
+      if (p.cert && !p.paths.active()) send_lookup(now, p);
+    });
+  }
+  schedule(coord_.deadline());
+}
+
 void Node::network_changed(Time now, std::vector<Endpoint> endpoints) {
   coord_.network_changed(now, std::move(endpoints));
   schedule(coord_.deadline());
@@ -160,6 +171,7 @@ NodeStatus Node::status(Time now) const {
       ps.path = "direct";
       ps.endpoint = a->endpoint;
       ps.rtt = a->rtt;
+      ps.path_kind = to_string(a->kind);
     } else if (p.sessions.current) {
       ps.path = "relay";
       ps.endpoint = coord_.endpoint();

@@ -21,6 +21,7 @@ const char* to_string(PathKind k) {
     case PathKind::kPublic: return "public";
     case PathKind::kReflexive: return "reflexive";
     case PathKind::kPredicted: return "predicted";
+    case PathKind::kMapped: return "mapped";
   }
   return "?";
 }
@@ -59,14 +60,18 @@ void PathSet::start_punching(Time now, const CandidateSources& c, bool traffic, 
     relay_reason_ = "punching disabled";
     return;
   }
+  // A port mapping on either side makes even two symmetric NATs reachable.
+  const bool mapped = c.peer_mapped || c.own_mapped;
   if (c.own_nat.type == wire::NatType::kSymmetric && c.peer_nat.type == wire::NatType::kSymmetric &&
-      force_ != Force::kDirect) {
+      force_ != Force::kDirect && !mapped) {
     relay_reason_ = "both symmetric";
     return;
   }
   // Candidates: the peer's public endpoint; its LAN endpoints when we share a public address
   // (the same NAT) or the coordinator has not told us ours; for a symmetric peer with
   // sequential allocation, a bounded set of predicted ports.
+  // The peer's mapping first: an endpoint that is both keeps the kind that makes it reachable.
+  if (c.peer_mapped) add_candidate(*c.peer_mapped, PathKind::kMapped);
   if (c.peer_public) add_candidate(*c.peer_public, PathKind::kPublic);
   bool same_nat =
       !c.own_public || !c.peer_public || c.own_public->address == c.peer_public->address;

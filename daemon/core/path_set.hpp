@@ -6,8 +6,9 @@
 // what the peer falls back to while no direct path is confirmed (active() == nullptr).
 //
 // Life of a path:
-//   candidate  start_punching() gathers them (the peer's public endpoint, its LAN endpoints
-//              when we share a NAT, predicted ports for a sequential symmetric NAT) and
+//   candidate  start_punching() gathers them (the peer's router port mapping, its public
+//              endpoint, its LAN endpoints when we share a NAT, predicted ports for a
+//              sequential symmetric NAT) and
 //              on_probe() adds the source of a probe we did not expect (peer-reflexive);
 //   probing    tick() sends an authenticated PathProbe on every candidate (fast for the first
 //              2 s of punching, then slower) through PathEffects::send_probe;
@@ -40,9 +41,10 @@ namespace p2p::core {
 enum class Force { kAuto, kDirect, kRelay };
 enum class Transport { kUdp };
 // Where a candidate came from: the peer's own interface (LAN), its public endpoint as the
-// coordinator saw it, a source we saw its probes come from (peer-reflexive), or a port we
-// predicted for a symmetric NAT.
-enum class PathKind { kLan, kPublic, kReflexive, kPredicted };
+// coordinator saw it, a source we saw its probes come from (peer-reflexive), a port we
+// predicted for a symmetric NAT, or the port its router mapped for it (UPnP IGD, NAT-PMP,
+// PCP; reachable whatever the NATs on either side do).
+enum class PathKind { kLan, kPublic, kReflexive, kPredicted, kMapped };
 const char* to_string(PathKind k);
 
 struct Path {
@@ -74,6 +76,8 @@ struct CandidateSources {
   wire::NatSummary peer_nat;
   std::optional<Endpoint> own_public;
   wire::NatSummary own_nat;
+  std::optional<Endpoint> peer_mapped;  // the peer's router port mapping
+  bool own_mapped = false;              // we hold one: the peer can reach us whatever our NAT
 };
 
 class PathEffects {

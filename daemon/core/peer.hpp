@@ -43,6 +43,7 @@ struct Peer {
   std::optional<Endpoint> observed;
   std::vector<Endpoint> local_endpoints;
   wire::NatSummary nat;
+  std::optional<Endpoint> mapped;  // its router's port mapping
   std::uint32_t request_id = 0;
   Time request_sent{};
   int request_attempts = 0;

@@ -155,6 +155,7 @@ NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
       discovery_timer_(io, [this] { on_discovery_timer(); }),
       housekeeping_timer_(io),
       network_timer_(io, [this] { on_network_settled(); }),
+
       discovery_server_(config.discovery.server),
       discovery_(
           nat::SchedulerSettings{.interval = config.discovery.interval, .software = "p2pvpnd"},
@@ -163,7 +164,9 @@ NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
           [this](Time now, const nat::Report& report) {
             node_->set_nat(now, nat::summarize(report));
           },
-          log_.nat) {
+          log_.nat),
+      mapping_(config.port_mapping.enabled),
+      mapping_timer_(io, [this] { mapping_tick(Clock::now()); }) {
   config_ = config;
   for (std::size_t i = 0; i < kBatch; ++i) {
     tun_slots_[i] = tun::PacketSlot{tun_pool_.packet(i), io::PacketPool::kPacketCapacity, 0};
@@ -171,6 +174,10 @@ NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
   node_ = std::make_unique<core::Node>(std::move(identity.identity), std::move(identity.ca),
                                        node_settings(config), *this, log_.node);
   if (!config.revocation_list.empty()) revocation_file_.emplace(config.revocation_list);
+  for (const auto& name : config.port_mapping.protocols) {
+    if (auto p = nat::parse_mapping_protocol(name)) mapping_protocols_.push_back(*p);
+  }
+  if (config.port_mapping.enabled) mapper_.emplace(io, *log_.nat);
   node_->set_stun_sink([this](Time now, const Endpoint& from, std::span<const std::uint8_t> d) {
     // Only feeds the run; a run this completes is finished in after_event(), outside the Node.
     discovery_.on_stun(now, from, d);
@@ -193,6 +200,7 @@ void NodeShell::start() {
   node_->start(now);
   log_certificate_lifetimes(now);
   discovery_.request(now, std::nullopt);
+  mapping_tick(now);
   after_event(now);
   wait_udp();
   wait_tun();
@@ -210,6 +218,8 @@ void NodeShell::stop() {
     udp_.flush();
   }
   discovery_.stop();  // waiting netchecks are refused
+  mapping_timer_.arm(Time::max());
+  if (mapper_) mapper_->stop(mapping_.mapping());  // deletes it at the gateway, bounded
   node_timer_.arm(Time::max());
   discovery_timer_.arm(Time::max());
   network_timer_.arm(Time::max());
@@ -481,6 +491,8 @@ void NodeShell::on_network_settled() {
   node_->network_changed(now, local_endpoints_);
   log_.nat->info("network changed, re-running NAT discovery");
   discovery_.on_network_changed(now);
+  mapping_.on_network_changed(now);
+  mapping_tick(now);
   after_event(now);
 }
 
@@ -509,7 +521,7 @@ void NodeShell::on_control(const json& request, io::ControlServer::Respond respo
   const std::string cmd =
       cmd_it != request.end() && cmd_it->is_string() ? cmd_it->get<std::string>() : "";
   if (cmd == "status") {
-    respond(status_to_json(node_->status(now)));
+    respond(status_to_json(status_at(now)));
   } else if (cmd == "ping" || cmd == "connect") {
     auto target = target_of(request);
     if (!target) return respond(refusal("missing \"target\": a peer name or virtual IP"));

@@ -43,6 +43,11 @@
 // (pushed by a coordinator) is written back there, so a restarted node keeps what it learnt
 // and cannot be rolled back. The file is not watched: coordinators distribute lists;
 // reload_revocation_list() reads it again (what a configuration reload calls).
+// Router port mapping (mesh.yaml port_mapping, node_shell_mapping.cpp): nat::MappingSchedule
+// says when to ask, PortMapper's worker thread asks (PCP, NAT-PMP, UPnP IGD), the answer comes
+// back as an event on this thread and goes to node.set_port_mapping(); one timer
+// (mapping_timer_) for renewals and retries; a settled network change asks again at once;
+// stop() deletes the mapping at the gateway.
 //
 // Threading: everything runs on the one thread that runs the io_context.
 #pragma once
@@ -65,6 +70,8 @@
 #include "daemon/core/network_settle.hpp"
 #include "daemon/core/node.hpp"
 #include "daemon/nat/discovery_scheduler.hpp"
+#include "daemon/nat/port_mapping.hpp"
+#include "daemon/shell/port_mapper.hpp"
 #include "net/asio/control_server.hpp"
 #include "net/asio/loop.hpp"
 #include "net/asio/metrics_server.hpp"
@@ -110,7 +117,7 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
 
   const Endpoint& udp_endpoint() const { return udp_.local_endpoint(); }
   const std::string& tun_name() const { return tun_.name(); }
-  core::NodeStatus status() const { return node_->status(Clock::now()); }
+  core::NodeStatus status() const { return status_at(Clock::now()); }
 
   // Reads the configured revocation list file and hands it to the Node: true when taken,
   // false when there is none or it is not newer than the list held; an error (logged) when
@@ -163,6 +170,11 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   void on_control(const nlohmann::json& request, io::ControlServer::Respond respond);
   void warn_limited(const char* what, const std::string& detail);
 
+  // Port mapping (node_shell_mapping.cpp).
+  core::NodeStatus status_at(Time now) const;  // the Node's, with the port mapping's
+  void mapping_tick(Time now);
+  void on_mapping_result(Expected<nat::Mapping, std::string> result);
+
   boost::asio::io_context& io_;
   NodeLoggers log_;
   IpAddress listen_address_;
@@ -192,6 +204,11 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   nat::DiscoveryScheduler discovery_;
   bool public_moved_ = false;  // public_endpoint_moved() since the last after_event()
   bool registered_ = false;    // node.registered() as last told to discovery_
+
+  nat::MappingSchedule mapping_;
+  std::vector<nat::MappingProtocol> mapping_protocols_;
+  io::DeadlineTimer mapping_timer_;
+  std::optional<PortMapper> mapper_;  // when port_mapping.enabled
 
   std::uint64_t tun_write_drops_ = 0;
   Time last_warning_{};

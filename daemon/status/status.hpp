@@ -103,6 +103,16 @@ struct PeerStatus {
   std::uint64_t bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;
   wire::NatSummary nat;
   std::vector<PathStatus> candidates;
+  std::string path_kind;  // of the direct path in use ("lan", "public", "mapped", ...), else ""
+};
+
+// The router port mapping (daemon/shell/port_mapper.hpp), filled in by the shell.
+struct PortMappingStatus {
+  bool enabled = false;
+  std::string protocol;  // "pcp", "natpmp", "upnp"; empty: no mapping
+  std::optional<Endpoint> external;
+  std::optional<Duration> lease_left;
+  std::string error;  // why the last attempt failed, if it did
 };
 
 // One configured coordinator: what the node's link to it says (the "coordinator" fields of
@@ -136,6 +146,7 @@ struct NodeStatus {
     std::vector<std::string> warnings;
   } certificates;
   std::vector<CoordinatorStatus> coordinators;  // every configured one, in mesh.yaml's order
+  PortMappingStatus port_mapping;
 };
 
 }  // namespace p2p::core

@@ -87,7 +87,16 @@ json peer_to_json(const core::PeerStatus& p) {
           {"packets_in", p.packets_in},
           {"packets_out", p.packets_out},
           {"nat", nat_to_json(p.nat)},
-          {"candidates", std::move(candidates)}};
+          {"candidates", std::move(candidates)},
+          {"path_kind", p.path_kind.empty() ? json(nullptr) : json(p.path_kind)}};
+}
+
+json port_mapping_to_json(const core::PortMappingStatus& m) {
+  return {{"enabled", m.enabled},
+          {"protocol", m.protocol.empty() ? json(nullptr) : json(m.protocol)},
+          {"external", endpoint_or_null(m.external)},
+          {"lease_seconds", seconds_or_null(m.lease_left)},
+          {"error", m.error.empty() ? json(nullptr) : json(m.error)}};
 }
 
 std::string_view to_string(nat::PortAllocation::Kind k) {
@@ -133,6 +142,23 @@ std::string coordinators_line(const json& node) {
                      c.at("relay").get<bool>() ? " (relay)" : "");
   }
   return s + "\n";
+}
+
+// "port mapping: pcp 11.250.42.21:7400, lease 7193s", or why there is none; empty: disabled.
+std::string port_mapping_line(const json& node) {
+  auto it = node.find("port_mapping");
+  if (it == node.end() || !it->at("enabled").get<bool>()) return "";
+  const json& m = *it;
+  if (!m.at("protocol").is_null()) {
+    const json& lease = m.at("lease_seconds");
+    return fmt::format("port mapping: {} {}, lease {}\n", m.at("protocol").get<std::string>(),
+                       text_or_dash(m, "external"),
+                       lease.is_null() ? "-" : fmt::format("{:.0f}s", lease.get<double>()));
+  }
+  if (!m.at("error").is_null()) {
+    return fmt::format("port mapping: none ({})\n", m.at("error").get<std::string>());
+  }
+  return "port mapping: asking the router\n";
 }
 
 std::string node_line(const json& node) {
@@ -226,7 +252,8 @@ json status_to_json(const core::NodeStatus& s) {
                 {{"not_after", s.certificates.not_after},
                  {"ca_not_after", s.certificates.ca_not_after},
                  {"expired", s.certificates.expired},
-                 {"warnings", s.certificates.warnings}}}};
+                 {"warnings", s.certificates.warnings}}},
+               {"port_mapping", port_mapping_to_json(s.port_mapping)}};
   node["revocation_list"] = {
       {"sequence", s.revocation_sequence == 0 ? json(nullptr) : json(s.revocation_sequence)},
       {"revoked", s.revoked}};
@@ -262,6 +289,7 @@ Expected<std::string, std::string> render_status(const json& status) {
                               version, kStatusVersion));
     std::string out = node_line(status.at("node"));
     out += certificate_lines(status.at("node"));
+    out += port_mapping_line(status.at("node"));
     const auto& peers = status.at("peers");
     if (peers.empty()) {
       out += "no peers\n";

@@ -663,5 +663,46 @@ TEST_F(PathSetTest, CountsPunchRoundsAndTimeToDirect) {
   EXPECT_EQ(counters.time_to_direct.count(), 1u);
 }
 
+
+// --- router port mappings (kMapped) ------------------------------------------------------------
+
+TEST_F(PathSetTest, ThePeersMappingIsACandidateOfItsOwnKind) {
+  auto c = sources();
+  c.peer_mapped = ep("11.250.42.7:7400");
+  punch(c);
+  ASSERT_FALSE(set.paths().empty());
+  EXPECT_EQ(set.paths()[0].endpoint, *c.peer_mapped);
+  EXPECT_EQ(set.paths()[0].kind, PathKind::kMapped);
+  EXPECT_STREQ(to_string(PathKind::kMapped), "mapped");
+  ASSERT_TRUE(ack(*c.peer_mapped, 20ms));
+  ASSERT_NE(set.active(), nullptr);
+  EXPECT_EQ(set.active()->kind, PathKind::kMapped);
+}
+
+TEST_F(PathSetTest, AMappingEndpointThatIsAlsoThePublicOneIsMapped) {
+  auto c = sources();
+  c.peer_mapped = kPeerPublic;
+  punch(c);
+  int n = 0;
+  for (const auto& x : set.paths()) n += x.endpoint == kPeerPublic ? 1 : 0;
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(set.paths()[0].kind, PathKind::kMapped);
+}
+
+TEST_F(PathSetTest, BothSymmetricArePunchedWhenEitherHasAMapping) {
+  auto c = sources();
+  c.own_nat = {wire::NatType::kSymmetric, wire::PortAllocation::kRandom, 0};
+  c.peer_nat = c.own_nat;
+  c.peer_mapped = ep("11.250.42.7:7400");
+  punch(c);
+  EXPECT_TRUE(set.punching());
+
+  PathSet ours(policy, log, 1);  // our own mapping: the peer will reach us; answer its probes
+  c.peer_mapped.reset();
+  c.own_mapped = true;
+  ours.start_punching(now, c, false, fx);
+  EXPECT_TRUE(ours.punching());
+}
+
 }  // namespace
 }  // namespace p2p::core

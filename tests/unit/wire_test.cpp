@@ -65,6 +65,32 @@ TEST(Control, PongIsNoLargerThanPing) {
   EXPECT_LE(pong.size(), ping.size());
 }
 
+TEST(Control, MappedEndpointIsAnOptionalTail) {
+  Register r{{ep("192.168.1.5:4000")},
+             {NatType::kSymmetric, PortAllocation::kRandom, 0},
+             ep("11.250.42.21:4000")};
+  expect_round_trip(r);
+  Introduce i{9, Bytes(30, 0xab), ep("198.51.100.1:5000"), {}, {}, true, ep("[2a00::1]:5000")};
+  expect_round_trip(i);
+  // Without a mapping, the encoding is what it was before the field existed.
+  Bytes with, without;
+  encode_control(with, r);
+  r.mapped.reset();
+  encode_control(without, r);
+  EXPECT_EQ(with.size(), without.size() + 1 + 7);
+  EXPECT_TRUE(std::equal(without.begin(), without.end(), with.begin()));
+  // A tail that is not [1][endpoint] is malformed.
+  Bytes bad = without;
+  bad.push_back(2);
+  EXPECT_FALSE(decode_control(bad));
+  bad = with;
+  bad.pop_back();
+  EXPECT_FALSE(decode_control(bad));
+  bad = with;
+  bad.push_back(0);
+  EXPECT_FALSE(decode_control(bad));
+}
+
 TEST(Control, RelayCarriesTheInnerDatagramUntouched) {
   Bytes inner = {0x84, 0, 0, 0, 1, 2, 3, 4};
   Bytes out;
