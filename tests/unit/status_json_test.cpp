@@ -37,6 +37,7 @@ core::PeerStatus direct_peer() {
   p.bytes_out = 348'160;   // 340.0 KiB
   p.packets_in = 900;
   p.packets_out = 400;
+  p.path_kind = "public";
   p.nat = {wire::NatType::kPortRestrictedCone, wire::PortAllocation::kPreserving, 0};
   p.candidates = {{ep("192.168.1.20:5000"), "lan", false, std::nullopt},
                   {ep("198.51.100.7:5000"), "public", true, 3'100us}};
@@ -96,9 +97,10 @@ TEST(StatusJson, TopLevelAndNode) {
   EXPECT_EQ(j["version"], 1);
 
   const json& n = j["node"];
-  EXPECT_EQ(keys(n), (std::set<std::string>{"name", "vip", "mesh", "public_endpoint",
-                                            "local_endpoints", "nat", "coordinator",
-                                            "revocation_list", "certificate", "coordinators"}));
+  EXPECT_EQ(keys(n),
+            (std::set<std::string>{"name", "vip", "mesh", "public_endpoint", "local_endpoints",
+                                   "nat", "coordinator", "revocation_list", "certificate",
+                                   "coordinators", "port_mapping"}));
   EXPECT_EQ(keys(n["certificate"]),
             (std::set<std::string>{"not_after", "ca_not_after", "expired", "warnings"}));
   EXPECT_EQ(n["name"], "home-pc");
@@ -151,15 +153,44 @@ TEST(StatusJson, UnknownValuesAreNullNotAbsent) {
   }
 }
 
+TEST(StatusJson, PortMapping) {
+  auto s = sample_status();
+  s.port_mapping = {true, "pcp", ep("11.250.42.21:41641"), Duration(std::chrono::seconds(7193)),
+                    ""};
+  json m = status_to_json(s)["node"]["port_mapping"];
+  EXPECT_EQ(keys(m),
+            (std::set<std::string>{"enabled", "protocol", "external", "lease_seconds", "error"}));
+  EXPECT_EQ(m["enabled"], true);
+  EXPECT_EQ(m["protocol"], "pcp");
+  EXPECT_EQ(m["external"], "11.250.42.21:41641");
+  EXPECT_DOUBLE_EQ(m["lease_seconds"].get<double>(), 7193.0);
+  EXPECT_TRUE(m["error"].is_null());
+  EXPECT_NE(
+      render_status(status_to_json(s))->find("port mapping: pcp 11.250.42.21:41641, lease 7193s"),
+      std::string::npos);
+
+  s.port_mapping = {true, "", std::nullopt, std::nullopt, "no gateway answered"};
+  m = status_to_json(s)["node"]["port_mapping"];
+  EXPECT_TRUE(m["protocol"].is_null());
+  EXPECT_TRUE(m["external"].is_null());
+  EXPECT_EQ(m["error"], "no gateway answered");
+  EXPECT_NE(render_status(status_to_json(s))->find("port mapping: none (no gateway answered)"),
+            std::string::npos);
+
+  s.port_mapping = {};
+  EXPECT_EQ(render_status(status_to_json(s))->find("port mapping"), std::string::npos);
+}
+
 TEST(StatusJson, DirectPeer) {
   const json p = status_to_json(sample_status())["peers"][0];
   EXPECT_EQ(keys(p),
             (std::set<std::string>{"name", "vip", "state", "path", "endpoint", "relay_reason",
                                    "last_handshake_seconds", "rtt_ms", "bytes_in", "bytes_out",
-                                   "packets_in", "packets_out", "nat", "candidates"}));
+                                   "packets_in", "packets_out", "nat", "candidates", "path_kind"}));
   EXPECT_EQ(p["name"], "laptop");
   EXPECT_EQ(p["vip"], "10.77.0.3");
   EXPECT_EQ(p["state"], "connected");
+  EXPECT_EQ(p["path_kind"], "public");
   EXPECT_EQ(p["path"], "direct");
   EXPECT_EQ(p["endpoint"], "198.51.100.7:5000");
   EXPECT_TRUE(p["relay_reason"].is_null());
