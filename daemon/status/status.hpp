@@ -103,6 +103,9 @@ struct PeerStatus {
   std::uint64_t bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;
   wire::NatSummary nat;
   std::vector<PathStatus> candidates;
+  // How the last punching round went about it: "plain", "predict-peer", "predict-both",
+  // "none" (daemon/core/hard_nat_punch.hpp).
+  std::string punch_method = "plain";
 };
 
 struct NodeStatus {

@@ -87,7 +87,8 @@ json peer_to_json(const core::PeerStatus& p) {
           {"packets_in", p.packets_in},
           {"packets_out", p.packets_out},
           {"nat", nat_to_json(p.nat)},
-          {"candidates", std::move(candidates)}};
+          {"candidates", std::move(candidates)},
+          {"punch_method", p.punch_method}};
 }
 
 std::string_view to_string(nat::PortAllocation::Kind k) {
@@ -136,6 +137,9 @@ std::string node_line(const json& node) {
 std::vector<std::string> peer_row(const json& p) {
   std::string path = p.at("path").get<std::string>();
   if (!p.at("relay_reason").is_null()) path += " (" + p.at("relay_reason").get<std::string>() + ")";
+  // A direct path a hard-NAT punch found says so (absent from older daemons' documents).
+  const auto method = p.value("punch_method", std::string("plain"));
+  if (path == "direct" && method != "plain" && method != "none") path += " (" + method + ")";
   const json& handshake = p.at("last_handshake_seconds");
   const json& rtt = p.at("rtt_ms");
   return {p.at("name").get<std::string>(),
