@@ -186,6 +186,7 @@ NodeStatus Node::status(Time now) const {
     ps.packets_in = p.packets_in;
     ps.packets_out = p.packets_out;
     ps.nat = p.nat;
+    ps.punch_method = to_string(p.paths.punch_method());
     for (const auto& x : p.paths.paths()) {
       ps.candidates.push_back(PathStatus{x.endpoint, to_string(x.kind), x.confirmed, x.rtt});
     }

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/core/hard_nat_punch.hpp"
 #include "daemon/status/status.hpp"
 #include "net/control.hpp"
 #include "net/ip.hpp"
@@ -88,7 +89,6 @@ class PathEffects {
 };
 
 inline constexpr std::size_t kMaxCandidates = 24;
-inline constexpr int kPredictedPorts = 16;
 inline constexpr int kProbesToDeclareDead = 3;
 inline constexpr Duration kProbeTimeout = std::chrono::seconds(1);
 inline constexpr Duration kActiveProbeInterval = std::chrono::seconds(2);  // under traffic
@@ -114,9 +114,9 @@ class PathSet {
   // `traffic` as for tick().
   void start_punching(Time now, const CandidateSources& c, bool traffic, PathEffects& fx);
   // An authenticated PathProbe arrived directly from `from`. A source we did not know becomes a
-  // peer-reflexive candidate; kMoved: it appeared while we held a direct path and were not
-  // punching, so the peer may have moved: every confirmed path is now being checked
-  // (check_now()) and the owner should start punching again beside them.
+  // peer-reflexive candidate; kMoved: it appeared while we were not punching (the peer may
+  // have moved, or its NAT remapped it): every confirmed path is now being checked
+  // (check_now()) and the owner should start punching again at once, beside them.
   enum class ProbeSource { kKnown, kNew, kMoved };
   ProbeSource on_probe(Time now, const Endpoint& from);
   // A PathProbeAck: confirms the path it answers if `from` is that path's endpoint. Returns
@@ -141,6 +141,8 @@ class PathSet {
   std::span<const Path> paths() const { return paths_; }
   bool punching() const { return punching_; }
   const std::string& relay_reason() const { return relay_reason_; }
+  // How the last punching round went about it (hard_nat_punch.hpp).
+  PunchMethod punch_method() const { return method_; }
   void set_relay_reason(std::string reason) { relay_reason_ = std::move(reason); }
   Time deadline() const { return deadline_; }
   // A fresh probe id (odd, never 0), also for pings over the current path.
@@ -173,6 +175,7 @@ class PathSet {
   std::string relay_reason_ = "connecting";
   std::uint64_t probe_counter_;
   Time deadline_ = Time::max();
+  PunchMethod method_ = PunchMethod::kPlain;
 };
 
 }  // namespace p2p::core

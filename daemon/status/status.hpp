@@ -104,6 +104,9 @@ struct PeerStatus {
   wire::NatSummary nat;
   std::vector<PathStatus> candidates;
   std::string path_kind;  // of the direct path in use ("lan", "public", "mapped", ...), else ""
+  // How the last punching round went about it: "plain", "predict-peer", "predict-both",
+  // "none" (daemon/core/hard_nat_punch.hpp).
+  std::string punch_method = "plain";
 };
 
 // The router port mapping (daemon/shell/port_mapper.hpp), filled in by the shell.

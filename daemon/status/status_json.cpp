@@ -88,7 +88,8 @@ json peer_to_json(const core::PeerStatus& p) {
           {"packets_out", p.packets_out},
           {"nat", nat_to_json(p.nat)},
           {"candidates", std::move(candidates)},
-          {"path_kind", p.path_kind.empty() ? json(nullptr) : json(p.path_kind)}};
+          {"path_kind", p.path_kind.empty() ? json(nullptr) : json(p.path_kind)},
+          {"punch_method", p.punch_method}};
 }
 
 json port_mapping_to_json(const core::PortMappingStatus& m) {
@@ -193,6 +194,9 @@ std::string certificate_lines(const json& node) {
 std::vector<std::string> peer_row(const json& p) {
   std::string path = p.at("path").get<std::string>();
   if (!p.at("relay_reason").is_null()) path += " (" + p.at("relay_reason").get<std::string>() + ")";
+  // A direct path a hard-NAT punch found says so (absent from older daemons' documents).
+  const auto method = p.value("punch_method", std::string("plain"));
+  if (path == "direct" && method != "plain" && method != "none") path += " (" + method + ")";
   const json& handshake = p.at("last_handshake_seconds");
   const json& rtt = p.at("rtt_ms");
   return {p.at("name").get<std::string>(),

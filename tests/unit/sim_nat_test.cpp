@@ -48,8 +48,10 @@ NatModel model(Kind k) {
 bool symmetric(Kind k) { return k == Kind::kSymmetricRandom || k == Kind::kSymmetricSequential; }
 
 // Issue 4's rule: direct for every pair except symmetric x symmetric and symmetric x
-// port-restricted with random allocation. (Sequential allocation is beaten by prediction.)
+// port-restricted with random allocation. (Sequential allocation is beaten by prediction; two
+// sequential symmetric NATs by predicting both ways, issue 13.)
 bool expect_direct(Kind a, Kind b) {
+  if (a == Kind::kSymmetricSequential && b == Kind::kSymmetricSequential) return true;
   if (symmetric(a) && symmetric(b)) return false;
   auto sym_random_vs_port_restricted = [](Kind x, Kind y) {
     return x == Kind::kSymmetricRandom && y == Kind::kPortRestricted;
@@ -176,6 +178,10 @@ TEST_P(NatMatrix, PairConnectsDirectlyWhereverADirectPathCanExist) {
         << " b: " << peer(b, lab.net, a.vip())->relay_reason << "\n"
         << lab.net.trace_tail(60);
     EXPECT_LT(lab.net.now() - t0, 11s);
+    if (ka == Kind::kSymmetricSequential && kb == Kind::kSymmetricSequential) {
+      EXPECT_EQ(peer(a, lab.net, b.vip())->punch_method, "predict-both");
+      EXPECT_EQ(peer(b, lab.net, a.vip())->punch_method, "predict-both");
+    }
   } else {
     lab.net.run_for(15s);
     ASSERT_TRUE(is("relay"));

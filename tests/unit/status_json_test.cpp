@@ -183,11 +183,12 @@ TEST(StatusJson, PortMapping) {
 
 TEST(StatusJson, DirectPeer) {
   const json p = status_to_json(sample_status())["peers"][0];
-  EXPECT_EQ(keys(p),
-            (std::set<std::string>{"name", "vip", "state", "path", "endpoint", "relay_reason",
-                                   "last_handshake_seconds", "rtt_ms", "bytes_in", "bytes_out",
-                                   "packets_in", "packets_out", "nat", "candidates", "path_kind"}));
+  EXPECT_EQ(keys(p), (std::set<std::string>{"name", "vip", "state", "path", "endpoint",
+                                            "relay_reason", "last_handshake_seconds", "rtt_ms",
+                                            "bytes_in", "bytes_out", "packets_in", "packets_out",
+                                            "nat", "candidates", "path_kind", "punch_method"}));
   EXPECT_EQ(p["name"], "laptop");
+  EXPECT_EQ(p["punch_method"], "plain");
   EXPECT_EQ(p["vip"], "10.77.0.3");
   EXPECT_EQ(p["state"], "connected");
   EXPECT_EQ(p["path_kind"], "public");
