@@ -3,10 +3,14 @@
 # network namespaces on this machine (as root; nothing outside the namespaces is touched):
 #
 #   act 1  a coordinator on the "internet" (203.0.113.10, and .11 for NAT discovery);
-#          alice behind a port-restricted cone NAT, bob behind a symmetric NAT.
-#          alice pings bob by virtual IP; both nodes' `p2pvpnctl status`.
-#   act 2  carol behind another symmetric NAT: bob and carol are both symmetric, so no direct
-#          path can exist; the status says the path is the coordinator's relay, and why.
+#          alice behind a port-restricted cone NAT, bob behind a restricted cone NAT.
+#          alice pings bob by virtual IP: the two NATs are punched and the path is direct;
+#          both nodes' `p2pvpnctl status`.
+#   act 2  the home PC behind a symmetric NAT whose router speaks UPnP IGD (Debian's
+#          miniupnpd), the laptop behind a hotel's symmetric NAT: two symmetric NATs, yet the
+#          home router maps a port for the PC, and the laptop reaches it directly over it.
+#   act 3  carol and dave behind symmetric NATs without any port mapping: no direct path can
+#          exist; the status says the path is the coordinator's relay, and why.
 #
 #   contrib/demo.sh [--keep] [--no-build] [--build DIR] [--help]
 # --keep leaves the lab up until Ctrl-C and prints how to get a shell in a node. Everything is
@@ -17,6 +21,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 source "$top/tests/e2e/lib.sh"
 # shellcheck source=tests/e2e/p2p.sh
 source "$top/tests/e2e/p2p.sh"
+# shellcheck source=tests/e2e/port_mapping.sh
+source "$top/tests/e2e/port_mapping.sh"
 
 keep=0
 do_build=1
@@ -56,7 +62,8 @@ explain() {  # NAME PEER
   path=$(p2p_peer "$1" "$2" path)
   reason=$(p2p_peer "$1" "$2" relay_reason)
   if [ "$path" = direct ]; then
-    echo "$1 -> $2: direct, peer to peer at $(p2p_peer "$1" "$2" endpoint)"
+    echo "$1 -> $2: direct, peer to peer at $(p2p_peer "$1" "$2" endpoint)" \
+      "(candidate kind $(p2p_peer "$1" "$2" path_kind), punch $(p2p_peer "$1" "$2" punch_method))"
   else
     echo "$1 -> $2: through the coordinator's relay (reason: ${reason:-unknown});" \
       "the relay forwards only ciphertext: the tunnel stays end-to-end encrypted"
@@ -104,25 +111,39 @@ main() {
   lab_init
   p2p_init "$build_dir"
 
-  say "act 1: a coordinator, alice behind a port-restricted cone NAT, bob behind a symmetric NAT"
+  say "act 1: a coordinator, alice behind a port-restricted cone NAT, bob behind a restricted cone NAT"
   lab_internet
   lab_public_host coord 203.0.113.10 203.0.113.11
+  ip -n "$(lab_ns coord)" route add "$PM_NET.0/24" dev eth0
   p2p_coordinator coord 203.0.113.11
   echo "coordinator  203.0.113.10:7400 (RFC 5780 second address 203.0.113.11)"
   add_node alice port-restricted 1
-  add_node bob symmetric 2
-  show_pair alice bob "bob's symmetric NAT gives each destination a new random port, and" \
-    "alice's NAT lets in only the exact address and port she sent to: unless punching finds" \
-    "a way, the relay carries the tunnel"
+  add_node bob restricted 2
+  show_pair alice bob "both NATs keep one public port per socket: each side sends to the" \
+    "other's public endpoint, which opens its own NAT for the answer, and the path is direct"
 
-  say "act 2: carol behind another symmetric NAT; bob and carol are both symmetric"
+  say "act 2: the home PC behind a symmetric NAT whose router maps ports (UPnP IGD), the laptop behind a hotel's symmetric NAT"
+  pm_router r-home symmetric 5
+  pm_miniupnpd r-home 5 upnp
+  lab_private_host home r-home 192.168.5.10
+  p2p_node home home 10.77.0.6
+  echo "home         10.77.0.6   LAN 192.168.5.10, symmetric NAT $PM_NET.25, miniupnpd (UPnP IGD)"
+  add_node laptop symmetric 7
+  ip -n "$(lab_ns r-laptop)" route add "$PM_NET.0/24" dev eth0
+  wait_for 30 "home's port mapping" pm_has_mapping home upnp || true
+  echo "home's router mapped $(pm_mapping home external) to it (lease $(pm_mapping home lease_seconds | cut -d. -f1) s)"
+  show_pair laptop home "two symmetric NATs could not be punched, but the home router forwards" \
+    "the mapped port to the PC, so the laptop's packets get in (candidate kind \"mapped\")"
+
+  say "act 3: carol and dave behind symmetric NATs, neither with a port mapping"
   add_node carol symmetric 3
-  show_pair bob carol "two symmetric NATs give every destination a new random port, so" \
+  add_node dave symmetric 4
+  show_pair carol dave "two symmetric NATs give every destination a new random port, so" \
     "neither side can learn an endpoint the other's NAT would let in"
 
   if ((keep)); then
     say "the lab stays up until Ctrl-C"
-    echo "a shell in a node:   ip netns exec ${LAB_PREFIX}alice bash   (also bob, carol, coord)"
+    echo "a shell in a node:   ip netns exec ${LAB_PREFIX}alice bash   (also bob, home, laptop, carol, dave, coord)"
     echo "status on a node:    ip netns exec ${LAB_PREFIX}alice $P2P_CTL status --socket $LAB_DIR/nodes/alice/ctl.sock"
     echo "logs:                $LAB_DIR/logs/"
     trap 'keep=0' INT  # Ctrl-C: the normal way out of --keep
