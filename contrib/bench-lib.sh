@@ -158,43 +158,36 @@ bench_measure() {  # ROW RUN HOST ADDR DEV IDLE_IS_BASE PID...
 }
 
 # --- statistics ---------------------------------------------------------------------------------
-
-bench_median() {  # VALUE...: the median of those that are not "-" ("-" when none is)
-  printf '%s\n' "$@" | grep -v '^-$' | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR == 0) print "-";
-           else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+# Figures of one row over the runs travel as one space-separated word list ("-" for a missing
+# run); these awk functions take such lists. A ratio is "-" when either side is missing or the
+# denominator is not positive (an added RTT of 0 or less has no meaningful ratio).
+BENCH_AWK='
+function median(s,   t, v, m, n, i, j, x) {
+  m = split(s, t, " "); n = 0
+  for (i = 1; i <= m; i++) if (t[i] != "-") v[++n] = t[i] + 0
+  if (n == 0) return "-"
+  for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { x = v[j]; v[j] = v[j - 1]; v[j - 1] = x }
+  return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 }
-
-# A / B, or "-" when either is missing or B is not positive (an added RTT of 0 or less has no
-# meaningful ratio).
-bench_ratio() {  # A B
-  [ "$1" = - ] || [ "$2" = - ] && { echo -; return 0; }
-  awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "-"; else printf "%.4f\n", a / b }'
+function ratio(a, b) { return (a == "-" || b == "-" || b + 0 <= 0) ? "-" : a / b }
+function ratios(s, r,   a, b, i, n, out) {
+  n = split(s, a, " "); split(r, b, " ")
+  for (i = 1; i <= n; i++) out = out (i > 1 ? " " : "") ratio(a[i], b[i])
+  return out
 }
-
-bench_fmt() {  # FMT VALUE
-  [ "$2" = - ] && { echo -; return 0; }
-  # shellcheck disable=SC2059  # the format is one of FIG_FMT's
-  printf "$1" "$2"
+function fmt(f, v) { return v == "-" ? "-" : sprintf(f, v) }
+function x(r) { if (r == "-") return "-"; r = sprintf("%.2f", r); return (r == "-0.00" ? "0.00" : r) "x" }
+function cells(s, f, w,   t, n, i, out) {
+  n = split(s, t, " ")
+  for (i = 1; i <= n; i++) out = out sprintf(" %" w "s", f == "x" ? x(t[i]) : fmt(f, t[i]))
+  return out
 }
+'
 
-bench_x() {  # RATIO: "1.44x"
-  [ "$1" = - ] && { echo -; return 0; }
-  printf '%.2fx' "$1"
-}
-
-# The values of ROW's FIG over the runs (one word each).
-bench_values() {  # ROW FIG
+bench_vals() {  # ROW FIG: VALS = the runs' values of ROW's FIG, one word each
   local run
-  for ((run = 1; run <= BENCH_RUNS; run++)); do echo "${BENCH_VALUE[$1,$2,$run]:--}"; done
-}
-
-# The ratios of ROW's FIG to REF's FIG, run by run.
-bench_ratios() {  # ROW FIG REF
-  local run
-  for ((run = 1; run <= BENCH_RUNS; run++)); do
-    bench_ratio "${BENCH_VALUE[$1,$2,$run]:--}" "${BENCH_VALUE[$3,$2,$run]:--}"
-  done
+  VALS=""
+  for ((run = 1; run <= BENCH_RUNS; run++)); do VALS+="${BENCH_VALUE[$1,$2,$run]:--} "; done
 }
 
 # --- the report ---------------------------------------------------------------------------------
@@ -202,23 +195,23 @@ bench_ratios() {  # ROW FIG REF
 BENCH_REF=wireguard-go
 
 bench_report_figure() {  # FIG
-  local fig=$1 row run line values ratios
-  local -a vals rats
+  local fig=$1 row run head refs
   echo
   echo "${FIG_TITLE[$fig]}, ${FIG_UNIT[$fig]} (${FIG_BETTER[$fig]} is better)"
-  line=$(printf '%-16s' "")
-  for ((run = 1; run <= BENCH_RUNS; run++)); do line+=$(printf ' %8s' "run $run"); done
-  line+=$(printf ' %8s |' median)
-  for ((run = 1; run <= BENCH_RUNS; run++)); do line+=$(printf ' %7s' "/wg $run"); done
-  echo "$line$(printf ' %7s' median)"
+  head=$(printf '%-16s' "")
+  for ((run = 1; run <= BENCH_RUNS; run++)); do head+=$(printf ' %8s' "run $run"); done
+  head+=$(printf ' %8s |' median)
+  for ((run = 1; run <= BENCH_RUNS; run++)); do head+=$(printf ' %7s' "/wg $run"); done
+  echo "$head$(printf ' %7s' median)"
+  bench_vals "$BENCH_REF" "$fig"
+  refs=$VALS
   for row in "${BENCH_SELECTED[@]}"; do
-    mapfile -t vals < <(bench_values "$row" "$fig")
-    mapfile -t rats < <(bench_ratios "$row" "$fig" "$BENCH_REF")
-    line=$(printf '%-16s' "${ROW_LABEL[$row]}")
-    for values in "${vals[@]}"; do line+=$(printf ' %8s' "$(bench_fmt "${FIG_FMT[$fig]}" "$values")"); done
-    line+=$(printf ' %8s |' "$(bench_fmt "${FIG_FMT[$fig]}" "$(bench_median "${vals[@]}")")")
-    for ratios in "${rats[@]}"; do line+=$(printf ' %7s' "$(bench_x "$ratios")"); done
-    echo "$line$(printf ' %7s' "$(bench_x "$(bench_median "${rats[@]}")")")"
+    bench_vals "$row" "$fig"
+    awk -v label="${ROW_LABEL[$row]}" -v vals="$VALS" -v refs="$refs" -v f="${FIG_FMT[$fig]}" \
+      "$BENCH_AWK"'BEGIN {
+        r = ratios(vals, refs)
+        printf "%-16s%s %8s |%s %7s\n", label, cells(vals, f, 8), fmt(f, median(vals)),
+          cells(r, "x", 7), x(median(r)) }'
   done
 }
 
@@ -230,25 +223,25 @@ bench_pair_rows() {  # PAIR
 
 # Throughput of each pair's first row over its second's (relayed over direct), run by run.
 bench_report_pairs() {
-  local pair num den fig run line
-  local -a rats
+  local pair num den fig nums
   for pair in "${BENCH_PAIRS[@]}"; do
     bench_pair_rows "$pair" || continue
     echo
     echo "${ROW_LABEL[$num]} / ${ROW_LABEL[$den]} throughput"
     for fig in t1 t4; do
-      mapfile -t rats < <(bench_ratios "$num" "$fig" "$den")
-      line=$(printf '%-16s' "${FIG_HEAD[$fig]%% Mbit/s}")
-      for run in "${rats[@]}"; do line+=$(printf ' %8s' "$(bench_x "$run")"); done
-      echo "$line$(printf '   median %s' "$(bench_x "$(bench_median "${rats[@]}")")")"
+      bench_vals "$num" "$fig"
+      nums=$VALS
+      bench_vals "$den" "$fig"
+      awk -v label="${FIG_HEAD[$fig]%% Mbit/s}" -v nums="$nums" -v dens="$VALS" "$BENCH_AWK"'BEGIN {
+        r = ratios(nums, dens); printf "%-16s%s   median %s\n", label, cells(r, "x", 8), x(median(r)) }'
     done
   done
 }
 
 # The table a closing note can paste (Markdown): medians, and in brackets the median of the
-# per-run ratios to wireguard-go.
+# per-run ratios to wireguard-go (none on its own row).
 bench_summary() {
-  local row fig cell line pair num den
+  local row fig line pair num den all refs nums
   echo
   echo "Summary: median of $BENCH_RUNS run(s); (Nx) = median of the per-run ratios to" \
     "$BENCH_REF in the same run"
@@ -257,24 +250,35 @@ bench_summary() {
   echo "$line"
   echo "|---|$(printf -- '---:|%.0s' "${BENCH_FIGS[@]}")"
   for row in "${BENCH_SELECTED[@]}"; do
-    line="| ${ROW_LABEL[$row]} |"
+    # One awk per row: figures separated by "|", the reference's likewise.
+    all="" refs="" line=""
     for fig in "${BENCH_FIGS[@]}"; do
-      # shellcheck disable=SC2046  # one word per run
-      cell=$(bench_fmt "${FIG_FMT[$fig]}" "$(bench_median $(bench_values "$row" "$fig"))")
-      if [ "$row" != "$BENCH_REF" ] && [ "$cell" != - ]; then
-        # shellcheck disable=SC2046
-        cell+=" ($(bench_x "$(bench_median $(bench_ratios "$row" "$fig" "$BENCH_REF"))"))"
-      fi
-      line+=" $cell |"
+      bench_vals "$row" "$fig"
+      all+="$VALS|"
+      bench_vals "$BENCH_REF" "$fig"
+      refs+="$VALS|"
+      line+="${FIG_FMT[$fig]}|"
     done
-    echo "$line"
+    awk -v label="${ROW_LABEL[$row]}" -v all="$all" -v refs="$refs" -v fmts="$line" \
+      -v own="$([ "$row" = "$BENCH_REF" ] && echo 1 || echo 0)" "$BENCH_AWK"'BEGIN {
+        n = split(all, v, "|"); split(refs, r, "|"); split(fmts, f, "|"); out = "| " label " |"
+        for (i = 1; i < n; i++) {
+          cell = fmt(f[i], median(v[i]))
+          if (!own && cell != "-") cell = cell " (" x(median(ratios(v[i], r[i]))) ")"
+          out = out " " cell " |" }
+        print out }'
   done
   for pair in "${BENCH_PAIRS[@]}"; do
     bench_pair_rows "$pair" || continue
-    # shellcheck disable=SC2046
-    echo "${ROW_LABEL[$num]} / ${ROW_LABEL[$den]} throughput (median of per-run ratios):" \
-      "1 stream $(bench_x "$(bench_median $(bench_ratios "$num" t1 "$den"))")," \
-      "4 streams $(bench_x "$(bench_median $(bench_ratios "$num" t4 "$den"))")"
+    line="${ROW_LABEL[$num]} / ${ROW_LABEL[$den]} throughput (median of per-run ratios):"
+    for fig in t1 t4; do
+      bench_vals "$num" "$fig"
+      nums=$VALS
+      bench_vals "$den" "$fig"
+      line+=$(awk -v nums="$nums" -v dens="$VALS" -v what="${FIG_TITLE[$fig]#*TCP }" \
+        "$BENCH_AWK"'BEGIN { printf " %s %s,", what, x(median(ratios(nums, dens))) }')
+    done
+    echo "${line%,}"
   done
 }
 
