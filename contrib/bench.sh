@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The benchmark: p2pvpn against the raw underlay and two userspace references, in one run on
-# one namespace topology (needs root):
+# The benchmark: p2pvpn against the raw underlay and two userspace references, on one
+# namespace topology (needs root):
 #
 #   internet bridge -- coord 203.0.113.10 (coordinator, relay)
 #                   -- left  203.0.113.101 / right 203.0.113.102    (public, no NAT)
@@ -9,25 +9,56 @@
 # Rows: underlay (left -> right directly), p2pvpn direct (left -> right), p2pvpn relayed
 # (sleft -> sright: both symmetric, so through the coordinator), wireguard-go and fastd
 # (salsa2012+umac; fastd 22 has no chacha20-poly1305) between left and right, each set up by
-# hand. Every tunnel has MTU 1400. Per row: iperf3 TCP for --time seconds with 1 and with 4
-# streams, ping RTT (200 pings, 10 ms apart: average and 99th percentile), and the CPU the
-# tunnel processes use during the 1-stream run (utime+stime from /proc/PID/stat of both ends,
-# plus the coordinator when relaying): as % of one core, and as CPU milliseconds per
-# transferred GB. Then ratios against the underlay and against wireguard-go.
+# hand. Every tunnel has MTU 1400. Every row is set up once; then the whole set of rows is
+# measured --runs times, interleaved (run 1 of every row, then run 2, ...). Per row and run:
+#   - iperf3 TCP for --time seconds with 1 and with 4 streams (Mbit/s received);
+#   - CPU seconds per GB: utime+stime (/proc/PID/stat) of the tunnel processes of both ends,
+#     plus the coordinator when relaying, during the 1-stream run, per GB received;
+#   - packets per second per core: tunnel packets per CPU second in that run, the packets
+#     counted by the client host's underlay interface (tx+rx of eth0 in /sys/class/net, at
+#     least one per 1514 bytes so a UDP GSO super-datagram is not counted as one);
+#   - added RTT idle: 200 pings 10 ms apart through the row, p50 and p99, minus the same
+#     percentile of the idle underlay ping left -> right measured at the start of the run;
+#   - added RTT under load: pings 10 ms apart while the 1-stream iperf3 runs (from its
+#     second second to a second before its end), p50 and p99, minus the same baseline.
+# The report gives, per figure, every run's value and the median, the ratio to wireguard-go's
+# figure in the same run and the median of those ratios; relayed / direct throughput; and a
+# Markdown summary of medians and ratios for a closing note. Every iperf3 and ping is bounded
+# by timeout(1); traffic stays inside the namespaces this script makes, and the lab's trap
+# removes them on any exit (tests/e2e/lib.sh).
 #
-#   contrib/bench.sh [--build DIR] [--no-build] [--time SECONDS] [--rows LIST]
-# LIST is a comma-separated subset of underlay,p2pvpn,relay,wireguard-go,fastd (default all).
+#   contrib/bench.sh [--build DIR] [--no-build] [--runs N] [--time SECONDS] [--rows LIST]
+# --runs: default 3; --time: iperf3 seconds, default 10; LIST: a comma-separated subset of
+# underlay,p2pvpn,relay,wireguard-go,fastd (default all). The underlay ping baseline is
+# measured in every run whatever LIST says.
+#
+# Adding a row (tcp-direct and tcp-relay will come from the TCP transport work) is a setup
+# function, a probe function and one bench_row line, next to the others below:
+#   setup_tcp_direct() {   # once, before run 1: own hosts, so p2p0 and the ports stay free
+#     need_coordinator; lab_host tleft none 3; lab_host tright none 4
+#     need_iperf_server tright
+#     p2p_node tleft tleft 10.77.0.6 "<the TCP transport's mesh.yaml lines>"
+#     p2p_node tright tright 10.77.0.7 "<the same>"
+#   }
+#   probe_tcp_direct() {   # before each measurement: where to measure, which pids to charge
+#     probe tleft 10.77.0.7 "$(p2p_pid tleft)" "$(p2p_pid tright)"
+#   }
+#   bench_row tcp-direct "p2pvpn TCP direct" setup_tcp_direct probe_tcp_direct
+# and for tcp-relay likewise, plus `bench_pair tcp-relay tcp-direct` for its relayed/direct
+# ratio. A probe that returns non-zero skips the row in that run (its figures show "-").
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=tests/e2e/lib.sh
 source "$top/tests/e2e/lib.sh"
 # shellcheck source=tests/e2e/p2p.sh
 source "$top/tests/e2e/p2p.sh"
+# shellcheck source=contrib/bench-lib.sh
+source "$top/contrib/bench-lib.sh"
 
 build_dir=$top/build
 do_build=1
-seconds=10
-rows="underlay,p2pvpn,relay,wireguard-go,fastd"
+BENCH_RUNS=3
+rows=""
 P2P_LOG_LEVEL=warn
 
 usage() {
@@ -35,115 +66,92 @@ usage() {
   exit 2
 }
 
+positive() {  # OPTION VALUE
+  [[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: $1 wants a positive integer, not '$2'" >&2; exit 2; }
+}
+
 while [ $# -gt 0 ]; do
   case $1 in
-    --build) build_dir=$(realpath -m "$2"); shift 2 ;;
+    --build) [ $# -ge 2 ] || usage; build_dir=$(realpath -m "$2"); shift 2 ;;
     --no-build) do_build=0; shift ;;
-    --time) seconds=$2; shift 2 ;;
-    --rows) rows=$2; shift 2 ;;
-    -h | --help) usage ;;
+    --runs) [ $# -ge 2 ] || usage; positive "$1" "$2"; BENCH_RUNS=$2; shift 2 ;;
+    --time) [ $# -ge 2 ] || usage; positive "$1" "$2"; BENCH_SECONDS=$2; shift 2 ;;
+    --rows) [ $# -ge 2 ] || usage; rows=$2; shift 2 ;;
     *) usage ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: needs root (network namespaces)" >&2; exit 2; }
 
-want() { [[ ",$rows," == *",$1,"* ]]; }
+# --- the row table ------------------------------------------------------------------------------
 
-# --- measurements -----------------------------------------------------------------------------
+BENCH_ROWS=()      # every row, in report order
+BENCH_SELECTED=()  # those --rows asked for
+BENCH_PAIRS=()     # "NUM:DEN": throughput ratios to print
+declare -A ROW_LABEL ROW_SETUP ROW_PROBE
 
-CLK_TCK=$(getconf CLK_TCK)
+bench_row() {  # NAME LABEL SETUP PROBE
+  BENCH_ROWS+=("$1")
+  ROW_LABEL[$1]=$2 ROW_SETUP[$1]=$3 ROW_PROBE[$1]=$4
+}
+bench_pair() { BENCH_PAIRS+=("$1:$2"); }  # NUM DEN
+bench_selected() { [[ " ${BENCH_SELECTED[*]} " == *" $1 "* ]]; }
 
-# utime+stime of the given processes, in clock ticks.
-cpu_ticks() {  # PID...
-  local pid total=0 fields
-  for pid in "$@"; do
-    # Fields after the ")" that ends comm: state is the 1st, utime the 12th, stime the 13th.
-    fields=$(sed 's/.*) //' "/proc/$pid/stat")
-    total=$((total + $(echo "$fields" | awk '{print $12 + $13}')))
-  done
-  echo "$total"
+# What a probe hands to the measurement: the client host, the address it measures against,
+# and the tunnel's pids (none for the underlay).
+PROBE_HOST="" PROBE_ADDR="" PROBE_PIDS=()
+probe() {  # HOST ADDR [PID...]
+  PROBE_HOST=$1 PROBE_ADDR=$2
+  shift 2
+  PROBE_PIDS=("$@")
 }
 
-# iperf3 from HOST to ADDR with STREAMS streams; prints the received rate in bit/s.
-throughput() {  # HOST ADDR STREAMS
-  lab_exec "$1" timeout $((seconds + 30)) iperf3 -J -c "$2" -t "$seconds" -P "$3" \
-    >"$LAB_DIR/iperf.json" 2>&1 || { lab_log "iperf3 to $2 failed"; echo 0; return 0; }
-  jq -r '.end.sum_received.bits_per_second // 0' "$LAB_DIR/iperf.json"
+# Shared pieces the setups ask for; each is made once.
+declare -A BENCH_HAVE
+need_coordinator() {
+  [ -n "${BENCH_HAVE[coordinator]:-}" ] && return 0
+  BENCH_HAVE[coordinator]=1
+  p2p_init "$build_dir"
+  p2p_coordinator coord
+}
+need_iperf_server() {  # HOST
+  [ -n "${BENCH_HAVE[iperf-$1]:-}" ] && return 0
+  BENCH_HAVE[iperf-$1]=1
+  lab_spawn "$1" "$LAB_DIR/logs/iperf3-$1.log" iperf3 -s --rcv-timeout 10000
+  wait_for 10 "iperf3 server in $1" sh -c \
+    "ip netns exec '$(lab_ns "$1")' ss -Hntl | grep -q ':5201'" || fail "iperf3 -s did not start in $1"
 }
 
-# 200 pings, 10 ms apart; prints "AVG P99" in ms.
-rtt() {  # HOST ADDR
-  lab_exec "$1" ping -n -c 200 -i 0.01 -W 1 "$2" 2>/dev/null |
-    sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' | sort -n |
-    awk '{ v[NR] = $1; s += $1 }
-         END { if (NR == 0) { print "nan nan"; exit }
-               i = int(NR * 0.99 + 0.999); if (i > NR) i = NR
-               printf "%.3f %.3f\n", s / NR, v[i] }'
+# --- the rows -----------------------------------------------------------------------------------
+
+setup_underlay() { need_iperf_server right; }
+probe_underlay() { probe left 203.0.113.102; }
+
+setup_p2pvpn() {
+  need_coordinator
+  need_iperf_server right
+  p2p_node left left 10.77.0.2
+  p2p_node right right 10.77.0.3
+}
+probe_p2pvpn() {
+  p2p_wait_ping left 10.77.0.3 30 || true
+  p2p_path_is left right direct || bench_warn "p2pvpn: left -> right is not direct"
+  probe left 10.77.0.3 "$(p2p_pid left)" "$(p2p_pid right)"
 }
 
-# One row: RESULT[name]="tput1 tput4 rtt_avg rtt_p99 cpu_pct cpu_ms_per_gb".
-declare -A RESULT
-ROW_ORDER=()
-
-measure() {  # NAME HOST ADDR [TUNNEL_PID...]
-  local name=$1 host=$2 addr=$3 t1 t4 r before after wall cpu_pct ms_per_gb start_ns; shift 3
-  lab_log "measuring $name ($host -> $addr)"
-  p2p_wait_ping "$host" "$addr" 30 || { lab_log "$name: $addr unreachable, row skipped"; return 0; }
-  lab_exec "$host" ping -n -q -c 20 -i 0.01 "$addr" >/dev/null 2>&1 || true  # warm up
-  before=$(cpu_ticks "$@")
-  start_ns=$(date +%s%N)
-  t1=$(throughput "$host" "$addr" 1)
-  wall=$(($(date +%s%N) - start_ns))
-  after=$(cpu_ticks "$@")
-  t4=$(throughput "$host" "$addr" 4)
-  r=$(rtt "$host" "$addr")
-  if [ $# -gt 0 ]; then
-    cpu_pct=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v w="$wall" \
-      'BEGIN { printf "%.0f", 100 * t / hz / (w / 1e9) }')
-    ms_per_gb=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v rate="$t1" -v s="$seconds" \
-      'BEGIN { b = rate * s / 8; if (b <= 0) { print "-"; exit }
-               printf "%.0f", 1000 * t / hz / (b / 1e9) }')
-  else
-    cpu_pct=- ms_per_gb=-
-  fi
-  RESULT[$name]="$t1 $t4 $r $cpu_pct $ms_per_gb"
-  ROW_ORDER+=("$name")
+setup_relay() {
+  need_coordinator
+  lab_host sleft symmetric 1
+  lab_host sright symmetric 2
+  need_iperf_server sright
+  p2p_node sleft sleft 10.77.0.4
+  p2p_node sright sright 10.77.0.5
 }
-
-gbit() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1e9 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
-
-report() {
-  local name t1 t4 ra rp cpu mpg ref
-  echo
-  echo "p2pvpn benchmark: iperf3 TCP ${seconds} s, 200 pings at 10 ms; $(nproc) CPUs, kernel $(uname -r)"
-  printf '%-16s %12s %12s %10s %10s %10s %12s\n' "" "TCP 1 str." "TCP 4 str." "RTT avg" \
-    "RTT p99" "CPU (1 str)" "CPU ms/GB"
-  printf '%-16s %12s %12s %10s %10s %10s %12s\n' "" "Gbit/s" "Gbit/s" "ms" "ms" "% core" ""
-  for name in "${ROW_ORDER[@]}"; do
-    read -r t1 t4 ra rp cpu mpg <<<"${RESULT[$name]}"
-    printf '%-16s %12s %12s %10s %10s %10s %12s\n' "$name" "$(gbit "$t1")" "$(gbit "$t4")" \
-      "$ra" "$rp" "$cpu" "$mpg"
-  done
-  for ref in underlay wireguard-go; do
-    [ -n "${RESULT[$ref]:-}" ] || continue
-    echo
-    echo "ratio vs $ref (throughput: higher is better; RTT: lower is better)"
-    printf '%-16s %12s %12s %10s %10s %12s\n' "" "TCP 1 str." "TCP 4 str." "RTT avg" "RTT p99" \
-      "added RTT ms"
-    local r1 r4 rra rrp
-    read -r r1 r4 rra rrp _ _ <<<"${RESULT[$ref]}"
-    for name in "${ROW_ORDER[@]}"; do
-      [ "$name" = "$ref" ] && continue
-      read -r t1 t4 ra rp _ _ <<<"${RESULT[$name]}"
-      printf '%-16s %12s %12s %10s %10s %12s\n' "$name" "$(ratio "$t1" "$r1")" \
-        "$(ratio "$t4" "$r4")" "$(ratio "$ra" "$rra")" "$(ratio "$rp" "$rrp")" "$(minus "$ra" "$rra")"
-    done
-  done
+probe_relay() {
+  p2p_wait_ping sleft 10.77.0.5 30 || true
+  wait_for 20 "sleft -> sright settled on the relay" p2p_relay_settled sleft sright ||
+    bench_warn "relay: sleft -> sright is '$(p2p_peer sleft sright path)', not settled on the relay"
+  probe sleft 10.77.0.5 "$(p2p_pid sleft)" "$(p2p_pid sright)" "$(p2p_coordinator_pid)"
 }
-
-# --- the references, set up by hand -------------------------------------------------------------
 
 # wireguard-go between left (10.88.0.1) and right (10.88.0.2). Its UAPI socket lives in the
 # shared /var/run/wireguard, so the interface names carry this run's unique prefix.
@@ -151,6 +159,7 @@ WG_PIDS=()
 setup_wireguard() {
   local tag=${LAB_PREFIX//[^0-9a-f]/} side peer i=1 dir=$LAB_DIR/wg
   tag=${tag:0:8}
+  need_iperf_server right
   mkdir -p "$dir"
   for side in left right; do
     (umask 077 && wg genkey >"$dir/$side.key")
@@ -174,11 +183,13 @@ setup_wireguard() {
     i=$((i + 1))
   done
 }
+probe_wireguard() { probe left 10.88.0.2 "${WG_PIDS[@]}"; }
 
 # fastd (tun mode, salsa2012+umac) between left (10.99.0.1) and right (10.99.0.2).
 FASTD_PIDS=()
 setup_fastd() {
   local dir=$LAB_DIR/fastd side peer i=1
+  need_iperf_server right
   mkdir -p "$dir"
   for side in left right; do
     fastd --generate-key --machine-readable >"$dir/$side.secret"
@@ -206,54 +217,66 @@ EOF
     i=$((i + 1))
   done
 }
+probe_fastd() { probe left 10.99.0.2 "${FASTD_PIDS[@]}"; }
 
-# --- main -------------------------------------------------------------------------------------
+bench_row underlay "underlay" setup_underlay probe_underlay
+bench_row p2pvpn "p2pvpn direct" setup_p2pvpn probe_p2pvpn
+bench_row relay "p2pvpn relayed" setup_relay probe_relay
+bench_row wireguard-go "wireguard-go" setup_wireguard probe_wireguard
+bench_row fastd "fastd" setup_fastd probe_fastd
+bench_pair relay p2pvpn
+
+# --- main ---------------------------------------------------------------------------------------
+
+select_rows() {
+  local row
+  [ -n "$rows" ] || rows=$(IFS=,; echo "${BENCH_ROWS[*]}")
+  for row in ${rows//,/ }; do
+    [ -n "${ROW_SETUP[$row]:-}" ] ||
+      { echo "bench.sh: unknown row '$row' (rows: ${BENCH_ROWS[*]})" >&2; exit 2; }
+  done
+  for row in "${BENCH_ROWS[@]}"; do  # report order, whatever the order of --rows
+    [[ ",$rows," == *",$row,"* ]] && BENCH_SELECTED+=("$row")
+  done
+  bench_selected "$BENCH_REF" ||
+    lab_log "note: $BENCH_REF is not among the rows, so no ratios to it"
+}
+
+# The idle underlay ping of RUN, every row's added RTT is counted from.
+measure_baseline() {  # RUN
+  local sent recv
+  read -r BASE_P50 BASE_P99 sent recv <<<"$(bench_ping left 203.0.113.102 "$BENCH_IDLE_PINGS")"
+  lab_log "run $1: underlay idle RTT p50 $BASE_P50 ms, p99 $BASE_P99 ms ($recv of $sent)"
+  [ "$BASE_P50" != - ] || fail "run $1: no ping over the underlay left -> right"
+  BENCH_VALUE[baseline,p50,$1]=$BASE_P50 BENCH_VALUE[baseline,p99,$1]=$BASE_P99
+}
 
 main() {
+  local row run
+  select_rows
   if ((do_build)); then
     p2p_build "$top" "$build_dir"
   fi
+  BENCH_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
   lab_init
   lab_internet
   lab_public_host coord 203.0.113.10
   lab_public_host left 203.0.113.101
   lab_public_host right 203.0.113.102
-  lab_spawn right "$LAB_DIR/logs/iperf3-right.log" iperf3 -s
-  if want p2pvpn || want relay; then
-    p2p_init "$build_dir"
-    p2p_coordinator coord
-  fi
-  if want p2pvpn; then
-    p2p_node left left 10.77.0.2
-    p2p_node right right 10.77.0.3
-  fi
-  if want relay; then
-    lab_host sleft symmetric 1
-    lab_host sright symmetric 2
-    lab_spawn sright "$LAB_DIR/logs/iperf3-sright.log" iperf3 -s
-    p2p_node sleft sleft 10.77.0.4
-    p2p_node sright sright 10.77.0.5
-  fi
-  want wireguard-go && setup_wireguard
-  want fastd && setup_fastd
-  wait_for 10 "iperf3 server" sh -c "ip netns exec '$(lab_ns right)' ss -Hntl | grep -q ':5201'" ||
-    fail "iperf3 -s did not start"
+  for row in "${BENCH_SELECTED[@]}"; do "${ROW_SETUP[$row]}"; done
 
-  want underlay && measure underlay left 203.0.113.102
-  if want p2pvpn; then
-    measure "p2pvpn direct" left 10.77.0.3 "$(p2p_pid left)" "$(p2p_pid right)"
-    p2p_path_is left right direct || lab_log "warning: left -> right is not direct"
-  fi
-  if want relay; then
-    p2p_wait_ping sleft 10.77.0.5 30 || true
-    wait_for 20 "sleft -> sright settled on the relay" p2p_relay_settled sleft sright ||
-      lab_log "warning: sleft -> sright is $(p2p_peer sleft sright path)"
-    measure "p2pvpn relayed" sleft 10.77.0.5 "$(p2p_pid sleft)" "$(p2p_pid sright)" \
-      "$(p2p_coordinator_pid)"
-  fi
-  want wireguard-go && measure wireguard-go left 10.88.0.2 "${WG_PIDS[@]}"
-  want fastd && measure fastd left 10.99.0.2 "${FASTD_PIDS[@]}"
-  report
+  for ((run = 1; run <= BENCH_RUNS; run++)); do
+    measure_baseline "$run"
+    for row in "${BENCH_SELECTED[@]}"; do
+      if ! "${ROW_PROBE[$row]}"; then
+        bench_warn "$row, run $run: its probe failed, not measured"
+        continue
+      fi
+      bench_measure "$row" "$run" "$PROBE_HOST" "$PROBE_ADDR" eth0 \
+        "$([ "$row" = underlay ] && echo 1 || echo 0)" "${PROBE_PIDS[@]}"
+    done
+  done
+  bench_report
 }
 
 main
