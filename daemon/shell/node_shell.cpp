@@ -285,7 +285,7 @@ void NodeShell::on_udp_readable() {
       node_->on_udp(now, received_[i].from, udp_pool_.view(i, received_[i].length));
     }
     batch_pool_ = nullptr;
-    udp_.flush();
+    flush_udp();
     if (*n < kBatch) break;
   }
   after_event(now == Time{} ? Clock::now() : now);
@@ -294,7 +294,9 @@ void NodeShell::on_udp_readable() {
 
 void NodeShell::on_tun_readable() {
   Time now{};
-  for (int round = 0; round < kRoundsPerWake; ++round) {
+  // While the UDP queue holds what the kernel would not take, the TUN is not read: the
+  // kernel queues (and, when full, drops) there, which is what slows the sending TCP down.
+  for (int round = 0; round < kRoundsPerWake && udp_.queued() == 0; ++round) {
     auto n = tun_.read_batch(tun_slots_);
     if (!n) {
       if (n.error().code != tun::TunErrc::kWouldBlock) {
@@ -309,11 +311,33 @@ void NodeShell::on_tun_readable() {
       node_->on_tun(now, tun_pool_.view(i, tun_slots_[i].length));
     }
     batch_pool_ = nullptr;
-    udp_.flush();
+    flush_udp();
     if (*n < kBatch) break;
   }
   after_event(now == Time{} ? Clock::now() : now);
-  if (!stopped_) wait_tun();
+  if (stopped_) return;
+  if (udp_.queued() > 0) {
+    tun_paused_ = true;  // on_udp_sendable() resumes
+  } else {
+    wait_tun();
+  }
+}
+
+void NodeShell::flush_udp() {
+  udp_.flush();
+  if (udp_.queued() == 0 || waiting_sendable_ || stopped_) return;
+  waiting_sendable_ = true;
+  udp_.async_wait_sendable([this](const boost::system::error_code& ec) {
+    waiting_sendable_ = false;
+    if (!ec && !stopped_) on_udp_sendable();
+  });
+}
+
+void NodeShell::on_udp_sendable() {
+  flush_udp();
+  if (udp_.queued() > 0 || !tun_paused_) return;
+  tun_paused_ = false;
+  wait_tun();
 }
 
 void NodeShell::on_node_timer() {
@@ -334,7 +358,7 @@ void NodeShell::after_event(Time now) {
     registered_ = !registered_;
     discovery_.on_registered(now, registered_);
   }
-  if (udp_.queued() > 0) udp_.flush();
+  if (udp_.queued() > 0) flush_udp();
   node_timer_.arm(node_->next_deadline());
   discovery_timer_.arm(discovery_.next_deadline());
 }

@@ -6,8 +6,10 @@
 //   TUN readable -> read_batch into the TUN pool      -> node.on_tun() per packet
 //   every send_udp() of a batch is queued (by reference when it lies in the pool, i.e. was
 //   encrypted in place) and leaves in one sendmmsg() at the end of the batch; write_tun()
-//   writes at once. `now` is read once per batch. After each event the one node timer is
-//   re-armed to node.next_deadline() (a no-op when unchanged).
+//   writes at once. Nothing blocks: what the socket does not take stays queued until it is
+//   writable, and meanwhile the TUN is not read (back-pressure to the sending applications). `now`
+//   is read once per batch. After each event the one node timer is re-armed to node.next_deadline()
+//   (a no-op when unchanged).
 // Beside the Node it runs NAT discovery over the same socket: nat::DiscoveryScheduler
 // (daemon/nat/discovery_scheduler.hpp) decides what runs when; the shell only feeds it, with
 // Clock::now(), and arms one timer (discovery_timer_) to its next_deadline() after each event:
@@ -120,6 +122,10 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   void wait_tun();
   void on_udp_readable();
   void on_tun_readable();
+  // Flushes the UDP queue; when the kernel leaves some of it, waits for room once.
+  void flush_udp();
+  // Room again: flush, and once the queue is empty resume reading the TUN.
+  void on_udp_sendable();
   void on_node_timer();
   void on_discovery_timer();
   void housekeeping();
@@ -176,6 +182,8 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   std::uint64_t tun_write_drops_ = 0;
   Time last_warning_{};
   bool started_ = false, stopped_ = false;
+  bool tun_paused_ = false;        // the TUN is not read until the UDP queue drains
+  bool waiting_sendable_ = false;  // an async_wait_sendable() is pending
 };
 
 }  // namespace p2p::daemon

@@ -1,7 +1,6 @@
 #include "net/asio/udp_socket.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +24,16 @@ struct UdpSocket::Buffers {
   std::array<iovec, kQueueMessages> tx_iov{};
   std::array<sockaddr_storage, kQueueMessages> tx_addr{};
   std::array<std::uint8_t, kQueueArena> arena{};
+
+  // Points queue entry i at its address (namelen bytes) and its one iovec.
+  void point_message(std::size_t i, socklen_t namelen) {
+    auto& h = tx_msgs[i].msg_hdr;
+    h = msghdr{};
+    h.msg_name = &tx_addr[i];
+    h.msg_namelen = namelen;
+    h.msg_iov = &tx_iov[i];
+    h.msg_iovlen = 1;
+  }
 };
 
 namespace {
@@ -81,7 +90,8 @@ UdpSocket::UdpSocket(asio::ip::udp::socket socket, int family, Endpoint local,
       family_(family),
       local_(local),
       max_batch_(std::clamp<std::size_t>(options.max_batch, 1, kMaxBatch)),
-      buf_(std::make_unique<Buffers>()) {}
+      buf_(std::make_unique<Buffers>()),
+      retry_timer_(socket_.get_executor()) {}
 
 UdpSocket::UdpSocket(UdpSocket&&) noexcept = default;
 UdpSocket& UdpSocket::operator=(UdpSocket&&) noexcept = default;
@@ -90,6 +100,7 @@ UdpSocket::~UdpSocket() = default;
 void UdpSocket::close() {
   boost::system::error_code ec;
   socket_.close(ec);
+  retry_timer_.cancel();
 }
 
 Expected<std::size_t, IoError> UdpSocket::receive_batch(PacketPool& pool,
@@ -133,13 +144,14 @@ Expected<std::size_t, IoError> UdpSocket::receive_batch(PacketPool& pool,
 }
 
 bool UdpSocket::queue(const Endpoint& to, std::span<const std::uint8_t> datagram, Hold hold) {
-  if (hold == Hold::kCopy && datagram.size() > kQueueArena) {
+  auto full = [&] {
+    return queued_ == kQueueMessages ||
+           (hold == Hold::kCopy && arena_used_ + datagram.size() > kQueueArena);
+  };
+  if (full()) flush();
+  if (full()) {  // still: the kernel takes nothing now; never wait for it
     ++stats_.send_dropped;
     return false;
-  }
-  if (queued_ == kQueueMessages ||
-      (hold == Hold::kCopy && arena_used_ + datagram.size() > kQueueArena)) {
-    flush();
   }
   auto& b = *buf_;
   socklen_t len = to_sockaddr(to, family_, b.tx_addr[queued_]);
@@ -154,12 +166,7 @@ bool UdpSocket::queue(const Endpoint& to, std::span<const std::uint8_t> datagram
     arena_used_ += (datagram.size() + 15) & ~std::size_t{15};
   }
   b.tx_iov[queued_] = iovec{base, datagram.size()};
-  auto& h = b.tx_msgs[queued_].msg_hdr;
-  h = msghdr{};
-  h.msg_name = &b.tx_addr[queued_];
-  h.msg_namelen = len;
-  h.msg_iov = &b.tx_iov[queued_];
-  h.msg_iovlen = 1;
+  b.point_message(queued_, len);
   ++queued_;
   return true;
 }
@@ -167,7 +174,7 @@ bool UdpSocket::queue(const Endpoint& to, std::span<const std::uint8_t> datagram
 std::size_t UdpSocket::flush() {
   auto& b = *buf_;
   std::size_t off = 0, sent = 0;
-  int waits = 0;
+  no_buffers_ = false;
   while (off < queued_) {
     int r = ::sendmmsg(socket_.native_handle(), b.tx_msgs.data() + off,
                        static_cast<unsigned>(queued_ - off), MSG_DONTWAIT);
@@ -179,14 +186,9 @@ std::size_t UdpSocket::flush() {
     int err = r < 0 ? errno : EAGAIN;
     if (err == EINTR) continue;
     if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
-      // The socket buffer is full: wait for room while the kernel keeps draining it, then
-      // give up on the rest.
-      pollfd p{socket_.native_handle(), POLLOUT, 0};
-      if (++waits <= kMaxSendWaits && ::poll(&p, 1, static_cast<int>(kSendBlockWait.count())) > 0) {
-        if (err == ENOBUFS) ::usleep(100);  // a full device queue does not show in poll()
-        continue;
-      }
-      stats_.send_dropped += queued_ - off;
+      // The socket buffer or the device queue is full: the rest waits for room.
+      no_buffers_ = err == ENOBUFS;
+      ++stats_.send_blocked;
       stats_.last_send_errno = err;
       break;
     }
@@ -196,9 +198,64 @@ std::size_t UdpSocket::flush() {
     ++off;
   }
   stats_.sent += sent;
-  queued_ = 0;
-  arena_used_ = 0;
+  keep_unsent(off);
   return sent;
+}
+
+void UdpSocket::keep_unsent(std::size_t from) {
+  auto& b = *buf_;
+  std::uint8_t* const arena = b.arena.data();
+  auto in_arena = [&](const iovec& v) {
+    auto* p = static_cast<std::uint8_t*>(v.iov_base);
+    return p >= arena && p < arena + kQueueArena;
+  };
+  auto aligned = [](std::size_t n) { return (n + 15) & ~std::size_t{15}; };
+  // Copies first, in the order they lie in the arena, so that each moves down (or stays).
+  std::array<std::uint16_t, kQueueMessages> order;
+  std::size_t copies = 0;
+  for (std::size_t i = from; i < queued_; ++i) {
+    if (in_arena(b.tx_iov[i])) order[copies++] = static_cast<std::uint16_t>(i);
+  }
+  std::sort(order.begin(), order.begin() + copies, [&](std::uint16_t x, std::uint16_t y) {
+    return b.tx_iov[x].iov_base < b.tx_iov[y].iov_base;
+  });
+  std::size_t used = 0;
+  for (std::size_t k = 0; k < copies; ++k) {
+    iovec& v = b.tx_iov[order[k]];
+    std::memmove(arena + used, v.iov_base, v.iov_len);
+    v.iov_base = arena + used;
+    used += aligned(v.iov_len);
+  }
+  // Then references, behind them; then the entries move to the front of the queue.
+  std::size_t kept = 0;
+  for (std::size_t i = from; i < queued_; ++i) {
+    iovec v = b.tx_iov[i];
+    if (!in_arena(v)) {
+      if (used + v.iov_len > kQueueArena) {
+        ++stats_.send_dropped;
+        continue;
+      }
+      std::memcpy(arena + used, v.iov_base, v.iov_len);
+      v.iov_base = arena + used;
+      used += aligned(v.iov_len);
+    }
+    const socklen_t namelen = b.tx_msgs[i].msg_hdr.msg_namelen;
+    b.tx_addr[kept] = b.tx_addr[i];
+    b.tx_iov[kept] = v;
+    b.point_message(kept, namelen);
+    ++kept;
+  }
+  queued_ = kept;
+  arena_used_ = used;
+}
+
+void UdpSocket::async_wait_sendable(std::function<void(const boost::system::error_code&)> handler) {
+  if (no_buffers_) {
+    retry_timer_.expires_after(kNoBufsRetry);
+    retry_timer_.async_wait(std::move(handler));
+  } else {
+    socket_.async_wait(asio::socket_base::wait_write, std::move(handler));
+  }
 }
 
 }  // namespace p2p::io

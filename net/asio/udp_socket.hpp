@@ -6,11 +6,15 @@
 //
 // Send: queue() collects datagrams and flush() hands them to the kernel in one sendmmsg().
 // A datagram queued by reference is not copied: its bytes must stay unchanged until the next
-// flush() (the shells reference packets in the pool buffer of the batch being processed and
-// flush before the next read into that pool; the cores send such a packet as the last thing
-// they do with it). Anything else is copied into the queue's own arena. A full queue flushes
-// itself. When the socket buffer is full, flush() waits for room (the back-pressure a blocking
-// socket would give) and drops the rest, counted, once no room appears within kSendBlockWait.
+// flush() returns (the shells reference packets in the pool buffer of the batch being
+// processed and flush before the next read into that pool; the cores send such a packet as
+// the last thing they do with it). Anything else is copied into the queue's own arena.
+// flush() never blocks: what the kernel does not take now (socket buffer full, EAGAIN, or
+// device queue full, ENOBUFS) stays queued, in order, and referenced datagrams among it are
+// copied into the arena first, so the caller may reuse its buffers as soon as flush()
+// returns. async_wait_sendable() tells when to flush() again. The queue is bounded
+// (kQueueMessages, kQueueArena): a datagram that finds it full after a flush is dropped and
+// counted, never waited for. A shell stops producing (reading the TUN) while queued() > 0.
 //
 // Errors for single datagrams (unreachable network, no route) are counted and skipped; the
 // data path never throws and allocates nothing after open(). Not thread-safe; one io_context.
@@ -23,9 +27,11 @@
 // Asio after <utility> (Boost 1.74 needs std::exchange declared first).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -55,15 +61,16 @@ struct UdpStats {
   std::uint64_t send_dropped = 0;  // socket buffer stayed full, or unreachable family
   std::uint64_t truncated = 0;     // larger than a pool buffer (cannot happen for UDP/IPv4)
   int last_send_errno = 0;
+  std::uint64_t send_blocked = 0;  // flushes that left datagrams queued for writability
 };
 
 class UdpSocket {
  public:
   static constexpr std::size_t kMaxBatch = 256;
   static constexpr std::size_t kQueueMessages = 256;
-  static constexpr std::size_t kQueueArena = 256 * 1024;
-  static constexpr std::chrono::milliseconds kSendBlockWait{10};
-  static constexpr int kMaxSendWaits = 100;
+  static constexpr std::size_t kQueueArena = 512 * 1024;
+  // ENOBUFS (a full device queue) does not show in poll(): retried after this long instead.
+  static constexpr std::chrono::milliseconds kNoBufsRetry{1};
 
   // Binds to `local` (port 0: any free port). An IPv6 wildcard socket is dual-stack.
   static Expected<UdpSocket, IoError> open(boost::asio::io_context& io, const Endpoint& local,
@@ -94,14 +101,22 @@ class UdpSocket {
   // socket's family or the datagram is larger than the arena.
   bool queue(const Endpoint& to, std::span<const std::uint8_t> datagram, Hold hold = Hold::kCopy);
   std::size_t queued() const { return queued_; }
-  // Sends everything queued; returns how many the kernel took.
+  // Sends what the kernel takes without blocking; returns how many it took. Whatever is left
+  // (queued() > 0) no longer refers to the caller's buffers.
   std::size_t flush();
+  // Calls `handler(error_code)` once a flush() may make progress again: the socket is
+  // writable, or, after ENOBUFS, kNoBufsRetry has passed. One wait at a time.
+  void async_wait_sendable(std::function<void(const boost::system::error_code&)> handler);
 
   const UdpStats& stats() const { return stats_; }
   // Closes the socket; pending waits complete with operation_aborted.
   void close();
 
  private:
+  // Keeps the unsent datagrams [from, queued_) at the front of the queue, copying referenced
+  // ones into the arena (dropping, counted, those that no longer fit).
+  void keep_unsent(std::size_t from);
+
   struct Buffers;  // the mmsghdr/iovec/sockaddr arrays, allocated once
   UdpSocket(boost::asio::ip::udp::socket socket, int family, Endpoint local,
             const UdpOptions& options);
@@ -114,6 +129,8 @@ class UdpSocket {
   std::size_t queued_ = 0;
   std::size_t arena_used_ = 0;
   UdpStats stats_;
+  boost::asio::steady_timer retry_timer_;  // the ENOBUFS retry
+  bool no_buffers_ = false;                // the last flush() stopped at ENOBUFS
 };
 
 }  // namespace p2p::io
