@@ -104,6 +104,10 @@ const Schema<L> kLimits{{
      into(&L::queued_bytes, integer_in<std::uint32_t>(65'536, 1u << 30))},
 }};
 
+const Schema<M::Performance> kPerformance{{
+    {"tun_offload", kOptional, into(&M::Performance::tun_offload, read_bool)},
+}};
+
 const Schema<M> kMesh{
     {
         {"node", kRequired, into(&M::node, section(kNode))},
@@ -122,6 +126,7 @@ const Schema<M> kMesh{
         {"discovery", kOptional, into(&M::discovery, section(kDiscovery))},
         {"limits", kOptional, into(&M::limits, section(kLimits))},
         {"metrics", kOptional, into(&M::metrics, section(metrics_schema()))},
+        {"performance", kOptional, into(&M::performance, section(kPerformance))},
     },
     check_mesh};
 

@@ -24,6 +24,7 @@
 //     queued_packets: 1024         # 1..1000000; waiting for a session, all peers together
 //     queued_bytes: 4194304        # 65536..1073741824
 //   metrics: { listen: 127.0.0.1:9101 }             # Prometheus /metrics; off when absent
+//   performance: { tun_offload: true }              # false: plain TUN reads (for comparison)
 //
 // Every key but node, ca and coordinators may be left out (the defaults are the values above
 // and the member initialisers below). Anything invalid, including an unknown key, throws
@@ -111,6 +112,11 @@ struct MeshConfig {
   Discovery discovery;
   Limits limits;
   MetricsConfig metrics;
+  struct Performance {
+    bool tun_offload = true;  // IFF_VNET_HDR + TSO/USO where the kernel has them
+    bool operator==(const Performance&) const = default;
+  };
+  Performance performance;
 };
 
 // Loads and validates `file`; throws ConfigError (the only exception it throws).

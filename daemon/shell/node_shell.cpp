@@ -9,6 +9,7 @@
 #include "daemon/status/node_metrics.hpp"
 #include "daemon/status/status_json.hpp"
 #include "net/asio/socket_address.hpp"
+#include "net/offload.hpp"
 #include "tun/netlink.hpp"
 
 namespace p2p::daemon {
@@ -103,10 +104,12 @@ Expected<std::unique_ptr<NodeShell>, std::string> NodeShell::create(
         (*target)->on_control(request, std::move(respond));
       });
   if (!control) return fail(control.error().message);
-  auto tun = tun::TunDevice::open(config.tun.name, config.tun.mtu, cert.vip, cert.vip6);
+  auto tun = tun::TunDevice::open(config.tun.name, config.tun.mtu, cert.vip, cert.vip6,
+                                  config.performance.tun_offload);
   if (!tun) return fail(tun.error().message);
-  logs.tun->info("interface={} up vip={} mtu={}", tun->name(), cert.vip.to_string(),
-                 config.tun.mtu);
+  const auto& off = tun->offloads();
+  logs.tun->info("interface={} up vip={} mtu={} vnet_hdr={} tso={} uso={}", tun->name(),
+                 cert.vip.to_string(), config.tun.mtu, off.vnet_hdr, off.tso, off.uso);
   auto udp = io::UdpSocket::open(io, Endpoint{config.listen.address, config.listen.port},
                                  io::UdpOptions{});
   if (!udp) return fail(udp.error().message);
@@ -203,9 +206,9 @@ void NodeShell::stop() {
   const auto& st = udp_.stats();
   log_.node->info(
       "stopped: udp received={} sent={} send_errors={} send_dropped={} tun_write_drops={} "
-      "tun_oversize_drops={}",
+      "tun_oversize_drops={} udp_send_blocked={} tun_offload_drops={}",
       st.received, st.sent, st.send_errors, st.send_dropped, tun_write_drops_,
-      tun_.oversize_drops());
+      tun_.oversize_drops(), st.send_blocked, tun_offload_drops_);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -293,9 +296,62 @@ void NodeShell::on_udp_readable() {
 }
 
 void NodeShell::on_tun_readable() {
-  Time now{};
   // While the UDP queue holds what the kernel would not take, the TUN is not read: the
   // kernel queues (and, when full, drops) there, which is what slows the sending TCP down.
+  Time now = tun_.offloads().vnet_hdr ? read_tun_frames() : read_tun_packets();
+  after_event(now == Time{} ? Clock::now() : now);
+  if (stopped_) return;
+  if (udp_.queued() > 0) {
+    tun_paused_ = true;  // on_udp_sendable() resumes
+  } else {
+    wait_tun();
+  }
+}
+
+Time NodeShell::read_tun_frames() {
+  Time now{};
+  std::size_t used = 0, handed = 0;
+  auto hand_over = [&] {
+    batch_pool_ = &tun_pool_;
+    for (std::size_t i = 0; i < used; ++i) {
+      node_->on_tun(now, tun_pool_.view(i, tun_slots_[i].length));
+    }
+    batch_pool_ = nullptr;
+    handed += used;
+    used = 0;
+    flush_udp();
+  };
+  tun::PacketSlot slot{tun_frame_.data(), tun_frame_.size(), 0};
+  while (handed + used < kRoundsPerWake * kBatch && udp_.queued() == 0) {
+    auto n = tun_.read_batch({&slot, 1});
+    if (!n) {
+      if (n.error().code != tun::TunErrc::kWouldBlock) {
+        warn_limited("TUN read failed", n.error().message);
+      }
+      break;
+    }
+    if (*n == 0) break;
+    if (now == Time{}) now = Clock::now();
+    auto frame = offload::parse({tun_frame_.data(), slot.length});
+    if (!frame) {
+      ++tun_offload_drops_;
+      warn_limited("TUN frame dropped", offload::to_string(frame.error()));
+      continue;
+    }
+    // Split where the packets are encrypted: each segment to a pool buffer with headroom.
+    for (std::size_t i = 0; i < frame->segments; ++i) {
+      if (used == kBatch) hand_over();
+      tun_slots_[used].length = offload::write_segment(
+          *frame, i, {tun_pool_.packet(used), io::PacketPool::kPacketCapacity});
+      ++used;
+    }
+  }
+  if (used > 0) hand_over();
+  return now;
+}
+
+Time NodeShell::read_tun_packets() {
+  Time now{};
   for (int round = 0; round < kRoundsPerWake && udp_.queued() == 0; ++round) {
     auto n = tun_.read_batch(tun_slots_);
     if (!n) {
@@ -314,13 +370,7 @@ void NodeShell::on_tun_readable() {
     flush_udp();
     if (*n < kBatch) break;
   }
-  after_event(now == Time{} ? Clock::now() : now);
-  if (stopped_) return;
-  if (udp_.queued() > 0) {
-    tun_paused_ = true;  // on_udp_sendable() resumes
-  } else {
-    wait_tun();
-  }
+  return now;
 }
 
 void NodeShell::flush_udp() {

@@ -63,6 +63,7 @@
 #include "net/asio/packet_pool.hpp"
 #include "net/asio/udp_socket.hpp"
 #include "net/expected.hpp"
+#include "net/offload.hpp"
 #include "tun/address_monitor.hpp"
 #include "tun/tun_device.hpp"
 
@@ -122,6 +123,11 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   void wait_tun();
   void on_udp_readable();
   void on_tun_readable();
+  // Read the TUN for one wake; return when they first read something (Time{}: nothing).
+  // Frames (offloads on): each a virtio-net header and a packet or super-segment, split here
+  // into wire-sized packets in the pool. Packets: one plain packet per read, straight into it.
+  Time read_tun_frames();
+  Time read_tun_packets();
   // Flushes the UDP queue; when the kernel leaves some of it, waits for room once.
   void flush_udp();
   // Room again: flush, and once the queue is empty resume reading the TUN.
@@ -184,6 +190,10 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   bool started_ = false, stopped_ = false;
   bool tun_paused_ = false;        // the TUN is not read until the UDP queue drains
   bool waiting_sendable_ = false;  // an async_wait_sendable() is pending
+  // One read from a TUN with offloads: virtio-net header + up to 64 KiB.
+  std::vector<std::uint8_t> tun_frame_ =
+      std::vector<std::uint8_t>(offload::kVirtioNetHdrSize + kMaxPacket);
+  std::uint64_t tun_offload_drops_ = 0;  // frames whose header did not add up
 };
 
 }  // namespace p2p::daemon

@@ -745,5 +745,16 @@ TEST_F(ConfigTest, MetricsErrorsNameLineAndKey) {
   expect_at(mesh_error(kMeshBase + "metrics: {}\n"), 7, 10, "metrics.listen", "missing");
 }
 
+// --- performance: the offload switches ------------------------------------------------------
+
+TEST_F(ConfigTest, PerformanceSwitchesDefaultOnAndTurnOff) {
+  EXPECT_TRUE(mesh(kMeshBase).performance.tun_offload);
+  EXPECT_FALSE(mesh(kMeshBase + "performance: { tun_offload: false }\n").performance.tun_offload);
+  expect_at(mesh_error(kMeshBase + "performance: { tun_offload: maybe }\n"), 7, 29,
+            "performance.tun_offload", "");
+  expect_at(mesh_error(kMeshBase + "performance: { tun_ofload: false }\n"), 7, 16,
+            "performance.tun_ofload", "tun_offload");
+}
+
 }  // namespace
 }  // namespace p2p::config
