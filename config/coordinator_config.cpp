@@ -137,6 +137,7 @@ const Schema<C> kCoordinator{
         {"log", kOptional, into(&C::log, section(log_schema()))},
         {"control_socket", kOptional, into(&C::control_socket, read_path)},
         {"metrics", kOptional, into(&C::metrics, section(metrics_schema()))},
+        {"revocation_list", kOptional, into(&C::revocation_list, read_path)},
     },
     check_alternate};
 

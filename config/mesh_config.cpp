@@ -88,6 +88,18 @@ const Schema<M::Discovery> kDiscovery{{
     {"interval", kOptional, into(&M::Discovery::interval, duration_in(1min, 24h))},
 }};
 
+std::string same(const std::string& s) {
+  return s;
+}
+
+const Schema<M::PortMapping> kPortMapping{{
+    {"enabled", kOptional, into(&M::PortMapping::enabled, read_bool)},
+    {"protocols", kOptional,
+     into(&M::PortMapping::protocols,
+          list_of(one_of<std::string>({{"pcp", "pcp"}, {"natpmp", "natpmp"}, {"upnp", "upnp"}}), 1,
+                  same))},
+}};
+
 using L = M::Limits;
 const Schema<L> kLimits{{
     {"max_peers", kOptional, into(&L::max_peers, integer_in<std::uint32_t>(1, 1'000'000))},
@@ -126,6 +138,8 @@ const Schema<M> kMesh{
         {"discovery", kOptional, into(&M::discovery, section(kDiscovery))},
         {"limits", kOptional, into(&M::limits, section(kLimits))},
         {"metrics", kOptional, into(&M::metrics, section(metrics_schema()))},
+        {"revocation_list", kOptional, into(&M::revocation_list, read_path)},
+        {"port_mapping", kOptional, into(&M::port_mapping, section(kPortMapping))},
         {"performance", kOptional, into(&M::performance, section(kPerformance))},
     },
     check_mesh};

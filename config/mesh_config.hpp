@@ -9,6 +9,7 @@
 //   log: { level: info }                            # trace|debug|info|warn|error|off
 //   keepalive: 25s                                  # 1s..10m
 //   revoked: []                                     # certificate fingerprints, 64 hex digits
+//   revocation_list: revoked.list                   # optional; the CA-signed list, kept here
 //   peers:                                          # per-peer overrides
 //     - { name: laptop, force: relay }              # name or vip (exactly one); direct|relay
 //   punch: { enabled: true, timeout: 10s, port_prediction: true }
@@ -83,6 +84,13 @@ struct MeshConfig {
     std::chrono::milliseconds interval = std::chrono::minutes(10);  // re-run period, 1m..24h
   };
 
+  // Router port mappings (daemon/shell/port_mapper.hpp): on by default, as a home user wants;
+  // `protocols` in order of preference, each at most once ("pcp", "natpmp", "upnp").
+  struct PortMapping {
+    bool enabled = true;
+    std::vector<std::string> protocols{"pcp", "natpmp", "upnp"};
+  };
+
   // Bounds on the peer state others can make the node keep (core::NodeLimits).
   struct Limits {
     std::uint32_t max_peers = 4096;
@@ -112,6 +120,10 @@ struct MeshConfig {
   Discovery discovery;
   Limits limits;
   MetricsConfig metrics;
+  // The newest CA-signed revocation list this node accepted: read at start if it exists,
+  // rewritten whenever a coordinator pushes a newer one. Empty: kept in memory only.
+  std::filesystem::path revocation_list;
+  PortMapping port_mapping;
   struct Performance {
     bool tun_offload = true;  // IFF_VNET_HDR + TSO/USO where the kernel has them
     bool operator==(const Performance&) const = default;

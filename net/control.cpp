@@ -18,8 +18,7 @@ std::optional<NatSummary> get_nat(ByteReader& r) {
   auto t = r.u8();
   auto a = r.u8();
   auto s = r.u16();
-  if (!t || !a || !s || *t > static_cast<std::uint8_t>(kLastNatType) || *a > 3)
-    return std::nullopt;
+  if (!t || !a || !s || *t > static_cast<std::uint8_t>(kLastNatType) || *a > 3) return std::nullopt;
   return NatSummary{static_cast<NatType>(*t), static_cast<PortAllocation>(*a),
                     static_cast<std::int16_t>(*s)};
 }
@@ -43,12 +42,31 @@ std::optional<std::vector<Endpoint>> get_endpoints(ByteReader& r) {
   return eps;
 }
 
+// The optional tail: nothing, or [1][endpoint].
+void put_mapped(ByteWriter& w, const std::optional<Endpoint>& e) {
+  if (!e) return;
+  w.u8(1);
+  w.endpoint(*e);
+}
+
+// Absent when the message ends here; otherwise it must be [1][endpoint] and end the message.
+bool get_mapped(ByteReader& r, std::optional<Endpoint>& out) {
+  if (r.done()) return true;
+  auto flag = r.u8();
+  if (!flag || *flag != 1) return false;
+  auto e = r.endpoint();
+  if (!e) return false;
+  out = *e;
+  return true;
+}
+
 struct Encoder {
   ByteWriter& w;
   void operator()(const Register& m) {
     w.u8(static_cast<std::uint8_t>(ControlType::kRegister));
     put_endpoints(w, m.local_endpoints);
     put_nat(w, m.nat);
+    put_mapped(w, m.mapped);
   }
   void operator()(const RegisterOk& m) {
     w.u8(static_cast<std::uint8_t>(ControlType::kRegisterOk));
@@ -79,6 +97,7 @@ struct Encoder {
     put_endpoints(w, m.local_endpoints);
     put_nat(w, m.nat);
     w.u8(m.initiate ? 1 : 0);
+    put_mapped(w, m.mapped);
   }
   void operator()(const PeerUnknown& m) {
     w.u8(static_cast<std::uint8_t>(ControlType::kPeerUnknown));
@@ -106,6 +125,29 @@ struct Encoder {
     w.u64(m.probe_id);
     w.endpoint(m.observed);
   }
+  void operator()(const RevocationHave& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kRevocationHave));
+    w.u64(m.sequence);
+  }
+  void operator()(const RevocationChunk& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kRevocationChunk));
+    w.u64(m.sequence);
+    w.u8(m.index);
+    w.u8(m.count);
+    if (m.bytes.size() > kRevocationChunkSize) {
+      std::fprintf(stderr, "fatal: revocation chunk of %zu bytes\n", m.bytes.size());
+      std::abort();
+    }
+    w.blob16(m.bytes);
+  }
+  void operator()(const Ping& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kPing));
+    w.u32(m.id);
+  }
+  void operator()(const Pong& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kPong));
+    w.u32(m.id);
+  }
 };
 
 std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
@@ -113,8 +155,9 @@ std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
     case ControlType::kRegister: {
       auto eps = get_endpoints(r);
       auto nat = eps ? get_nat(r) : std::nullopt;
-      if (!nat) return std::nullopt;
-      return Register{std::move(*eps), *nat};
+      std::optional<Endpoint> mapped;
+      if (!nat || !get_mapped(r, mapped)) return std::nullopt;
+      return Register{std::move(*eps), *nat, mapped};
     }
     case ControlType::kRegisterOk: {
       auto e = r.endpoint();
@@ -156,8 +199,12 @@ std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
       auto nat = eps ? get_nat(r) : std::nullopt;
       auto initiate = r.u8();
       if (!id || !cert || !observed || !nat || !initiate || *initiate > 1) return std::nullopt;
-      return Introduce{*id, std::vector<std::uint8_t>(cert->begin(), cert->end()), *observed,
-                       std::move(*eps), *nat, *initiate == 1};
+      std::optional<Endpoint> mapped;
+      if (!get_mapped(r, mapped)) return std::nullopt;
+      return Introduce{*id,       std::vector<std::uint8_t>(cert->begin(), cert->end()),
+                       *observed, std::move(*eps),
+                       *nat,      *initiate == 1,
+                       mapped};
     }
     case ControlType::kPeerUnknown: {
       auto id = r.u32();
@@ -181,6 +228,28 @@ std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
       if (!id || !e) return std::nullopt;
       if (type == ControlType::kPathProbe) return PathProbe{*id, *e};
       return PathProbeAck{*id, *e};
+    }
+    case ControlType::kRevocationHave: {
+      auto seq = r.u64();
+      if (!seq) return std::nullopt;
+      return RevocationHave{*seq};
+    }
+    case ControlType::kRevocationChunk: {
+      auto seq = r.u64();
+      auto index = r.u8();
+      auto count = r.u8();
+      auto bytes = r.blob16(kRevocationChunkSize);
+      if (!seq || !index || !count || !bytes || *count == 0 || *count > kMaxRevocationChunks ||
+          *index >= *count || bytes->empty())
+        return std::nullopt;
+      return RevocationChunk{*seq, *index, *count, {bytes->begin(), bytes->end()}};
+    }
+    case ControlType::kPing:
+    case ControlType::kPong: {
+      auto id = r.u32();
+      if (!id) return std::nullopt;
+      if (type == ControlType::kPing) return Ping{*id};
+      return Pong{*id};
     }
   }
   return std::nullopt;
@@ -234,7 +303,7 @@ std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plain
   auto t = r.u8();
   if (!t) return std::nullopt;
   auto type = static_cast<ControlType>(*t);
-  bool known = (*t >= 0x01 && *t <= 0x09) || *t == 0x10 || *t == 0x11;
+  bool known = (*t >= 0x01 && *t <= 0x09) || *t == 0x10 || *t == 0x11 || (*t >= 0x20 && *t <= 0x23);
   if (!known) return std::nullopt;
   auto m = decode_body(type, r);
   if (!m || !r.done()) return std::nullopt;
@@ -242,9 +311,10 @@ std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plain
 }
 
 const char* control_name(const ControlMessage& m) {
-  static constexpr const char* kNames[] = {"Register",    "RegisterOk", "Refused", "PeerRequest",
-                                           "Introduce",   "PeerUnknown", "Goodbye", "Relay",
-                                           "Relayed",     "PathProbe",  "PathProbeAck"};
+  static constexpr const char* kNames[] = {
+      "Register",     "RegisterOk",     "Refused",         "PeerRequest", "Introduce",
+      "PeerUnknown",  "Goodbye",        "Relay",           "Relayed",     "PathProbe",
+      "PathProbeAck", "RevocationHave", "RevocationChunk", "Ping",        "Pong"};
   return kNames[m.index()];
 }
 

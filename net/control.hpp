@@ -5,13 +5,22 @@
 // decode_control() rejects unknown types, short fields, oversize lists and trailing bytes.
 //
 //   node -> coordinator                      coordinator -> node
-//   Register {local endpoints, nat}          RegisterOk {observed endpoint, interval}
+//   Register {local endpoints, nat, mapped}  RegisterOk {observed endpoint, interval}
 //   PeerRequest {id, vip | name}             Refused {code, reason}
 //   Relay {to vip, inner datagram}           Introduce {id, cert, endpoints, nat, initiate}
 //   Goodbye {}                               PeerUnknown {id, reason}
+//   (Introduce also carries the peer's mapped endpoint, see below)
 //                                            Relayed {from vip, inner datagram}
+//   RevocationHave {sequence}                RevocationChunk {sequence, index, count, bytes}
+//   Ping {id}                                Pong {id}  (same size: liveness and RTT)
 //   peer <-> peer
 //   PathProbe {probe id, sent-to endpoint}   PathProbeAck {probe id, observed source}
+//
+// The CA-signed revocation list (crypto/revocation_list.hpp, at most 32867 bytes) travels in
+// RevocationChunks of at most kRevocationChunkSize bytes, at most kMaxRevocationChunks of
+// them (net/revocation_push.hpp splits and reassembles): the coordinator pushes them after a
+// node's RevocationHave names an older sequence, and to every registered node when its list
+// changes. The wire does not trust them: the node verifies the reassembled list itself.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +41,8 @@ inline constexpr std::size_t kMaxLocalEndpoints = 8;
 inline constexpr std::size_t kMaxNameLength = 63;
 inline constexpr std::size_t kMaxCertificateSize = 1242;
 inline constexpr std::size_t kMaxReasonLength = 200;
+inline constexpr std::size_t kRevocationChunkSize = 1024;
+inline constexpr std::size_t kMaxRevocationChunks = 33;  // 33 KiB: a full list
 
 // The classic (RFC 3489) name of a NAT: what NAT discovery (daemon/nat/nat_discovery.hpp)
 // classifies, what a node registers and what the coordinator passes on to its peers. The one
@@ -75,11 +86,19 @@ enum class ControlType : std::uint8_t {
   kRelayed = 0x09,
   kPathProbe = 0x10,
   kPathProbeAck = 0x11,
+  kRevocationHave = 0x20,
+  kRevocationChunk = 0x21,
+  kPing = 0x22,
+  kPong = 0x23,
 };
 
+// `mapped` (Register, Introduce): the endpoint a router's port mapping (UPnP IGD, NAT-PMP,
+// PCP) forwards to the node's socket. It travels as an optional tail, [1][endpoint], absent
+// when there is none, so a message without it is byte for byte what it was before.
 struct Register {
   std::vector<Endpoint> local_endpoints;  // at most kMaxLocalEndpoints
   NatSummary nat;
+  std::optional<Endpoint> mapped;
   bool operator==(const Register&) const = default;
 };
 struct RegisterOk {
@@ -110,7 +129,8 @@ struct Introduce {
   Endpoint observed;                      // the peer's public endpoint as the coordinator sees it
   std::vector<Endpoint> local_endpoints;  // the peer's own interface endpoints
   NatSummary nat;
-  bool initiate;  // true: the receiver starts the handshake
+  bool initiate;                   // true: the receiver starts the handshake
+  std::optional<Endpoint> mapped;  // the peer's router port mapping
   bool operator==(const Introduce&) const = default;
 };
 struct PeerUnknown {
@@ -141,8 +161,35 @@ struct PathProbeAck {
   bool operator==(const PathProbeAck&) const = default;
 };
 
-using ControlMessage = std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce,
-                                    PeerUnknown, Goodbye, Relay, Relayed, PathProbe, PathProbeAck>;
+// The sequence of the newest revocation list the node holds (0: none), after each RegisterOk.
+struct RevocationHave {
+  std::uint64_t sequence = 0;
+  bool operator==(const RevocationHave&) const = default;
+};
+// Part `index` (0-based) of `count` (1..kMaxRevocationChunks) of the encoded revocation list
+// `sequence`; `bytes` is 1..kRevocationChunkSize bytes, all but the last chunk full.
+struct RevocationChunk {
+  std::uint64_t sequence = 0;
+  std::uint8_t index = 0;
+  std::uint8_t count = 0;
+  std::vector<std::uint8_t> bytes;
+  bool operator==(const RevocationChunk&) const = default;
+};
+// A node asks each coordinator it is registered with every few seconds; the coordinator answers
+// at once with the same id. The answer is no larger than the question, and both travel inside
+// the node's authenticated session (daemon/core/coordinator_link.hpp says why).
+struct Ping {
+  std::uint32_t id;
+  bool operator==(const Ping&) const = default;
+};
+struct Pong {
+  std::uint32_t id;
+  bool operator==(const Pong&) const = default;
+};
+
+using ControlMessage =
+    std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce, PeerUnknown, Goodbye, Relay,
+                 Relayed, PathProbe, PathProbeAck, RevocationHave, RevocationChunk, Ping, Pong>;
 
 // Appends the encoding of `m` to `out` (out is not cleared, so a caller can encode after a
 // header it already holds). Reasons, names and endpoint lists are cut to their limits; an

@@ -24,6 +24,12 @@
 // own address, and it is charged to that address's budget like any other reply, as are
 // replies that CHANGE-REQUEST sends out of the alternate address or port.
 //
+// Revocation (coordinator_revocation.cpp): certificates are checked against the configured
+// `revoked:` fingerprints merged with the newest CA-signed revocation list handed to
+// set_revocation_list(). A new list refuses and forgets every node it revokes at once (their
+// relay with them), and is pushed in RevocationChunks to every registered node; a node that
+// registers says which sequence it holds (RevocationHave) and gets the list if ours is newer.
+//
 // Threading: none.
 #pragma once
 
@@ -41,6 +47,7 @@
 #include "coordinator/core/registry.hpp"
 #include "crypto/auth_handshake.hpp"
 #include "crypto/handshake_guard.hpp"
+#include "crypto/revocation_list.hpp"
 #include "crypto/transport.hpp"
 #include "net/control.hpp"
 #include "net/packet_view.hpp"
@@ -108,6 +115,8 @@ struct CoordinatorStatus {
   // Relay totals over every node ever registered (the per-node figures go with the node).
   std::uint64_t relayed_bytes = 0, relayed_packets = 0, relay_dropped = 0;
   std::size_t pending_handshakes = 0;  // XX handshakes in progress
+  std::uint64_t revocation_sequence = 0;  // of the CA-signed list in force (0: none)
+  std::uint64_t revoked_removed = 0;      // nodes forgotten when a new list revoked them
 };
 
 class Coordinator {
@@ -124,6 +133,18 @@ class Coordinator {
   void on_tick(Time now);
   Time next_deadline() const;
   CoordinatorStatus status(Time now) const;
+  // A reload (SIGHUP, `p2pvpnctl reload`): adopts `next`'s relay switch and rates, lookup and
+  // introduction rates, max_nodes and revoked list, nothing else of it. Every node's buckets
+  // start full under the new rates; a registered node now revoked is told (Refused) and
+  // forgotten. coordinator_reload.cpp.
+  void reconfigure(Time now, const CoordinatorSettings& next);
+
+  // Takes a CA-signed revocation list if it verifies against our CA and is newer than the one
+  // in force: true when taken (its nodes are gone, the list is on its way to every registered
+  // node), false when not newer, an error when it does not verify.
+  Expected<bool, crypto::CertError> set_revocation_list(Time now,
+                                                        const crypto::RevocationList& list);
+  std::uint64_t revocation_sequence() const { return revocations_.sequence(); }
 
  private:
   using Entry = NodeEntry;
@@ -145,6 +166,9 @@ class Coordinator {
   void on_peer_request(Time now, Entry& e, const wire::PeerRequest& q);
   void remove(Entry& e, const char* why);
   std::uint32_t new_index();
+  // Revocation (coordinator_revocation.cpp).
+  void on_revocation_have(Time now, Entry& e, const wire::RevocationHave& m);
+  void push_revocation_list(Time now, Entry& e);
 
   crypto::Identity identity_;
   crypto::CaCertificate ca_;
@@ -166,6 +190,9 @@ class Coordinator {
   struct {
     DropReason unpadded, bad_mac1, rate_limited, pending_full, internal;
   } init_log_;
+  DropReason registry_full_log_;  // refused registrations: one line per 10 s
+  crypto::Revocations revocations_;
+  std::vector<wire::RevocationChunk> revocation_chunks_;  // the list in force, split
 };
 
 }  // namespace p2p::coord

@@ -21,6 +21,7 @@ const char* to_string(PathKind k) {
     case PathKind::kPublic: return "public";
     case PathKind::kReflexive: return "reflexive";
     case PathKind::kPredicted: return "predicted";
+    case PathKind::kMapped: return "mapped";
   }
   return "?";
 }
@@ -59,29 +60,27 @@ void PathSet::start_punching(Time now, const CandidateSources& c, bool traffic, 
     relay_reason_ = "punching disabled";
     return;
   }
-  if (c.own_nat.type == wire::NatType::kSymmetric && c.peer_nat.type == wire::NatType::kSymmetric &&
-      force_ != Force::kDirect) {
+  const PunchPlan plan =
+      plan_punch(c.own_public, c.own_nat, c.peer_public, c.peer_nat, policy_.port_prediction);
+  // A port mapping on either side makes even two symmetric NATs reachable.
+  const bool mapped = c.peer_mapped || c.own_mapped;
+  if (plan.method == PunchMethod::kNone && force_ != Force::kDirect && !mapped) {
     relay_reason_ = "both symmetric";
     return;
   }
+  method_ = plan.method;
   // Candidates: the peer's public endpoint; its LAN endpoints when we share a public address
   // (the same NAT) or the coordinator has not told us ours; for a symmetric peer with
-  // sequential allocation, a bounded set of predicted ports.
+  // sequential allocation, a bounded set of predicted ports (hard_nat_punch.hpp).
+  // The peer's mapping first: an endpoint that is both keeps the kind that makes it reachable.
+  if (c.peer_mapped) add_candidate(*c.peer_mapped, PathKind::kMapped);
   if (c.peer_public) add_candidate(*c.peer_public, PathKind::kPublic);
   bool same_nat =
       !c.own_public || !c.peer_public || c.own_public->address == c.peer_public->address;
   if (same_nat) {
     for (const auto& e : c.peer_local) add_candidate(e, PathKind::kLan);
   }
-  if (policy_.port_prediction && c.peer_public && c.peer_nat.type == wire::NatType::kSymmetric &&
-      c.peer_nat.allocation == wire::PortAllocation::kSequential && c.peer_nat.port_step != 0) {
-    for (int k = 1; k <= kPredictedPorts; ++k) {
-      int port = c.peer_public->port + k * c.peer_nat.port_step;
-      if (port <= 0 || port > 65535) break;
-      add_candidate(Endpoint{c.peer_public->address, static_cast<std::uint16_t>(port)},
-                    PathKind::kPredicted);
-    }
-  }
+  for (const auto& e : plan.predicted) add_candidate(e, PathKind::kPredicted);
   if (paths_.empty()) {
     relay_reason_ = "no candidates";
     return;
@@ -113,6 +112,9 @@ PathSet::ProbeSource PathSet::on_probe(Time now, const Endpoint& from) {
     check_now(now);
     return ProbeSource::kMoved;
   }
+  // On the relay between rounds (a NAT that remapped the peer after a collision or a reboot):
+  // punch its new endpoint at once rather than after the backoff.
+  if (!punching_) return ProbeSource::kMoved;
   return ProbeSource::kNew;
 }
 

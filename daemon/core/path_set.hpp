@@ -6,8 +6,9 @@
 // what the peer falls back to while no direct path is confirmed (active() == nullptr).
 //
 // Life of a path:
-//   candidate  start_punching() gathers them (the peer's public endpoint, its LAN endpoints
-//              when we share a NAT, predicted ports for a sequential symmetric NAT) and
+//   candidate  start_punching() gathers them (the peer's router port mapping, its public
+//              endpoint, its LAN endpoints when we share a NAT, predicted ports for a
+//              sequential symmetric NAT) and
 //              on_probe() adds the source of a probe we did not expect (peer-reflexive);
 //   probing    tick() sends an authenticated PathProbe on every candidate (fast for the first
 //              2 s of punching, then slower) through PathEffects::send_probe;
@@ -30,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/core/hard_nat_punch.hpp"
 #include "daemon/status/status.hpp"
 #include "net/control.hpp"
 #include "net/ip.hpp"
@@ -40,9 +42,10 @@ namespace p2p::core {
 enum class Force { kAuto, kDirect, kRelay };
 enum class Transport { kUdp };
 // Where a candidate came from: the peer's own interface (LAN), its public endpoint as the
-// coordinator saw it, a source we saw its probes come from (peer-reflexive), or a port we
-// predicted for a symmetric NAT.
-enum class PathKind { kLan, kPublic, kReflexive, kPredicted };
+// coordinator saw it, a source we saw its probes come from (peer-reflexive), a port we
+// predicted for a symmetric NAT, or the port its router mapped for it (UPnP IGD, NAT-PMP,
+// PCP; reachable whatever the NATs on either side do).
+enum class PathKind { kLan, kPublic, kReflexive, kPredicted, kMapped };
 const char* to_string(PathKind k);
 
 struct Path {
@@ -74,6 +77,8 @@ struct CandidateSources {
   wire::NatSummary peer_nat;
   std::optional<Endpoint> own_public;
   wire::NatSummary own_nat;
+  std::optional<Endpoint> peer_mapped;  // the peer's router port mapping
+  bool own_mapped = false;              // we hold one: the peer can reach us whatever our NAT
 };
 
 class PathEffects {
@@ -84,7 +89,6 @@ class PathEffects {
 };
 
 inline constexpr std::size_t kMaxCandidates = 24;
-inline constexpr int kPredictedPorts = 16;
 inline constexpr int kProbesToDeclareDead = 3;
 inline constexpr Duration kProbeTimeout = std::chrono::seconds(1);
 inline constexpr Duration kActiveProbeInterval = std::chrono::seconds(2);  // under traffic
@@ -110,9 +114,9 @@ class PathSet {
   // `traffic` as for tick().
   void start_punching(Time now, const CandidateSources& c, bool traffic, PathEffects& fx);
   // An authenticated PathProbe arrived directly from `from`. A source we did not know becomes a
-  // peer-reflexive candidate; kMoved: it appeared while we held a direct path and were not
-  // punching, so the peer may have moved: every confirmed path is now being checked
-  // (check_now()) and the owner should start punching again beside them.
+  // peer-reflexive candidate; kMoved: it appeared while we were not punching (the peer may
+  // have moved, or its NAT remapped it): every confirmed path is now being checked
+  // (check_now()) and the owner should start punching again at once, beside them.
   enum class ProbeSource { kKnown, kNew, kMoved };
   ProbeSource on_probe(Time now, const Endpoint& from);
   // A PathProbeAck: confirms the path it answers if `from` is that path's endpoint. Returns
@@ -137,6 +141,8 @@ class PathSet {
   std::span<const Path> paths() const { return paths_; }
   bool punching() const { return punching_; }
   const std::string& relay_reason() const { return relay_reason_; }
+  // How the last punching round went about it (hard_nat_punch.hpp).
+  PunchMethod punch_method() const { return method_; }
   void set_relay_reason(std::string reason) { relay_reason_ = std::move(reason); }
   Time deadline() const { return deadline_; }
   // A fresh probe id (odd, never 0), also for pings over the current path.
@@ -169,6 +175,7 @@ class PathSet {
   std::string relay_reason_ = "connecting";
   std::uint64_t probe_counter_;
   Time deadline_ = Time::max();
+  PunchMethod method_ = PunchMethod::kPlain;
 };
 
 }  // namespace p2p::core

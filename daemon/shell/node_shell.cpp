@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 
+#include "config/reload.hpp"
+#include "crypto/armor.hpp"
 #include "daemon/status/node_metrics.hpp"
 #include "daemon/status/status_json.hpp"
 #include "net/asio/socket_address.hpp"
@@ -73,11 +75,26 @@ std::optional<std::variant<Ipv4, std::string>> target_of(const json& request) {
   return std::variant<Ipv4, std::string>(text);
 }
 
-// Why a ping or connect to `target` can never be answered, if so: this node itself, or an
-// address outside the mesh prefix. Such a target never reaches the Node (no peer row).
+// A refusal that asking again will not change ("final": p2pvpnctl ping stops at once).
+json final_refusal(const std::string& message) {
+  json out = refusal(message);
+  out["final"] = true;
+  return out;
+}
+
+// Why a ping or connect to `target` can never be answered, if so: this node itself, the
+// coordinator (its name or virtual IP), or an address outside the mesh prefix. Such a target
+// never reaches the Node (no peer row).
 std::optional<std::string> unreachable_target(const crypto::Certificate& self,
+                                              const std::optional<crypto::Certificate>& coordinator,
                                               const std::variant<Ipv4, std::string>& target) {
-  if (const auto* name = std::get_if<std::string>(&target)) {
+  const auto* name = std::get_if<std::string>(&target);
+  const auto* vip_given = std::get_if<Ipv4>(&target);
+  if (coordinator && ((name && *name == coordinator->name) ||
+                      (vip_given && *vip_given == coordinator->vip.address)))
+    return (name ? *name : vip_given->to_string()) + " is the coordinator (" + coordinator->name +
+           ", " + coordinator->vip.address.to_string() + "), not a peer: it carries no tunnel";
+  if (name) {
     if (*name == self.name) return *name + " is this node (" + self.vip.address.to_string() + ")";
     return std::nullopt;
   }
@@ -141,6 +158,7 @@ NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
       discovery_timer_(io, [this] { on_discovery_timer(); }),
       housekeeping_timer_(io),
       network_timer_(io, [this] { on_network_settled(); }),
+
       discovery_server_(config.discovery.server),
       discovery_(
           nat::SchedulerSettings{.interval = config.discovery.interval, .software = "p2pvpnd"},
@@ -149,12 +167,20 @@ NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
           [this](Time now, const nat::Report& report) {
             node_->set_nat(now, nat::summarize(report));
           },
-          log_.nat) {
+          log_.nat),
+      mapping_(config.port_mapping.enabled),
+      mapping_timer_(io, [this] { mapping_tick(Clock::now()); }) {
+  config_ = config;
   for (std::size_t i = 0; i < kBatch; ++i) {
     tun_slots_[i] = tun::PacketSlot{tun_pool_.packet(i), io::PacketPool::kPacketCapacity, 0};
   }
   node_ = std::make_unique<core::Node>(std::move(identity.identity), std::move(identity.ca),
                                        node_settings(config), *this, log_.node);
+  if (!config.revocation_list.empty()) revocation_file_.emplace(config.revocation_list);
+  for (const auto& name : config.port_mapping.protocols) {
+    if (auto p = nat::parse_mapping_protocol(name)) mapping_protocols_.push_back(*p);
+  }
+  if (config.port_mapping.enabled) mapper_.emplace(io, *log_.nat);
   node_->set_stun_sink([this](Time now, const Endpoint& from, std::span<const std::uint8_t> d) {
     // Only feeds the run; a run this completes is finished in after_event(), outside the Node.
     discovery_.on_stun(now, from, d);
@@ -173,8 +199,11 @@ void NodeShell::start() {
   open_address_monitor();  // before reading the addresses, so no change slips in between
   local_endpoints_ = gather_local_endpoints();
   node_->set_local_endpoints(now, local_endpoints_);
+  (void)reload_revocation_list();
   node_->start(now);
+  log_certificate_lifetimes(now);
   discovery_.request(now, std::nullopt);
+  mapping_tick(now);
   after_event(now);
   wait_udp();
   wait_tun();
@@ -192,6 +221,8 @@ void NodeShell::stop() {
     udp_.flush();
   }
   discovery_.stop();  // waiting netchecks are refused
+  mapping_timer_.arm(Time::max());
+  if (mapper_) mapper_->stop(mapping_.mapping());  // deletes it at the gateway, bounded
   node_timer_.arm(Time::max());
   discovery_timer_.arm(Time::max());
   network_timer_.arm(Time::max());
@@ -209,6 +240,27 @@ void NodeShell::stop() {
       "tun_oversize_drops={} udp_send_blocked={} tun_offload_drops={}",
       st.received, st.sent, st.send_errors, st.send_dropped, tun_write_drops_,
       tun_.oversize_drops(), st.send_blocked, tun_offload_drops_);
+}
+
+json NodeShell::reload() {
+  auto plan = config::reload_file(config_, config::load_mesh_config);
+  if (!plan) {
+    log_.node->error("reload refused, the running configuration stays: {}", plan.error());
+    return refusal(plan.error());
+  }
+  for (const auto* log : {&log_.node, &log_.tun, &log_.ctl, &log_.nat})
+    config::set_log_level(**log, config_.log.level);
+  if (!stopped_) {
+    Time now = Clock::now();
+    node_->reconfigure(now, node_settings(config_));
+    after_event(now);
+    (void)reload_revocation_list();  // the signed list's file, read again (logs its outcome)
+  }
+  config::log_reload(*log_.node, config_.source, *plan);
+  return json{{"ok", true},
+              {"applied", plan->applied},
+              {"needs_restart", plan->needs_restart},
+              {"summary", plan->summary()}};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -241,6 +293,13 @@ std::uint64_t NodeShell::unix_nanos() {
   auto since = std::chrono::system_clock::now().time_since_epoch();
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(since).count());
+}
+
+void NodeShell::revocation_list_accepted(std::span<const std::uint8_t> encoded) {
+  if (!revocation_file_) return;
+  auto ok = crypto::write_armored_file(
+      revocation_file_->path(), crypto::armor(crypto::kRevocationListLabel, encoded), 0644, true);
+  if (!ok) log_.node->warn("cannot keep the revocation list: {}", ok.error().message);
 }
 
 void NodeShell::public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) {
@@ -454,6 +513,7 @@ void NodeShell::housekeeping() {
   Time now = Clock::now();
   // Without netlink news, poll the addresses.
   if (!monitor_ && refresh_local_endpoints(now)) discovery_.on_network_changed(now);
+  log_certificate_lifetimes(now);
   after_event(now);
   housekeeping_timer_.expires_after(kHousekeeping);
   housekeeping_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -505,6 +565,8 @@ void NodeShell::on_network_settled() {
   node_->network_changed(now, local_endpoints_);
   log_.nat->info("network changed, re-running NAT discovery");
   discovery_.on_network_changed(now);
+  mapping_.on_network_changed(now);
+  mapping_tick(now);
   after_event(now);
 }
 
@@ -533,38 +595,43 @@ void NodeShell::on_control(const json& request, io::ControlServer::Respond respo
   const std::string cmd =
       cmd_it != request.end() && cmd_it->is_string() ? cmd_it->get<std::string>() : "";
   if (cmd == "status") {
-    respond(status_to_json(node_->status(now)));
+    respond(status_to_json(status_at(now)));
   } else if (cmd == "ping" || cmd == "connect") {
     auto target = target_of(request);
     if (!target) return respond(refusal("missing \"target\": a peer name or virtual IP"));
-    if (auto why = unreachable_target(node_->certificate(), *target)) return respond(refusal(*why));
+    if (auto why =
+            unreachable_target(node_->certificate(), node_->coordinator_certificate(), *target))
+      return respond(final_refusal(*why));
     if (cmd == "connect") {
       node_->connect(now, *target);
       respond(json{{"ok", true}});
     } else {
-      node_->ping(now, *target,
-                  [this, respond, target = *target](std::optional<Duration> rtt, std::string path) {
-                    if (rtt) {
-                      double ms = std::chrono::duration<double, std::milli>(*rtt).count();
-                      respond(json{{"ok", true}, {"rtt_ms", ms}, {"path", path}});
-                      return;
-                    }
-                    if (path == "not connected" && !stopped_) {
-                      // Start connecting (outside the Node's call), so that the next ping
-                      // finds a session.
-                      asio::post(io_, [this, target] {
-                        if (stopped_) return;
-                        Time t = Clock::now();
-                        node_->connect(t, target);
-                        after_event(t);
-                      });
-                      path += " (connecting now)";
-                    }
-                    respond(refusal(path));
-                  });
+      node_->ping(
+          now, *target,
+          [this, respond, target = *target](std::optional<Duration> rtt, std::string path) {
+            if (rtt) {
+              double ms = std::chrono::duration<double, std::milli>(*rtt).count();
+              respond(json{{"ok", true}, {"rtt_ms", ms}, {"path", path}});
+              return;
+            }
+            if (path == "not connected" && !stopped_) {
+              // Start connecting (outside the Node's call), so that the next ping
+              // finds a session.
+              asio::post(io_, [this, target] {
+                if (stopped_) return;
+                Time t = Clock::now();
+                node_->connect(t, target);
+                after_event(t);
+              });
+              path += " (connecting now)";
+            }
+            respond(path.starts_with(core::kUnknownPeer) ? final_refusal(path) : refusal(path));
+          });
     }
   } else if (cmd == "netcheck") {
     handle_netcheck(now, request, std::move(respond));
+  } else if (cmd == "reload") {
+    respond(reload());
   } else {
     respond(refusal("unknown command"));
   }

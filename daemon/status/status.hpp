@@ -103,6 +103,28 @@ struct PeerStatus {
   std::uint64_t bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;
   wire::NatSummary nat;
   std::vector<PathStatus> candidates;
+  std::string path_kind;  // of the direct path in use ("lan", "public", "mapped", ...), else ""
+  // How the last punching round went about it: "plain", "predict-peer", "predict-both",
+  // "none" (daemon/core/hard_nat_punch.hpp).
+  std::string punch_method = "plain";
+};
+
+// The router port mapping (daemon/shell/port_mapper.hpp), filled in by the shell.
+struct PortMappingStatus {
+  bool enabled = false;
+  std::string protocol;  // "pcp", "natpmp", "upnp"; empty: no mapping
+  std::optional<Endpoint> external;
+  std::optional<Duration> lease_left;
+  std::string error;  // why the last attempt failed, if it did
+};
+
+// One configured coordinator: what the node's link to it says (the "coordinator" fields of
+// NodeStatus describe the one relayed traffic goes through).
+struct CoordinatorStatus {
+  Endpoint endpoint;
+  std::string state;            // as NodeStatus::coordinator_state
+  std::optional<Duration> rtt;  // smoothed, from its Pings; none before the first answer
+  bool relay = false;           // relayed traffic goes through this one
 };
 
 struct NodeStatus {
@@ -117,6 +139,17 @@ struct NodeStatus {
   DropCounters drops;
   PeerTableStatus peer_table;
   NodeCounters counters;
+  std::uint64_t revocation_sequence = 0;  // the CA-signed list taken (0: none)
+  std::size_t revoked = 0;  // fingerprints checked against: mesh.yaml's and the list's
+  // Lifetimes (crypto/cert_lifetime.hpp): when the node's own certificate and its CA's run
+  // out, and what to say about it (within 30 days, or expired).
+  struct Certificates {
+    std::string not_after, ca_not_after;  // "2026-12-12T00:00:00Z"
+    bool expired = false;                 // the node's own certificate or the CA's
+    std::vector<std::string> warnings;
+  } certificates;
+  std::vector<CoordinatorStatus> coordinators;  // every configured one, in mesh.yaml's order
+  PortMappingStatus port_mapping;
 };
 
 }  // namespace p2p::core

@@ -37,7 +37,7 @@ class FleetNode : public core::NodeEffects, public core::CoordinatorEvents {
   void on_registered(Time) override { ++registered; }
   void on_introduce(Time, const wire::Introduce& m) override { introductions.push_back(m); }
   void on_peer_unknown(Time, const wire::PeerUnknown& m) override { unknown.push_back(m); }
-  void on_relayed(Time, PacketView) override { ++relayed; }
+  void on_relayed(Time, const Endpoint&, PacketView) override { ++relayed; }
   // A datagram from the coordinator.
   void receive(Time now, std::span<const std::uint8_t> d);
   Ipv4 vip() const { return identity.certificate.vip.address; }

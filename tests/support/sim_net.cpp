@@ -248,6 +248,8 @@ struct SimNet::Nat {
   std::vector<Mapping> mappings;
   std::uint16_t next_port = 20000;
   std::set<IpAddress> hosts;  // private addresses behind it
+  std::map<std::uint16_t, Endpoint> forwards;        // external port -> inside (port mappings)
+  std::set<std::pair<Endpoint, Endpoint>> forwarded;  // (inside, remote) flows they carried
 };
 
 struct SimNet::InFlight {
@@ -343,7 +345,18 @@ std::string SimNet::trace_tail(std::size_t n) const {
   return out;
 }
 
+void SimNet::add_port_forward(int nat, std::uint16_t external_port, Endpoint inside) {
+  nats_.at(nat)->forwards[external_port] = inside;
+}
+
+Ipv4 SimNet::nat_public_ip(int nat) const {
+  return nats_.at(nat)->public_ip;
+}
+
 std::optional<Endpoint> SimNet::translate_out(Nat& nat, const Endpoint& from, const Endpoint& to) {
+  for (const auto& [port, inside] : nat.forwards) {
+    if (inside == from && nat.forwarded.contains({from, to})) return Endpoint{nat.public_ip, port};
+  }
   std::erase_if(nat.mappings, [&](const Nat::Mapping& m) {
     return now_ - m.last_used >= nat.model.mapping_timeout;
   });
@@ -390,6 +403,10 @@ std::optional<Endpoint> SimNet::translate_out(Nat& nat, const Endpoint& from, co
 }
 
 std::optional<Endpoint> SimNet::translate_in(Nat& nat, const Endpoint& from, const Endpoint& to) {
+  if (auto f = nat.forwards.find(to.port); f != nat.forwards.end()) {
+    nat.forwarded.insert({f->second, from});
+    return f->second;
+  }
   std::erase_if(nat.mappings, [&](const Nat::Mapping& m) {
     return now_ - m.last_used >= nat.model.mapping_timeout;
   });

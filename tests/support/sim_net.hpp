@@ -193,6 +193,11 @@ class SimNet {
   void flush_nat(int nat);  // forget every mapping (conntrack -F)
   void set_nat_model(int nat, NatModel model);
   void set_blocked(int nat, bool blocked);  // drop all UDP through this NAT
+  // A router port mapping (what UPnP IGD, NAT-PMP or PCP grant): inbound to the NAT's
+  // `external_port` goes to `inside` from anyone, and `inside`'s replies to such a sender
+  // leave from that port (conntrack's reverse of the forwarded flow).
+  void add_port_forward(int nat, std::uint16_t external_port, Endpoint inside);
+  Ipv4 nat_public_ip(int nat) const;
   std::string trace_tail(std::size_t n = 40) const;
 
   // Every datagram put on the network, whatever its fate, as the trace sees it: when it was

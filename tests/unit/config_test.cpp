@@ -745,6 +745,33 @@ TEST_F(ConfigTest, MetricsErrorsNameLineAndKey) {
   expect_at(mesh_error(kMeshBase + "metrics: {}\n"), 7, 10, "metrics.listen", "missing");
 }
 
+// --- port_mapping ------------------------------------------------------------------------------
+
+TEST_F(ConfigTest, PortMappingIsOnByDefaultWithEveryProtocol) {
+  auto c = mesh(kMeshBase);
+  EXPECT_TRUE(c.port_mapping.enabled);
+  EXPECT_EQ(c.port_mapping.protocols, (std::vector<std::string>{"pcp", "natpmp", "upnp"}));
+  c = mesh(kMeshBase + "port_mapping: { enabled: false, protocols: [upnp, pcp] }\n");
+  EXPECT_FALSE(c.port_mapping.enabled);
+  EXPECT_EQ(c.port_mapping.protocols, (std::vector<std::string>{"upnp", "pcp"}));
+}
+
+TEST_F(ConfigTest, PortMappingErrorsNameLineAndKey) {
+  auto e = mesh_error(kMeshBase + "port_mapping:\n  protocols: [pcp, igd]\n");
+  EXPECT_EQ(e.line(), 8) << e.what();
+  EXPECT_NE(e.key().find("port_mapping.protocols"), std::string::npos) << e.what();
+  EXPECT_NE(e.message().find("natpmp"), std::string::npos) << e.what();
+  e = mesh_error(kMeshBase + "port_mapping:\n  protocols: [pcp, pcp]\n");
+  EXPECT_EQ(e.line(), 8) << e.what();
+  EXPECT_NE(e.message().find("duplicate"), std::string::npos) << e.what();
+  e = mesh_error(kMeshBase + "port_mapping:\n  protocols: []\n");
+  EXPECT_EQ(e.key(), "port_mapping.protocols") << e.what();
+  e = mesh_error(kMeshBase + "port_mapping:\n  enabled: yes\n");
+  EXPECT_EQ(e.key(), "port_mapping.enabled") << e.what();
+  e = mesh_error(kMeshBase + "port_mapping:\n  upnp: true\n");
+  EXPECT_EQ(e.line(), 8) << e.what();
+}
+
 // --- performance: the offload switches ------------------------------------------------------
 
 TEST_F(ConfigTest, PerformanceSwitchesDefaultOnAndTurnOff) {

@@ -281,6 +281,21 @@ TEST_F(PathSetTest, BothSymmetricRelaysUnlessForcedDirect) {
   EXPECT_TRUE(set.punching());
 }
 
+// Both symmetric and both sequential: each side probes predicted ports of the other, the one
+// with the lower public endpoint every second port (hard_nat_punch.hpp), and says so.
+TEST_F(PathSetTest, BothSequentialSymmetricArePredictedBothWays) {
+  auto c = sources();
+  c.own_nat = {wire::NatType::kSymmetric, wire::PortAllocation::kSequential, 1};
+  c.peer_nat = c.own_nat;
+  punch(c);  // kOwnPublic 198.51.100.2 < kPeerPublic 203.0.113.7: we lead, stride 2
+  EXPECT_TRUE(set.punching());
+  EXPECT_EQ(set.punch_method(), PunchMethod::kPredictBoth);
+  ASSERT_EQ(count(PathKind::kPredicted), static_cast<std::size_t>(kPredictedPorts));
+  EXPECT_TRUE(find(ep("203.0.113.7:40002")));
+  EXPECT_TRUE(find(ep("203.0.113.7:40032")));
+  EXPECT_FALSE(find(ep("203.0.113.7:40001")));
+}
+
 TEST_F(PathSetTest, NoCandidatesRelays) {
   CandidateSources c;  // no public endpoint, no LAN endpoints
   punch(c);
@@ -572,6 +587,23 @@ TEST_F(PathSetTest, ProbeFromANewEndpointBecomesAReflexiveCandidate) {
   EXPECT_EQ(set.on_probe(now, mapped), PathSet::ProbeSource::kKnown);
 }
 
+// On the relay after a round timed out, a probe from a new source (a NAT that remapped the
+// peer after a collision or a reboot) is a move too: the owner punches it at once, not after
+// the backoff.
+TEST_F(PathSetTest, NewSourceWhileRelayedBetweenRoundsIsPunchedAtOnce) {
+  punch(sources());
+  run_until(t0 + policy.punch_timeout);
+  ASSERT_FALSE(set.punching());
+  ASSERT_EQ(set.active(), nullptr);
+  const Endpoint remapped = ep("203.0.113.7:51234");
+  now = t0 + policy.punch_timeout + 1s;
+  EXPECT_EQ(set.on_probe(now, remapped), PathSet::ProbeSource::kMoved);
+  EXPECT_EQ(set.on_probe(now, remapped), PathSet::ProbeSource::kKnown);
+  punch(sources());  // what the owner does on kMoved
+  ASSERT_EQ(fx.to(remapped).size(), 1u);
+  EXPECT_EQ(fx.to(remapped)[0].at, now);
+}
+
 // Holding a direct path and not punching, a new source means the peer may have moved: kMoved,
 // and the held path is checked by a single probe.
 TEST_F(PathSetTest, NewSourceWhileHoldingADirectPathIsAMove) {
@@ -661,6 +693,47 @@ TEST_F(PathSetTest, CountsPunchRoundsAndTimeToDirect) {
   EXPECT_EQ(other.active(), nullptr);
   EXPECT_EQ(counters.punch_successes, 1u);
   EXPECT_EQ(counters.time_to_direct.count(), 1u);
+}
+
+
+// --- router port mappings (kMapped) ------------------------------------------------------------
+
+TEST_F(PathSetTest, ThePeersMappingIsACandidateOfItsOwnKind) {
+  auto c = sources();
+  c.peer_mapped = ep("11.250.42.7:7400");
+  punch(c);
+  ASSERT_FALSE(set.paths().empty());
+  EXPECT_EQ(set.paths()[0].endpoint, *c.peer_mapped);
+  EXPECT_EQ(set.paths()[0].kind, PathKind::kMapped);
+  EXPECT_STREQ(to_string(PathKind::kMapped), "mapped");
+  ASSERT_TRUE(ack(*c.peer_mapped, 20ms));
+  ASSERT_NE(set.active(), nullptr);
+  EXPECT_EQ(set.active()->kind, PathKind::kMapped);
+}
+
+TEST_F(PathSetTest, AMappingEndpointThatIsAlsoThePublicOneIsMapped) {
+  auto c = sources();
+  c.peer_mapped = kPeerPublic;
+  punch(c);
+  int n = 0;
+  for (const auto& x : set.paths()) n += x.endpoint == kPeerPublic ? 1 : 0;
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(set.paths()[0].kind, PathKind::kMapped);
+}
+
+TEST_F(PathSetTest, BothSymmetricArePunchedWhenEitherHasAMapping) {
+  auto c = sources();
+  c.own_nat = {wire::NatType::kSymmetric, wire::PortAllocation::kRandom, 0};
+  c.peer_nat = c.own_nat;
+  c.peer_mapped = ep("11.250.42.7:7400");
+  punch(c);
+  EXPECT_TRUE(set.punching());
+
+  PathSet ours(policy, log, 1);  // our own mapping: the peer will reach us; answer its probes
+  c.peer_mapped.reset();
+  c.own_mapped = true;
+  ours.start_punching(now, c, false, fx);
+  EXPECT_TRUE(ours.punching());
 }
 
 }  // namespace

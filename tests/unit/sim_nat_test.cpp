@@ -48,8 +48,10 @@ NatModel model(Kind k) {
 bool symmetric(Kind k) { return k == Kind::kSymmetricRandom || k == Kind::kSymmetricSequential; }
 
 // Issue 4's rule: direct for every pair except symmetric x symmetric and symmetric x
-// port-restricted with random allocation. (Sequential allocation is beaten by prediction.)
+// port-restricted with random allocation. (Sequential allocation is beaten by prediction; two
+// sequential symmetric NATs by predicting both ways, issue 13.)
 bool expect_direct(Kind a, Kind b) {
+  if (a == Kind::kSymmetricSequential && b == Kind::kSymmetricSequential) return true;
   if (symmetric(a) && symmetric(b)) return false;
   auto sym_random_vs_port_restricted = [](Kind x, Kind y) {
     return x == Kind::kSymmetricRandom && y == Kind::kPortRestricted;
@@ -176,6 +178,10 @@ TEST_P(NatMatrix, PairConnectsDirectlyWhereverADirectPathCanExist) {
         << " b: " << peer(b, lab.net, a.vip())->relay_reason << "\n"
         << lab.net.trace_tail(60);
     EXPECT_LT(lab.net.now() - t0, 11s);
+    if (ka == Kind::kSymmetricSequential && kb == Kind::kSymmetricSequential) {
+      EXPECT_EQ(peer(a, lab.net, b.vip())->punch_method, "predict-both");
+      EXPECT_EQ(peer(b, lab.net, a.vip())->punch_method, "predict-both");
+    }
   } else {
     lab.net.run_for(15s);
     ASSERT_TRUE(is("relay"));
@@ -488,6 +494,56 @@ TEST(SimNat, UdpFoundBlockedIsRelearntOnceTheNodeRegisters) {
   EXPECT_FALSE(a.nat_report()->udp_blocked);
   EXPECT_EQ(a.node().status(lab.net.now()).nat.type, wire::NatType::kPortRestrictedCone);
 }
+
+
+// Issue 13: with a router port mapping on one side, the pairs that stay relayed above
+// (port-restricted x symmetric, symmetric x symmetric) go direct over a "mapped" path.
+class MappedPair : public ::testing::TestWithParam<std::tuple<Kind, Kind>> {};
+
+TEST_P(MappedPair, AMappingMakesTheHardPairDirect) {
+  auto [ka, kb] = GetParam();
+  ASSERT_FALSE(expect_direct(ka, kb));  // what the mapping changes
+  Lab lab(static_cast<std::uint64_t>(ka) * 10 + static_cast<std::uint64_t>(kb) + 101);
+  auto& a = lab.add("a", ka, 1);
+  auto& b = lab.add("b", kb, 2);
+  ASSERT_TRUE(lab.ready(a) && lab.ready(b)) << lab.net.trace_tail();
+  // a's router maps port 41000 to a's socket (what daemon/shell/port_mapper gets from it).
+  const int nat_a = 0;
+  const Endpoint mapped{lab.net.nat_public_ip(nat_a), 41000};
+  lab.net.add_port_forward(nat_a, mapped.port, ep("192.168.1.2:41000"));
+  a.node().set_port_mapping(lab.net.now(), mapped);
+  lab.net.run_for(1s);  // registered with the mapping
+
+  ASSERT_TRUE(lab.reach(b, a, "b->a")) << lab.net.trace_tail();
+  Time t0 = lab.net.now();
+  EXPECT_TRUE(lab.net.run_until(
+      [&] {
+        auto pb = peer(b, lab.net, a.vip());
+        auto pa = peer(a, lab.net, b.vip());
+        return pb && pa && pb->path == "direct" && pa->path == "direct";
+      },
+      12s))
+      << "b: " << peer(b, lab.net, a.vip())->relay_reason << "\n"
+      << lab.net.trace_tail(60);
+  EXPECT_LT(lab.net.now() - t0, 5s);
+  auto pb = peer(b, lab.net, a.vip());
+  ASSERT_TRUE(pb);
+  EXPECT_EQ(pb->path_kind, "mapped");
+  EXPECT_EQ(pb->endpoint, mapped);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(lab.reach(a, b, "ping " + std::to_string(i)));
+    ASSERT_TRUE(lab.reach(b, a, "pong " + std::to_string(i)));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(HardPairs, MappedPair,
+                         ::testing::Values(std::tuple{Kind::kPortRestricted,
+                                                      Kind::kSymmetricRandom},
+                                           std::tuple{Kind::kSymmetricRandom,
+                                                      Kind::kPortRestricted},
+                                           std::tuple{Kind::kSymmetricRandom,
+                                                      Kind::kSymmetricRandom}),
+                         pair_name);
 
 }  // namespace
 }  // namespace p2p::sim

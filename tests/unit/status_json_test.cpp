@@ -37,6 +37,7 @@ core::PeerStatus direct_peer() {
   p.bytes_out = 348'160;   // 340.0 KiB
   p.packets_in = 900;
   p.packets_out = 400;
+  p.path_kind = "public";
   p.nat = {wire::NatType::kPortRestrictedCone, wire::PortAllocation::kPreserving, 0};
   p.candidates = {{ep("192.168.1.20:5000"), "lan", false, std::nullopt},
                   {ep("198.51.100.7:5000"), "public", true, 3'100us}};
@@ -96,8 +97,12 @@ TEST(StatusJson, TopLevelAndNode) {
   EXPECT_EQ(j["version"], 1);
 
   const json& n = j["node"];
-  EXPECT_EQ(keys(n), (std::set<std::string>{"name", "vip", "mesh", "public_endpoint",
-                                            "local_endpoints", "nat", "coordinator"}));
+  EXPECT_EQ(keys(n),
+            (std::set<std::string>{"name", "vip", "mesh", "public_endpoint", "local_endpoints",
+                                   "nat", "coordinator", "revocation_list", "certificate",
+                                   "coordinators", "port_mapping"}));
+  EXPECT_EQ(keys(n["certificate"]),
+            (std::set<std::string>{"not_after", "ca_not_after", "expired", "warnings"}));
   EXPECT_EQ(n["name"], "home-pc");
   EXPECT_EQ(n["vip"], "10.77.0.2");
   EXPECT_EQ(n["mesh"], "10.77.0.0/24");
@@ -106,6 +111,23 @@ TEST(StatusJson, TopLevelAndNode) {
   EXPECT_EQ(n["nat"],
             json({{"type", "symmetric"}, {"allocation", "sequential"}, {"port_step", 2}}));
   EXPECT_EQ(n["coordinator"], json({{"endpoint", "203.0.113.10:7400"}, {"state", "registered"}}));
+  EXPECT_EQ(n["revocation_list"], json({{"sequence", nullptr}, {"revoked", 0}}));
+}
+
+// The CA-signed revocation list the node took: its sequence in the JSON and one line of text;
+// without one, neither a number nor a line.
+TEST(StatusJson, RevocationList) {
+  auto s = sample_status();
+  const auto none = render_status(status_to_json(s));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->find("revocation list"), std::string::npos);
+  s.revocation_sequence = 7;
+  s.revoked = 3;
+  const json j = status_to_json(s);
+  EXPECT_EQ(j["node"]["revocation_list"], json({{"sequence", 7}, {"revoked", 3}}));
+  const auto text = render_status(j);
+  ASSERT_TRUE(text);
+  EXPECT_NE(text->find("revocation list 7 (3 certificates revoked)\n"), std::string::npos) << *text;
 }
 
 TEST(StatusJson, UnknownValuesAreNullNotAbsent) {
@@ -131,15 +153,45 @@ TEST(StatusJson, UnknownValuesAreNullNotAbsent) {
   }
 }
 
+TEST(StatusJson, PortMapping) {
+  auto s = sample_status();
+  s.port_mapping = {true, "pcp", ep("11.250.42.21:41641"), Duration(std::chrono::seconds(7193)),
+                    ""};
+  json m = status_to_json(s)["node"]["port_mapping"];
+  EXPECT_EQ(keys(m),
+            (std::set<std::string>{"enabled", "protocol", "external", "lease_seconds", "error"}));
+  EXPECT_EQ(m["enabled"], true);
+  EXPECT_EQ(m["protocol"], "pcp");
+  EXPECT_EQ(m["external"], "11.250.42.21:41641");
+  EXPECT_DOUBLE_EQ(m["lease_seconds"].get<double>(), 7193.0);
+  EXPECT_TRUE(m["error"].is_null());
+  EXPECT_NE(
+      render_status(status_to_json(s))->find("port mapping: pcp 11.250.42.21:41641, lease 7193s"),
+      std::string::npos);
+
+  s.port_mapping = {true, "", std::nullopt, std::nullopt, "no gateway answered"};
+  m = status_to_json(s)["node"]["port_mapping"];
+  EXPECT_TRUE(m["protocol"].is_null());
+  EXPECT_TRUE(m["external"].is_null());
+  EXPECT_EQ(m["error"], "no gateway answered");
+  EXPECT_NE(render_status(status_to_json(s))->find("port mapping: none (no gateway answered)"),
+            std::string::npos);
+
+  s.port_mapping = {};
+  EXPECT_EQ(render_status(status_to_json(s))->find("port mapping"), std::string::npos);
+}
+
 TEST(StatusJson, DirectPeer) {
   const json p = status_to_json(sample_status())["peers"][0];
-  EXPECT_EQ(keys(p),
-            (std::set<std::string>{"name", "vip", "state", "path", "endpoint", "relay_reason",
-                                   "last_handshake_seconds", "rtt_ms", "bytes_in", "bytes_out",
-                                   "packets_in", "packets_out", "nat", "candidates"}));
+  EXPECT_EQ(keys(p), (std::set<std::string>{"name", "vip", "state", "path", "endpoint",
+                                            "relay_reason", "last_handshake_seconds", "rtt_ms",
+                                            "bytes_in", "bytes_out", "packets_in", "packets_out",
+                                            "nat", "candidates", "path_kind", "punch_method"}));
   EXPECT_EQ(p["name"], "laptop");
+  EXPECT_EQ(p["punch_method"], "plain");
   EXPECT_EQ(p["vip"], "10.77.0.3");
   EXPECT_EQ(p["state"], "connected");
+  EXPECT_EQ(p["path_kind"], "public");
   EXPECT_EQ(p["path"], "direct");
   EXPECT_EQ(p["endpoint"], "198.51.100.7:5000");
   EXPECT_TRUE(p["relay_reason"].is_null());
@@ -364,6 +416,24 @@ TEST(RenderStatus, NodeLinePeerTableAndDrops) {
       EXPECT_NE(l[row][at], ' ') << h << " in row " << row;
     }
   }
+}
+
+// Certificate warnings follow the node line; an expired certificate's is an ERROR line.
+TEST(RenderStatus, CertificateWarnings) {
+  core::NodeStatus s;
+  s.name = "lonely";
+  s.vip = Ipv4Prefix::parse("10.9.0.1/24").value();
+  s.coordinator_state = "registered";
+  s.certificates.warnings = {"certificate 'lonely' expires in 3 days (2026-12-03T00:00:00Z): x"};
+  auto text = render_status(status_to_json(s));
+  ASSERT_TRUE(text) << text.error();
+  EXPECT_NE(text->find("\nwarning: certificate 'lonely' expires in 3 days"), std::string::npos)
+      << *text;
+  s.certificates.expired = true;
+  s.certificates.warnings = {"certificate 'lonely' expired 2026-12-03T00:00:00Z: x"};
+  text = render_status(status_to_json(s));
+  ASSERT_TRUE(text) << text.error();
+  EXPECT_NE(text->find("\nERROR: certificate 'lonely' expired"), std::string::npos) << *text;
 }
 
 TEST(RenderStatus, NoPeersAndNothingDropped) {

@@ -17,8 +17,10 @@ Endpoint ep(const char* s) {
   return *Endpoint::parse(s);
 }
 
+// `tail`: the size of an optional trailing field (see `mapped`); the prefix without it is the
+// same message without that field, so it decodes too.
 template <class M>
-void expect_round_trip(const M& m) {
+void expect_round_trip(const M& m, std::size_t tail = 0) {
   Bytes out;
   encode_control(out, m);
   auto back = decode_control(out);
@@ -27,6 +29,10 @@ void expect_round_trip(const M& m) {
   EXPECT_EQ(std::get<M>(*back), m);
   // Every strict prefix must be rejected, and so must a trailing byte.
   for (std::size_t n = 0; n < out.size(); ++n) {
+    if (tail != 0 && n == out.size() - tail) {
+      EXPECT_TRUE(decode_control(std::span(out).first(n)).has_value()) << "without the tail";
+      continue;
+    }
     EXPECT_FALSE(decode_control(std::span(out).first(n)).has_value()) << "prefix " << n;
   }
   out.push_back(0);
@@ -35,7 +41,9 @@ void expect_round_trip(const M& m) {
 
 TEST(Control, RoundTripsEveryFixedMessage) {
   expect_round_trip(Register{{ep("192.168.1.5:4000"), ep("[fd00::5]:4000")},
-                             {NatType::kSymmetric, PortAllocation::kSequential, 2}});
+                             {NatType::kSymmetric, PortAllocation::kSequential, 2},
+                             ep("198.51.100.9:4000")},
+                    1 + 7);
   expect_round_trip(RegisterOk{ep("203.0.113.7:61000"), 30});
   expect_round_trip(Refused{RefuseCode::kRevoked, "certificate revoked"});
   expect_round_trip(PeerRequest{7, Ipv4{0x0a4d0002}});
@@ -45,14 +53,57 @@ TEST(Control, RoundTripsEveryFixedMessage) {
                               ep("198.51.100.1:5000"),
                               {ep("10.0.0.2:5000")},
                               {NatType::kFullCone, {}, 0},
-                              true});
-  expect_round_trip(Register{{}, {NatType::kFirewalled, PortAllocation::kPreserving, 0}});
-  expect_round_trip(Introduce{
-      11, Bytes(10, 0xcd), ep("198.51.100.2:5000"), {}, {NatType::kFirewalled, {}, 0}, false});
+                              true,
+                              std::nullopt});
+  expect_round_trip(
+      Register{{}, {NatType::kFirewalled, PortAllocation::kPreserving, 0}, std::nullopt});
+  expect_round_trip(Introduce{11,
+                              Bytes(10, 0xcd),
+                              ep("198.51.100.2:5000"),
+                              {},
+                              {NatType::kFirewalled, {}, 0},
+                              false,
+                              std::nullopt});
   expect_round_trip(PeerUnknown{10, "no such peer"});
   expect_round_trip(Goodbye{});
   expect_round_trip(PathProbe{0x0102030405060708, ep("1.2.3.4:5")});
   expect_round_trip(PathProbeAck{42, ep("[2001:db8::1]:443")});
+  expect_round_trip(Ping{0xdeadbeef});
+  expect_round_trip(Pong{7});
+}
+
+TEST(Control, PongIsNoLargerThanPing) {
+  Bytes ping, pong;
+  encode_control(ping, Ping{1});
+  encode_control(pong, Pong{1});
+  EXPECT_EQ(ping.size(), 5u);
+  EXPECT_LE(pong.size(), ping.size());
+}
+
+TEST(Control, MappedEndpointIsAnOptionalTail) {
+  Register r{{ep("192.168.1.5:4000")},
+             {NatType::kSymmetric, PortAllocation::kRandom, 0},
+             ep("11.250.42.21:4000")};
+  expect_round_trip(r, 1 + 7);
+  Introduce i{9, Bytes(30, 0xab), ep("198.51.100.1:5000"), {}, {}, true, ep("[2a00::1]:5000")};
+  expect_round_trip(i, 1 + 19);
+  // Without a mapping, the encoding is what it was before the field existed.
+  Bytes with, without;
+  encode_control(with, r);
+  r.mapped.reset();
+  encode_control(without, r);
+  EXPECT_EQ(with.size(), without.size() + 1 + 7);
+  EXPECT_TRUE(std::equal(without.begin(), without.end(), with.begin()));
+  // A tail that is not [1][endpoint] is malformed.
+  Bytes bad = without;
+  bad.push_back(2);
+  EXPECT_FALSE(decode_control(bad));
+  bad = with;
+  bad.pop_back();
+  EXPECT_FALSE(decode_control(bad));
+  bad = with;
+  bad.push_back(0);
+  EXPECT_FALSE(decode_control(bad));
 }
 
 TEST(Control, RelayCarriesTheInnerDatagramUntouched) {
@@ -105,7 +156,7 @@ TEST(Control, RejectsHostileFields) {
 // A certificate blob longer than its u16 length prefix can state is a programming error: the
 // encoder aborts rather than append a message with a wrapped length.
 TEST(Control, NeverEncodesATruncatedCertificate) {
-  Introduce m{1, Bytes(0xffff, 0xab), ep("198.51.100.1:5000"), {}, {}, false};
+  Introduce m{1, Bytes(0xffff, 0xab), ep("198.51.100.1:5000"), {}, {}, false, std::nullopt};
   Bytes out = {0x99};
   encode_control(out, m);
   EXPECT_EQ(out.size(), 1 + 1 + 4 + 2 + 0xffff + 7 + 1 + 4 + 1u);
