@@ -118,6 +118,8 @@ const Schema<L> kLimits{{
 
 const Schema<M::Performance> kPerformance{{
     {"tun_offload", kOptional, into(&M::Performance::tun_offload, read_bool)},
+    {"udp_gso", kOptional, into(&M::Performance::udp_gso, read_bool)},
+    {"udp_gro", kOptional, into(&M::Performance::udp_gro, read_bool)},
 }};
 
 const Schema<M> kMesh{

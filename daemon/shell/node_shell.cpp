@@ -127,9 +127,14 @@ Expected<std::unique_ptr<NodeShell>, std::string> NodeShell::create(
   const auto& off = tun->offloads();
   logs.tun->info("interface={} up vip={} mtu={} vnet_hdr={} tso={} uso={}", tun->name(),
                  cert.vip.to_string(), config.tun.mtu, off.vnet_hdr, off.tso, off.uso);
-  auto udp = io::UdpSocket::open(io, Endpoint{config.listen.address, config.listen.port},
-                                 io::UdpOptions{});
+  io::UdpOptions udp_options;
+  udp_options.gso = config.performance.udp_gso;
+  udp_options.gro = config.performance.udp_gro;
+  auto udp =
+      io::UdpSocket::open(io, Endpoint{config.listen.address, config.listen.port}, udp_options);
   if (!udp) return fail(udp.error().message);
+  logs.node->info("udp={} gso={} gro={}", udp->local_endpoint().to_string(),
+                  io::to_string(udp->gso()), io::to_string(udp->gro()));
   std::unique_ptr<NodeShell> shell(new NodeShell(io, config, std::move(identity), std::move(logs),
                                                  std::move(*tun), std::move(*udp)));
   *target = shell.get();
@@ -237,9 +242,10 @@ void NodeShell::stop() {
   const auto& st = udp_.stats();
   log_.node->info(
       "stopped: udp received={} sent={} send_errors={} send_dropped={} tun_write_drops={} "
-      "tun_oversize_drops={} udp_send_blocked={} tun_offload_drops={}",
+      "tun_oversize_drops={} udp_send_blocked={} tun_offload_drops={} udp_gso_sends={} "
+      "udp_gro_buffers={}",
       st.received, st.sent, st.send_errors, st.send_dropped, tun_write_drops_,
-      tun_.oversize_drops(), st.send_blocked, tun_offload_drops_);
+      tun_.oversize_drops(), st.send_blocked, tun_offload_drops_, st.gso_sends, st.gro_buffers);
 }
 
 json NodeShell::reload() {

@@ -1,12 +1,15 @@
 // NodeShell, part three: the data path. UDP batches in (recvmmsg) to node.on_udp(); TUN reads
 // (frames with offloads, split into wire-sized packets; or plain packets) to node.on_tun(); the
 // send queue's flush and the TUN's back-pressure while it holds what the kernel did not take.
+#include <boost/asio/post.hpp>
 #include <utility>
 
 #include "daemon/shell/node_shell.hpp"
 #include "net/offload.hpp"
 
 namespace p2p::daemon {
+
+namespace asio = boost::asio;
 
 void NodeShell::write_tun(std::span<const std::uint8_t> packet) {
   if (auto ok = tun_.write_packet(packet); !ok) {
@@ -43,10 +46,19 @@ void NodeShell::on_udp_readable() {
     }
     batch_pool_ = nullptr;
     flush_udp();
-    if (*n < kBatch) break;
+    if (*n < kBatch && !udp_.has_pending()) break;
   }
   after_event(now == Time{} ? Clock::now() : now);
-  if (!stopped_) wait_udp();
+  if (stopped_) return;
+  if (udp_.has_pending()) {
+    // Datagrams the kernel already handed over (coalesced) wait in the UdpSocket, no longer
+    // in the kernel: readability would not tell about them.
+    asio::post(io_, [this] {
+      if (!stopped_) on_udp_readable();
+    });
+  } else {
+    wait_udp();
+  }
 }
 
 void NodeShell::on_tun_readable() {

@@ -781,6 +781,14 @@ TEST_F(ConfigTest, PerformanceSwitchesDefaultOnAndTurnOff) {
             "performance.tun_offload", "");
   expect_at(mesh_error(kMeshBase + "performance: { tun_ofload: false }\n"), 7, 16,
             "performance.tun_ofload", "tun_offload");
+  EXPECT_TRUE(mesh(kMeshBase).performance.udp_gso);
+  EXPECT_TRUE(mesh(kMeshBase).performance.udp_gro);
+  auto off = mesh(kMeshBase + "performance: { udp_gso: false, udp_gro: false }\n").performance;
+  EXPECT_FALSE(off.udp_gso);
+  EXPECT_FALSE(off.udp_gro);
+  EXPECT_TRUE(off.tun_offload);
+  expect_at(mesh_error(kMeshBase + "performance:\n  udp_gso: true\n  udp_gro: 3\n"), 9, 12,
+            "performance.udp_gro", "");
 }
 
 }  // namespace
