@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace p2p::offload {
 
@@ -199,6 +200,169 @@ std::size_t write_segment(const SuperSegment& s, std::size_t i, std::span<std::u
   }
   fill_l4_checksum(packet, l3, protocol);
   return len;
+}
+
+// ---------------------------------------------------------------------------------------
+// Coalescer
+
+namespace {
+
+constexpr std::uint8_t kAck = 0x10;
+
+std::uint32_t load32(const std::uint8_t* p) {
+  return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 |
+         static_cast<std::uint32_t>(p[2]) << 8 | p[3];
+}
+
+// A TCP packet whose IP length fits it exactly and whose TCP header is whole.
+struct Tcp {
+  bool v6 = false;
+  std::size_t l3 = 0, l4 = 0, payload = 0;
+  std::uint32_t seq = 0;
+  std::uint8_t flags = 0;
+  bool candidate = false;  // may be coalesced
+};
+
+std::optional<Tcp> tcp_of(std::span<const std::uint8_t> p) {
+  Tcp t;
+  bool plain_ip;
+  if (p.size() >= 20 && p[0] >> 4 == 4) {
+    t.l3 = std::size_t{p[0] & 0x0fu} * 4;
+    if (t.l3 < 20 || load16(&p[2]) != p.size() || p[9] != kTcp) return std::nullopt;
+    plain_ip = t.l3 == 20 && (load16(&p[6]) & 0x3fff) == 0;  // no options, not a fragment
+  } else if (p.size() >= 40 && p[0] >> 4 == 6) {
+    t.v6 = true;
+    t.l3 = 40;
+    if (std::size_t{load16(&p[4])} + 40 != p.size() || p[6] != kTcp) return std::nullopt;
+    plain_ip = true;
+  } else {
+    return std::nullopt;
+  }
+  if (p.size() < t.l3 + 20) return std::nullopt;
+  t.l4 = static_cast<std::size_t>(p[t.l3 + 12] >> 4) * 4;
+  if (t.l4 < 20 || p.size() < t.l3 + t.l4) return std::nullopt;
+  t.payload = p.size() - t.l3 - t.l4;
+  t.seq = load32(&p[t.l3 + 4]);
+  t.flags = p[t.l3 + 13];
+  t.candidate =
+      plain_ip && t.payload > 0 && (t.flags & ~kPsh) == kAck &&
+      t.l3 + t.l4 <= Coalescer::kMaxHeaders &&
+      checksum_finish(checksum_add(pseudo_header(p, kTcp, p.size() - t.l3), p.subspan(t.l3))) == 0;
+  return t;
+}
+
+// Same addresses and ports (a and b both TCP of the same IP version).
+bool same_flow(std::span<const std::uint8_t> a, std::size_t a_l3, std::span<const std::uint8_t> b,
+               std::size_t b_l3, bool v6) {
+  const std::size_t at = v6 ? 8 : 12, len = v6 ? 32 : 8;
+  return std::memcmp(&a[at], &b[at], len) == 0 && std::memcmp(&a[a_l3], &b[b_l3], 4) == 0;
+}
+
+// The fields a segment must share with the group's first (both candidates of one flow).
+bool same_fields(std::span<const std::uint8_t> f, std::span<const std::uint8_t> p, std::size_t l3,
+                 std::size_t l4, bool v6) {
+  if (v6) {
+    if (std::memcmp(&f[0], &p[0], 4) != 0 || f[7] != p[7]) return false;
+  } else if (f[1] != p[1] || f[8] != p[8] || (f[6] & 0x40) != (p[6] & 0x40)) {
+    return false;
+  }
+  return std::memcmp(&f[l3 + 8], &p[l3 + 8], 4) == 0 &&    // acknowledgement number
+         std::memcmp(&f[l3 + 14], &p[l3 + 14], 2) == 0 &&  // window
+         std::memcmp(&f[l3 + 20], &p[l3 + 20], l4 - 20) == 0;
+}
+
+}  // namespace
+
+bool Coalescer::add(std::span<const std::uint8_t> packet) {
+  if (packets_ == kMaxPackets) return false;
+  const std::size_t index = packets_++;
+  packet_[index] = Packet{packet, 0};
+  const auto tcp = tcp_of(packet);
+  // The newest group of this flow: joined when it can be, closed when it cannot.
+  if (tcp) {
+    for (std::size_t g = groups_; g-- > 0;) {
+      Group& group = group_[g];
+      const auto first = packet_[group.first].bytes;
+      if (!group.tcp || group.v6 != tcp->v6 ||
+          !same_flow(first, group.l3, packet, tcp->l3, tcp->v6))
+        continue;
+      const bool joins = !group.closed && tcp->candidate && tcp->l4 == group.l4 &&
+                         tcp->seq == group.next_seq && tcp->payload <= group.gso_size &&
+                         group.count < kMaxSegments &&
+                         group.l3 + group.l4 + group.payload + tcp->payload <= 65535 &&
+                         same_fields(first, packet, group.l3, group.l4, group.v6);
+      if (!joins) {
+        group.closed = true;
+        break;
+      }
+      packet_[group.last].next = index;
+      group.last = index;
+      ++group.count;
+      group.payload += tcp->payload;
+      group.next_seq += static_cast<std::uint32_t>(tcp->payload);
+      group.psh = (tcp->flags & kPsh) != 0;
+      group.closed = group.psh || tcp->payload < group.gso_size;
+      return true;
+    }
+  }
+  Group& group = group_[groups_++];
+  group = Group{};
+  group.first = group.last = index;
+  group.count = 1;
+  if (tcp) {
+    // Every TCP packet is recorded as a flow's newest group, a non-candidate closed at once.
+    group.tcp = true;
+    group.v6 = tcp->v6;
+    group.l3 = tcp->l3;
+    group.l4 = tcp->l4;
+    group.payload = group.gso_size = tcp->payload;
+    group.next_seq = tcp->seq + static_cast<std::uint32_t>(tcp->payload);
+    group.psh = (tcp->flags & kPsh) != 0;
+    group.closed = !tcp->candidate || group.psh;
+  }
+  return true;
+}
+
+std::span<const std::span<const std::uint8_t>> Coalescer::frame(std::size_t g) {
+  Group& group = group_[g];
+  const auto first = packet_[group.first].bytes;
+  if (group.count == 1) {
+    parts_[0] = kPlainHeader;
+    parts_[1] = first;
+    return {parts_.data(), 2};
+  }
+  // The first packet's headers, fixed up for the whole super-segment.
+  const std::size_t headers = group.l3 + group.l4;
+  const std::size_t total = headers + group.payload;
+  std::uint8_t* h = group.head.data() + kVirtioNetHdrSize;
+  std::memcpy(h, first.data(), headers);
+  std::span<std::uint8_t> ip{h, headers};
+  if (group.v6) {
+    store16(&h[4], static_cast<std::uint16_t>(total - 40));
+  } else {
+    store16(&h[2], static_cast<std::uint16_t>(total));
+    store16(&h[10], 0);
+    store16(&h[10], checksum_finish(checksum_add(0, ip.first(group.l3))));
+  }
+  if (group.psh) h[group.l3 + 13] |= kPsh;
+  // NEEDS_CSUM: the field holds the pseudo-header's sum, folded, not complemented.
+  store16(&h[group.l3 + 16], 0);
+  std::uint64_t sum = pseudo_header(ip, kTcp, total - group.l3);
+  store16(&h[group.l3 + 16], static_cast<std::uint16_t>(~checksum_finish(sum)));
+  VirtioNetHdr vh;
+  vh.flags = VirtioNetHdr::kNeedsCsum;
+  vh.gso_type = group.v6 ? VirtioNetHdr::kGsoTcpV6 : VirtioNetHdr::kGsoTcpV4;
+  vh.hdr_len = static_cast<std::uint16_t>(headers);
+  vh.gso_size = static_cast<std::uint16_t>(group.gso_size);
+  vh.csum_start = static_cast<std::uint16_t>(group.l3);
+  vh.csum_offset = 16;
+  vh.encode(std::span<std::uint8_t, kVirtioNetHdrSize>(group.head.data(), kVirtioNetHdrSize));
+  parts_[0] = {group.head.data(), kVirtioNetHdrSize + headers};
+  std::size_t n = 1;
+  for (std::size_t i = group.first, k = 0; k < group.count; i = packet_[i].next, ++k) {
+    parts_[n++] = packet_[i].bytes.subspan(headers);
+  }
+  return {parts_.data(), n};
 }
 
 }  // namespace p2p::offload

@@ -76,3 +76,67 @@ std::uint64_t checksum_add(std::uint64_t sum, std::span<const std::uint8_t> byte
 std::uint16_t checksum_finish(std::uint64_t sum);
 
 }  // namespace p2p::offload
+
+namespace p2p::offload {
+
+// Coalescer: the way back into a TUN with offloads (TSO granted), in the other direction from
+// parse()/write_segment(). The packets of one receive batch are add()ed as they are decrypted
+// (by reference: they must stay unchanged until clear()); consecutive TCP segments of one flow
+// become one super-segment (GRO), everything else stays a packet of its own. frame(g) then
+// gives group g as the parts of one TUN write: a virtio-net header, and either the one packet
+// (kPlainHeader in front) or the first packet's headers fixed up for the whole (IP length and,
+// for IPv4, header checksum; the TCP checksum field holds the pseudo-header sum, NEEDS_CSUM,
+// gso_type TCPV4/TCPV6, gso_size the first segment's payload) followed by every segment's
+// payload, in order. Groups come out in the order of their first packets; within a flow the
+// packets keep their order.
+//
+// A TCP segment joins the newest group of its flow (same addresses and ports) when: IPv4
+// without options or fragmentation, or IPv6 with TCP as the first next header; the IP length
+// fits the packet exactly; flags ACK with or without PSH; a payload; a valid TCP checksum
+// (the kernel will not check it again); the group's next sequence number; the same IP fields
+// (TOS/traffic class, TTL/hop limit, DF, flow label), TCP header length, acknowledgement
+// number, window and options bytes as the group's first; a payload no longer than the first's.
+// A shorter payload or PSH ends the group, as does a 64th segment or 64 KiB. Any other TCP
+// packet of the flow ends its group too (nothing may overtake it).
+class Coalescer {
+ public:
+  static constexpr std::size_t kMaxPackets = 128;  // per batch: add() refuses more
+  static constexpr std::size_t kMaxSegments = 64;  // per group
+  static constexpr std::size_t kMaxHeaders = 120;  // IPv6 40 + TCP 60, IPv4 20 + TCP 60
+
+  // Adds one IP packet; false when kMaxPackets are held (write the frames and clear() first).
+  bool add(std::span<const std::uint8_t> packet);
+  std::size_t groups() const { return groups_; }
+  std::size_t packets() const { return packets_; }
+  // Group g (< groups()) as the parts of one write, the virtio-net header first. Valid until
+  // the next frame() or clear().
+  std::span<const std::span<const std::uint8_t>> frame(std::size_t g);
+  // Segments in group g.
+  std::size_t segments(std::size_t g) const { return group_[g].count; }
+  void clear() { groups_ = packets_ = 0; }
+
+ private:
+  struct Group {
+    std::size_t first = 0, last = 0;  // indexes into packet_ (linked by next)
+    std::size_t count = 0;
+    bool tcp = false;     // a candidate, can take more while !closed
+    bool closed = false;  // nothing more joins
+    bool v6 = false;
+    std::size_t l3 = 0, l4 = 0;  // header lengths
+    std::size_t payload = 0;     // all segments'
+    std::size_t gso_size = 0;    // the first segment's payload
+    std::uint32_t next_seq = 0;
+    bool psh = false;
+    std::array<std::uint8_t, kVirtioNetHdrSize + kMaxHeaders> head{};
+  };
+  struct Packet {
+    std::span<const std::uint8_t> bytes;
+    std::size_t next = 0;
+  };
+  std::size_t groups_ = 0, packets_ = 0;
+  std::array<Group, kMaxPackets> group_{};
+  std::array<Packet, kMaxPackets> packet_{};
+  std::array<std::span<const std::uint8_t>, kMaxSegments + 1> parts_{};
+};
+
+}  // namespace p2p::offload

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -236,15 +237,34 @@ int TunDevice::write_raw(std::span<const std::uint8_t> packet) {
   }
 }
 
-Expected<void, TunError> TunDevice::write_packet(std::span<const std::uint8_t> packet) {
-  int err = write_raw(packet);
-  if (err == 0) return {};
+Expected<void, TunError> TunDevice::write_frame(
+    std::span<const std::span<const std::uint8_t>> parts) {
+  std::array<iovec, kMaxFrameParts> iov;
+  std::size_t n = 0, size = 0;
+  for (const auto& part : parts) {
+    if (n == kMaxFrameParts) return write_error(EINVAL, size);
+    iov[n++] = iovec{const_cast<std::uint8_t*>(part.data()), part.size()};
+    size += part.size();
+  }
+  for (;;) {
+    if (::writev(fd_, iov.data(), static_cast<int>(n)) >= 0) return {};
+    if (errno != EINTR) return write_error(errno, size);
+  }
+}
+
+Expected<void, TunError> TunDevice::write_error(int err, std::size_t size) const {
   TunErrc code = err == EAGAIN   ? TunErrc::kWouldBlock
                  : err == EINVAL ? TunErrc::kRejectedPacket
                                  : TunErrc::kSystem;
   return fail(TunError{code, err,
-                       fmt::format("writing a {}-byte packet to TUN device '{}': {}", packet.size(),
-                                   name_, errno_text(err))});
+                       fmt::format("writing a {}-byte packet to TUN device '{}': {}", size, name_,
+                                   errno_text(err))});
+}
+
+Expected<void, TunError> TunDevice::write_packet(std::span<const std::uint8_t> packet) {
+  int err = write_raw(packet);
+  if (err == 0) return {};
+  return write_error(err, packet.size());
 }
 
 WriteResult TunDevice::write_batch(std::span<const PacketSlot> slots) {

@@ -92,6 +92,11 @@ class TunDevice {
   Expected<void, TunError> write_packet(std::span<const std::uint8_t> packet);
   // Writes slots[i].data[0..length) in order; a rejected packet is counted and skipped.
   WriteResult write_batch(std::span<const PacketSlot> slots);
+  // Hands one frame, gathered from `parts` (at most kMaxFrameParts), to the kernel in one
+  // write: with offloads().vnet_hdr the first part starts with the virtio-net header (e.g.
+  // offload::Coalescer::frame()). Errors as write_packet().
+  static constexpr std::size_t kMaxFrameParts = 128;
+  Expected<void, TunError> write_frame(std::span<const std::span<const std::uint8_t>> parts);
 
   // Closes the fd now, which deletes the interface. Idempotent.
   void close();
@@ -107,6 +112,7 @@ class TunDevice {
  private:
   TunDevice(int fd, std::string name, std::uint32_t mtu);
   int write_raw(std::span<const std::uint8_t> packet);  // 0 or errno
+  Expected<void, TunError> write_error(int err, std::size_t size) const;
 
   int fd_ = -1;
   std::string name_;

@@ -243,9 +243,10 @@ void NodeShell::stop() {
   log_.node->info(
       "stopped: udp received={} sent={} send_errors={} send_dropped={} tun_write_drops={} "
       "tun_oversize_drops={} udp_send_blocked={} tun_offload_drops={} udp_gso_sends={} "
-      "udp_gro_buffers={}",
+      "udp_gro_buffers={} tun_gro_frames={}",
       st.received, st.sent, st.send_errors, st.send_dropped, tun_write_drops_,
-      tun_.oversize_drops(), st.send_blocked, tun_offload_drops_, st.gso_sends, st.gro_buffers);
+      tun_.oversize_drops(), st.send_blocked, tun_offload_drops_, st.gso_sends, st.gro_buffers,
+      tun_gro_frames_);
 }
 
 json NodeShell::reload() {

@@ -12,10 +12,30 @@ namespace p2p::daemon {
 namespace asio = boost::asio;
 
 void NodeShell::write_tun(std::span<const std::uint8_t> packet) {
+  // Decrypted in place in the UDP batch's pool, it stays there until the batch's end.
+  if (batch_pool_ == &udp_pool_ && tun_.offloads().tso && udp_pool_.contains(packet)) {
+    if (tun_gro_.add(packet)) return;
+    flush_tun();
+    if (tun_gro_.add(packet)) return;
+  }
+  flush_tun();  // what was gathered goes first
   if (auto ok = tun_.write_packet(packet); !ok) {
     ++tun_write_drops_;
     warn_limited("TUN write failed", ok.error().message);
   }
+}
+
+void NodeShell::flush_tun() {
+  for (std::size_t g = 0; g < tun_gro_.groups(); ++g) {
+    const std::size_t segments = tun_gro_.segments(g);
+    if (auto ok = tun_.write_frame(tun_gro_.frame(g)); !ok) {
+      tun_write_drops_ += segments;
+      warn_limited("TUN write failed", ok.error().message);
+    } else if (segments > 1) {
+      ++tun_gro_frames_;
+    }
+  }
+  tun_gro_.clear();
 }
 
 void NodeShell::wait_udp() {
@@ -45,6 +65,7 @@ void NodeShell::on_udp_readable() {
       node_->on_udp(now, received_[i].from, udp_pool_.view(i, received_[i].length));
     }
     batch_pool_ = nullptr;
+    flush_tun();
     flush_udp();
     if (*n < kBatch && !udp_.has_pending()) break;
   }

@@ -266,5 +266,176 @@ TEST(Offload, FastChecksumAgreesWithTheReference) {
   }
 }
 
+// --- the Coalescer: segments back into one super-segment ---------------------------------------
+
+// The packets a peer's node sends for make_frame(s): the super-segment split.
+std::vector<Bytes> segments_of(const Spec& s) {
+  const Bytes frame = make_frame(s);
+  auto parsed = parse(frame);
+  EXPECT_TRUE(parsed.has_value());
+  std::vector<Bytes> out;
+  for (std::size_t i = 0; parsed && i < parsed->segments; ++i) {
+    Bytes seg(parsed->segment_length(i));
+    write_segment(*parsed, i, seg);
+    out.push_back(std::move(seg));
+  }
+  return out;
+}
+
+// Recomputes an IPv4 TCP packet's checksum after a test changed it.
+void fix_tcp_checksum(Bytes& p) {
+  put16(p, 20 + 16, 0);
+  put16(p, 20 + 16, reference_checksum(with_pseudo_header(p, 20, 6)));
+}
+
+Bytes joined(std::span<const std::span<const std::uint8_t>> parts) {
+  Bytes out;
+  for (auto p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+// Coalesces segments_of(s) (one group expected), checks the frame's header fields and
+// checksums against the reference, and splits it again: the same packets come back.
+void check_coalesce(const Spec& s) {
+  SCOPED_TRACE(testing::Message() << "v6=" << s.v6 << " payload=" << s.payload
+                                  << " gso_size=" << s.gso_size);
+  const auto segments = segments_of(s);
+  ASSERT_GE(segments.size(), 2u);
+  Coalescer c;
+  for (const auto& seg : segments) ASSERT_TRUE(c.add(seg));
+  ASSERT_EQ(c.groups(), 1u);
+  ASSERT_EQ(c.segments(0), segments.size());
+  const Bytes frame = joined(c.frame(0));
+  const std::size_t l3 = l3_of(s), headers = l3 + l4_of(s);
+  ASSERT_EQ(frame.size(), kVirtioNetHdrSize + headers + s.payload);
+  const VirtioNetHdr h = VirtioNetHdr::decode(frame);
+  EXPECT_EQ(h.flags, VirtioNetHdr::kNeedsCsum);
+  EXPECT_EQ(h.gso_type, s.v6 ? VirtioNetHdr::kGsoTcpV6 : VirtioNetHdr::kGsoTcpV4);
+  EXPECT_EQ(h.gso_size, s.gso_size);
+  EXPECT_EQ(h.hdr_len, headers);
+  EXPECT_EQ(h.csum_start, l3);
+  EXPECT_EQ(h.csum_offset, 16);
+  const Bytes packet(frame.begin() + kVirtioNetHdrSize, frame.end());
+  if (!s.v6) {
+    EXPECT_EQ(be16(packet, 2), packet.size());
+    EXPECT_EQ(be16(packet, 4), 0xfffe);  // the first segment's id
+    EXPECT_EQ(reference_checksum(Bytes(packet.begin(), packet.begin() + 20)), 0) << "IPv4 header";
+  } else {
+    EXPECT_EQ(be16(packet, 4), packet.size() - 40);
+  }
+  // The TCP checksum field: the pseudo-header's sum for the whole, not complemented.
+  Bytes pseudo = with_pseudo_header(packet, l3, 6);
+  pseudo.resize(s.v6 ? 40 : 12);
+  EXPECT_EQ(be16(packet, l3 + 16), static_cast<std::uint16_t>(~reference_checksum(pseudo)));
+  EXPECT_EQ(packet[l3 + 13], s.tcp_flags);  // the last segment's PSH
+  // What the kernel would do with it (segmenting it again) gives back the very packets.
+  auto again = parse(frame);
+  ASSERT_TRUE(again.has_value()) << to_string(again.error());
+  ASSERT_EQ(again->segments, segments.size());
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    Bytes seg(again->segment_length(i));
+    write_segment(*again, i, seg);
+    EXPECT_EQ(seg, segments[i]) << "segment " << i;
+  }
+}
+
+TEST(Coalescer, JoinsTcpV4WithAShortLastSegment) {
+  check_coalesce({});
+}
+TEST(Coalescer, JoinsExactlyFullSegmentsAndOddSizes) {
+  check_coalesce({.payload = 2720});
+  check_coalesce({.payload = 3333, .gso_size = 1001});
+  check_coalesce({.payload = 3333, .gso_size = 1001, .tcp_options = 0, .tcp_flags = 0x10});
+}
+TEST(Coalescer, JoinsTcpV6) {
+  check_coalesce({.v6 = true, .payload = 64000, .gso_size = 1340});
+  check_coalesce({.v6 = true, .payload = 4097, .gso_size = 999, .tcp_options = 0});
+}
+
+TEST(Coalescer, OtherPacketsPassAloneAndUnchanged) {
+  Coalescer c;
+  const auto udp = segments_of({.udp = true, .payload = 3000, .gso_size = 1000});
+  const auto ack = segments_of({.payload = 0, .tcp_flags = 0x10});  // a pure ACK
+  const auto fin = segments_of({.payload = 100, .tcp_flags = 0x11});
+  for (const auto* list : {&udp, &ack, &fin})
+    for (const auto& p : *list) ASSERT_TRUE(c.add(p));
+  Bytes junk{0x45, 0, 0};
+  ASSERT_TRUE(c.add(junk));
+  ASSERT_EQ(c.groups(), 6u);
+  std::vector<const Bytes*> all{&udp[0], &udp[1], &udp[2], &ack[0], &fin[0], &junk};
+  for (std::size_t g = 0; g < c.groups(); ++g) {
+    Bytes expected(kPlainHeader.begin(), kPlainHeader.end());
+    expected.insert(expected.end(), all[g]->begin(), all[g]->end());
+    EXPECT_EQ(joined(c.frame(g)), expected) << g;
+  }
+}
+
+TEST(Coalescer, FlowsInterleaveAndEachKeepsItsOrder) {
+  const auto a = segments_of({.payload = 4000, .gso_size = 1000});
+  auto b = segments_of({.v6 = true, .payload = 3000, .gso_size = 1000});
+  Coalescer c;
+  for (std::size_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(c.add(a[i]));
+    if (i < 3) {
+      ASSERT_TRUE(c.add(b[i]));
+    }
+  }
+  ASSERT_EQ(c.groups(), 2u);
+  EXPECT_EQ(c.segments(0), 4u);
+  EXPECT_EQ(c.segments(1), 3u);
+  EXPECT_EQ(VirtioNetHdr::decode(joined(c.frame(1))).gso_type, VirtioNetHdr::kGsoTcpV6);
+}
+
+TEST(Coalescer, WhatBreaksARun) {
+  const auto segs = segments_of({.payload = 6000, .gso_size = 1000, .tcp_flags = 0x10});
+  auto count = [](const std::vector<Bytes>& packets) {
+    Coalescer c;
+    for (const auto& p : packets) EXPECT_TRUE(c.add(p));
+    std::vector<std::size_t> out;
+    for (std::size_t g = 0; g < c.groups(); ++g) out.push_back(c.segments(g));
+    return out;
+  };
+  using V = std::vector<std::size_t>;
+  EXPECT_EQ(count(segs), V({6}));
+  // A gap (a lost segment), a reordered one: a new group each time the sequence jumps.
+  EXPECT_EQ(count({segs[0], segs[1], segs[3], segs[4]}), V({2, 2}));
+  EXPECT_EQ(count({segs[0], segs[2], segs[1]}), V({1, 1, 1}));
+  // PSH ends a run.
+  auto psh = segs;
+  psh[2][20 + 13] |= 0x08;
+  fix_tcp_checksum(psh[2]);
+  EXPECT_EQ(count(psh), V({3, 3}));
+  // A different acknowledgement number or window (the next segment differs from it again), a
+  // corrupted checksum or payload: alone.
+  for (std::size_t at : {20u + 8u, 20u + 14u, 20u + 16u, 20u + 60u}) {
+    auto changed = segs;
+    changed[3][at] ^= 0x01;
+    if (at == 20 + 8 || at == 20 + 14) fix_tcp_checksum(changed[3]);
+    EXPECT_EQ(count(changed), V({3, 1, 2})) << at;
+  }
+  // A short segment ends a run.
+  auto odd = segments_of({.payload = 2500, .gso_size = 1000, .tcp_flags = 0x10});
+  EXPECT_EQ(count(odd), V({3}));
+  // A FIN of the flow in between: nothing overtakes it.
+  auto fin = segs[2];
+  fin[20 + 13] |= 0x01;
+  fix_tcp_checksum(fin);
+  EXPECT_EQ(count({segs[0], segs[1], fin, segs[3]}), V({2, 1, 1}));
+}
+
+TEST(Coalescer, BoundedInPacketsAndSegments) {
+  const auto segs = segments_of({.payload = 100 * 600, .gso_size = 600, .tcp_flags = 0x10});
+  ASSERT_EQ(segs.size(), 100u);
+  Coalescer c;
+  for (const auto& p : segs) ASSERT_TRUE(c.add(p));
+  ASSERT_EQ(c.groups(), 2u);
+  EXPECT_EQ(c.segments(0), Coalescer::kMaxSegments);
+  for (std::size_t i = 100; i < Coalescer::kMaxPackets; ++i) ASSERT_TRUE(c.add(segs[0]));
+  EXPECT_FALSE(c.add(segs[0]));
+  c.clear();
+  EXPECT_EQ(c.groups(), 0u);
+  EXPECT_TRUE(c.add(segs[0]));
+}
+
 }  // namespace
 }  // namespace p2p::offload
