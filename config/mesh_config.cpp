@@ -116,6 +116,12 @@ const Schema<L> kLimits{{
      into(&L::queued_bytes, integer_in<std::uint32_t>(65'536, 1u << 30))},
 }};
 
+const Schema<M::Performance> kPerformance{{
+    {"tun_offload", kOptional, into(&M::Performance::tun_offload, read_bool)},
+    {"udp_gso", kOptional, into(&M::Performance::udp_gso, read_bool)},
+    {"udp_gro", kOptional, into(&M::Performance::udp_gro, read_bool)},
+}};
+
 const Schema<M> kMesh{
     {
         {"node", kRequired, into(&M::node, section(kNode))},
@@ -136,6 +142,7 @@ const Schema<M> kMesh{
         {"metrics", kOptional, into(&M::metrics, section(metrics_schema()))},
         {"revocation_list", kOptional, into(&M::revocation_list, read_path)},
         {"port_mapping", kOptional, into(&M::port_mapping, section(kPortMapping))},
+        {"performance", kOptional, into(&M::performance, section(kPerformance))},
     },
     check_mesh};
 

@@ -25,6 +25,9 @@
 //     queued_packets: 1024         # 1..1000000; waiting for a session, all peers together
 //     queued_bytes: 4194304        # 65536..1073741824
 //   metrics: { listen: 127.0.0.1:9101 }             # Prometheus /metrics; off when absent
+//   performance: { tun_offload: true,               # false: plain TUN reads (for comparison)
+//                  udp_gso: true,                   # false: one datagram per UDP send
+//                  udp_gro: true }                  # false: one datagram per UDP receive
 //
 // Every key but node, ca and coordinators may be left out (the defaults are the values above
 // and the member initialisers below). Anything invalid, including an unknown key, throws
@@ -123,6 +126,13 @@ struct MeshConfig {
   // rewritten whenever a coordinator pushes a newer one. Empty: kept in memory only.
   std::filesystem::path revocation_list;
   PortMapping port_mapping;
+  struct Performance {
+    bool tun_offload = true;  // IFF_VNET_HDR + TSO/USO where the kernel has them
+    bool udp_gso = true;      // UDP_SEGMENT where the kernel has it
+    bool udp_gro = true;      // UDP_GRO where the kernel has it
+    bool operator==(const Performance&) const = default;
+  };
+  Performance performance;
 };
 
 // Loads and validates `file`; throws ConfigError (the only exception it throws).

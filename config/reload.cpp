@@ -75,6 +75,7 @@ ReloadPlan merge_reload(MeshConfig& running, const MeshConfig& next) {
   m.keep("discovery",
          r.discovery.server != n.discovery.server || r.discovery.interval != n.discovery.interval);
   m.keep("metrics", r.metrics.listen != n.metrics.listen);
+  m.keep("performance", !(r.performance == n.performance));
   return m.done();
 }
 

@@ -5,14 +5,17 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
 #include <utility>
 
+#include "net/offload.hpp"
 #include "tun/netlink.hpp"
 
 namespace p2p::tun {
@@ -22,10 +25,28 @@ constexpr const char* kTunPath = "/dev/net/tun";
 
 // True if the IP header claims more bytes than `n`: the kernel silently cuts a packet that
 // does not fit the read buffer, so a read that fills the buffer exactly may be a cut one.
-bool truncated(const std::uint8_t* p, std::size_t n) {
+bool truncated(const std::uint8_t* p, std::size_t n, std::size_t skip) {
+  if (n < skip) return true;
+  p += skip;
+  n -= skip;
   if (n >= 4 && (p[0] >> 4) == 4) return (std::size_t{p[2]} << 8 | p[3]) > n;
   if (n >= 6 && (p[0] >> 4) == 6) return 40 + (std::size_t{p[4]} << 8 | p[5]) > n;
   return n < 6;
+}
+
+// Asks for the most the kernel grants: TSO and USO, then TSO, then checksums only.
+TunOffloads enable_offloads(int fd) {
+  constexpr unsigned kUso4 = 0x20, kUso6 = 0x40;  // TUN_F_USO4/6, newer than Debian 12's headers
+  constexpr unsigned kTso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+  TunOffloads got{.vnet_hdr = true};
+  if (::ioctl(fd, TUNSETOFFLOAD, kTso | kUso4 | kUso6) == 0) {
+    got.tso = got.uso = true;
+  } else if (::ioctl(fd, TUNSETOFFLOAD, kTso) == 0) {
+    got.tso = true;
+  } else {
+    (void)::ioctl(fd, TUNSETOFFLOAD, 0u);
+  }
+  return got;
 }
 
 std::string errno_text(int err) {
@@ -110,7 +131,8 @@ TunDevice::TunDevice(TunDevice&& o) noexcept
       name_(std::move(o.name_)),
       index_(std::exchange(o.index_, 0)),
       mtu_(std::exchange(o.mtu_, 0)),
-      oversize_drops_(std::exchange(o.oversize_drops_, 0)) {}
+      oversize_drops_(std::exchange(o.oversize_drops_, 0)),
+      offloads_(std::exchange(o.offloads_, {})) {}
 
 TunDevice& TunDevice::operator=(TunDevice&& o) noexcept {
   if (this != &o) {
@@ -120,6 +142,7 @@ TunDevice& TunDevice::operator=(TunDevice&& o) noexcept {
     index_ = std::exchange(o.index_, 0);
     mtu_ = std::exchange(o.mtu_, 0);
     oversize_drops_ = std::exchange(o.oversize_drops_, 0);
+    offloads_ = std::exchange(o.offloads_, {});
   }
   return *this;
 }
@@ -131,7 +154,7 @@ void TunDevice::close() {
 
 Expected<TunDevice, TunError> TunDevice::open(std::string_view name, std::uint32_t mtu,
                                               const Ipv4Prefix& v4,
-                                              const std::optional<Ipv6Prefix>& v6) {
+                                              const std::optional<Ipv6Prefix>& v6, bool offload) {
   if (!valid_interface_name(name)) {
     return fail(TunError{TunErrc::kBadName, 0,
                          fmt::format("invalid interface name '{}': use 1 to {} characters, "
@@ -157,10 +180,11 @@ Expected<TunDevice, TunError> TunDevice::open(std::string_view name, std::uint32
 
   ifreq ifr{};
   // IFF_TUN_EXCL: fail on an existing interface instead of attaching to a persistent one.
-  ifr.ifr_flags =
-      static_cast<short>(static_cast<std::uint16_t>(IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL));
+  ifr.ifr_flags = static_cast<short>(static_cast<std::uint16_t>(IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL |
+                                                                (offload ? IFF_VNET_HDR : 0)));
   std::memcpy(ifr.ifr_name, name.data(), name.size());
   if (::ioctl(fd, TUNSETIFF, &ifr) < 0) return fail(setiff_error(errno, name));
+  if (offload) dev.offloads_ = enable_offloads(fd);
 
   auto index = nl->interface_index(name);
   if (!index) return fail(in_context(name, index.error()));
@@ -183,7 +207,9 @@ Expected<std::size_t, TunError> TunDevice::read_batch(std::span<PacketSlot> slot
     PacketSlot& slot = slots[n];
     ssize_t r = ::read(fd_, slot.data, slot.capacity);
     if (r >= 0) {
-      if (static_cast<std::size_t>(r) == slot.capacity && truncated(slot.data, slot.capacity)) {
+      if (static_cast<std::size_t>(r) == slot.capacity &&
+          truncated(slot.data, slot.capacity,
+                    offloads_.vnet_hdr ? offload::kVirtioNetHdrSize : 0)) {
         ++oversize_drops_;
         continue;
       }
@@ -201,21 +227,44 @@ Expected<std::size_t, TunError> TunDevice::read_batch(std::span<PacketSlot> slot
 }
 
 int TunDevice::write_raw(std::span<const std::uint8_t> packet) {
+  iovec iov[2] = {
+      {const_cast<std::uint8_t*>(offload::kPlainHeader.data()), offload::kPlainHeader.size()},
+      {const_cast<std::uint8_t*>(packet.data()), packet.size()}};
+  const bool hdr = offloads_.vnet_hdr;
   for (;;) {
-    if (::write(fd_, packet.data(), packet.size()) >= 0) return 0;
+    if (::writev(fd_, hdr ? iov : iov + 1, hdr ? 2 : 1) >= 0) return 0;
     if (errno != EINTR) return errno;
   }
+}
+
+Expected<void, TunError> TunDevice::write_frame(
+    std::span<const std::span<const std::uint8_t>> parts) {
+  std::array<iovec, kMaxFrameParts> iov;
+  std::size_t n = 0, size = 0;
+  for (const auto& part : parts) {
+    if (n == kMaxFrameParts) return write_error(EINVAL, size);
+    iov[n++] = iovec{const_cast<std::uint8_t*>(part.data()), part.size()};
+    size += part.size();
+  }
+  for (;;) {
+    if (::writev(fd_, iov.data(), static_cast<int>(n)) >= 0) return {};
+    if (errno != EINTR) return write_error(errno, size);
+  }
+}
+
+Expected<void, TunError> TunDevice::write_error(int err, std::size_t size) const {
+  TunErrc code = err == EAGAIN   ? TunErrc::kWouldBlock
+                 : err == EINVAL ? TunErrc::kRejectedPacket
+                                 : TunErrc::kSystem;
+  return fail(TunError{code, err,
+                       fmt::format("writing a {}-byte packet to TUN device '{}': {}", size, name_,
+                                   errno_text(err))});
 }
 
 Expected<void, TunError> TunDevice::write_packet(std::span<const std::uint8_t> packet) {
   int err = write_raw(packet);
   if (err == 0) return {};
-  TunErrc code = err == EAGAIN   ? TunErrc::kWouldBlock
-                 : err == EINVAL ? TunErrc::kRejectedPacket
-                                 : TunErrc::kSystem;
-  return fail(TunError{code, err,
-                       fmt::format("writing a {}-byte packet to TUN device '{}': {}", packet.size(),
-                                   name_, errno_text(err))});
+  return write_error(err, packet.size());
 }
 
 WriteResult TunDevice::write_batch(std::span<const PacketSlot> slots) {

@@ -46,6 +46,16 @@ struct WriteResult {
   bool would_block = false;
 };
 
+// What open(..., offload = true) could switch on. With vnet_hdr every read and write starts
+// with a virtio-net header (net/offload.hpp); with tso a read may be a TCP super-segment of up
+// to 64 KiB (TUNSETOFFLOAD TSO4/TSO6), with uso a UDP one (USO4/USO6, Linux 6.2+). Without
+// them reads are single packets that may still need their checksum completed (TUN_F_CSUM).
+struct TunOffloads {
+  bool vnet_hdr = false;
+  bool tso = false;
+  bool uso = false;
+};
+
 class TunDevice {
  public:
   static constexpr std::uint32_t kMinMtu = 68;  // IPv4's minimum
@@ -57,9 +67,12 @@ class TunDevice {
   // kNameInUse if an interface of that name exists (never attaches to it), kNotPermitted
   // without root/CAP_NET_ADMIN, kNoDriver without /dev/net/tun. On failure nothing is left
   // behind: the half-configured device goes away with its fd.
+  // With `offload`, asks for IFF_VNET_HDR and the offloads above, each as far as the kernel
+  // has it (offloads() says what was granted).
   static Expected<TunDevice, TunError> open(std::string_view name, std::uint32_t mtu,
                                             const Ipv4Prefix& v4,
-                                            const std::optional<Ipv6Prefix>& v6 = std::nullopt);
+                                            const std::optional<Ipv6Prefix>& v6 = std::nullopt,
+                                            bool offload = false);
 
   TunDevice() = default;  // closed; only for moving into
   ~TunDevice();
@@ -73,11 +86,17 @@ class TunDevice {
   // counted (oversize_drops()). An error is returned only when no packet was read first.
   Expected<std::size_t, TunError> read_batch(std::span<PacketSlot> slots);
 
-  // Hands one IPv4/IPv6 packet to the kernel. kWouldBlock if it cannot take it now,
+  // Hands one IPv4/IPv6 packet to the kernel (behind a plain virtio-net header when
+  // offloads().vnet_hdr). kWouldBlock if it cannot take it now,
   // kRejectedPacket if it refuses this packet (e.g. the version nibble is neither 4 nor 6).
   Expected<void, TunError> write_packet(std::span<const std::uint8_t> packet);
   // Writes slots[i].data[0..length) in order; a rejected packet is counted and skipped.
   WriteResult write_batch(std::span<const PacketSlot> slots);
+  // Hands one frame, gathered from `parts` (at most kMaxFrameParts), to the kernel in one
+  // write: with offloads().vnet_hdr the first part starts with the virtio-net header (e.g.
+  // offload::Coalescer::frame()). Errors as write_packet().
+  static constexpr std::size_t kMaxFrameParts = 128;
+  Expected<void, TunError> write_frame(std::span<const std::span<const std::uint8_t>> parts);
 
   // Closes the fd now, which deletes the interface. Idempotent.
   void close();
@@ -88,16 +107,19 @@ class TunDevice {
   int index() const { return index_; }
   std::uint32_t mtu() const { return mtu_; }
   std::uint64_t oversize_drops() const { return oversize_drops_; }
+  const TunOffloads& offloads() const { return offloads_; }
 
  private:
   TunDevice(int fd, std::string name, std::uint32_t mtu);
   int write_raw(std::span<const std::uint8_t> packet);  // 0 or errno
+  Expected<void, TunError> write_error(int err, std::size_t size) const;
 
   int fd_ = -1;
   std::string name_;
   int index_ = 0;
   std::uint32_t mtu_ = 0;
   std::uint64_t oversize_drops_ = 0;
+  TunOffloads offloads_;
 };
 
 }  // namespace p2p::tun

@@ -246,7 +246,8 @@ void CoordinatorShell::wait(std::size_t index) {
 void CoordinatorShell::on_readable(std::size_t index) {
   Socket& s = *sockets_[index];
   const auto which = static_cast<ServerSocket>(index);
-  for (int round = 0; round < kRoundsPerWake; ++round) {
+  // A socket whose send queue the kernel would not take is not read until it drains.
+  for (int round = 0; round < kRoundsPerWake && s.socket.queued() == 0; ++round) {
     auto n = s.socket.receive_batch(s.pool, s.rx);
     if (!n) {
       Time now = Clock::now();
@@ -263,17 +264,41 @@ void CoordinatorShell::on_readable(std::size_t index) {
       core_->on_udp(now, which, s.rx[i].from, s.pool.view(i, s.rx[i].length));
     }
     batch_pool_ = nullptr;
-    flush_all();  // before the next read reuses the pool the queue may point into
+    flush_all();  // what the kernel leaves is copied out of the pool the next read reuses
     if (*n < s.rx.size()) break;
   }
   after_event();
-  if (!stopped_) wait(index);
+  if (stopped_) return;
+  if (s.socket.queued() > 0) {
+    s.paused = true;  // on_sendable() resumes
+  } else {
+    wait(index);
+  }
 }
 
 void CoordinatorShell::flush_all() {
-  for (auto& s : sockets_) {
-    if (s->socket.queued() > 0) s->socket.flush();
+  for (std::size_t i = 0; i < sockets_.size(); ++i) {
+    if (sockets_[i]->socket.queued() > 0) flush(i);
   }
+}
+
+void CoordinatorShell::flush(std::size_t index) {
+  Socket& s = *sockets_[index];
+  s.socket.flush();
+  if (s.socket.queued() == 0 || s.waiting_sendable || stopped_) return;
+  s.waiting_sendable = true;
+  s.socket.async_wait_sendable([this, index](const boost::system::error_code& ec) {
+    sockets_[index]->waiting_sendable = false;
+    if (!ec && !stopped_) on_sendable(index);
+  });
+}
+
+void CoordinatorShell::on_sendable(std::size_t index) {
+  Socket& s = *sockets_[index];
+  flush(index);
+  if (s.socket.queued() > 0 || !s.paused) return;
+  s.paused = false;
+  wait(index);
 }
 
 void CoordinatorShell::after_event() {

@@ -107,6 +107,8 @@ class CoordinatorShell final : public CoordinatorEffects {
     io::UdpSocket socket;
     io::PacketPool pool;
     std::vector<io::ReceivedDatagram> rx;
+    bool paused = false;            // not read until its send queue drains
+    bool waiting_sendable = false;  // an async_wait_sendable() is pending
   };
 
   CoordinatorShell(boost::asio::io_context& io, CoordinatorLoggers logs);
@@ -114,6 +116,9 @@ class CoordinatorShell final : public CoordinatorEffects {
   void on_readable(std::size_t index);
   void after_event();
   void flush_all();
+  // Flushes one socket; when the kernel leaves some of its queue, waits for room once.
+  void flush(std::size_t index);
+  void on_sendable(std::size_t index);
   friend class io::ControlServer;  // open_for() calls on_control()
   void on_control(const nlohmann::json& request, io::ControlServer::Respond respond);
 

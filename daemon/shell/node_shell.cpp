@@ -11,6 +11,7 @@
 #include "daemon/status/node_metrics.hpp"
 #include "daemon/status/status_json.hpp"
 #include "net/asio/socket_address.hpp"
+#include "net/offload.hpp"
 #include "tun/netlink.hpp"
 
 namespace p2p::daemon {
@@ -120,13 +121,20 @@ Expected<std::unique_ptr<NodeShell>, std::string> NodeShell::create(
         (*target)->on_control(request, std::move(respond));
       });
   if (!control) return fail(control.error().message);
-  auto tun = tun::TunDevice::open(config.tun.name, config.tun.mtu, cert.vip, cert.vip6);
+  auto tun = tun::TunDevice::open(config.tun.name, config.tun.mtu, cert.vip, cert.vip6,
+                                  config.performance.tun_offload);
   if (!tun) return fail(tun.error().message);
-  logs.tun->info("interface={} up vip={} mtu={}", tun->name(), cert.vip.to_string(),
-                 config.tun.mtu);
-  auto udp = io::UdpSocket::open(io, Endpoint{config.listen.address, config.listen.port},
-                                 io::UdpOptions{});
+  const auto& off = tun->offloads();
+  logs.tun->info("interface={} up vip={} mtu={} vnet_hdr={} tso={} uso={}", tun->name(),
+                 cert.vip.to_string(), config.tun.mtu, off.vnet_hdr, off.tso, off.uso);
+  io::UdpOptions udp_options;
+  udp_options.gso = config.performance.udp_gso;
+  udp_options.gro = config.performance.udp_gro;
+  auto udp =
+      io::UdpSocket::open(io, Endpoint{config.listen.address, config.listen.port}, udp_options);
   if (!udp) return fail(udp.error().message);
+  logs.node->info("udp={} gso={} gro={}", udp->local_endpoint().to_string(),
+                  io::to_string(udp->gso()), io::to_string(udp->gro()));
   std::unique_ptr<NodeShell> shell(new NodeShell(io, config, std::move(identity), std::move(logs),
                                                  std::move(*tun), std::move(*udp)));
   *target = shell.get();
@@ -234,9 +242,11 @@ void NodeShell::stop() {
   const auto& st = udp_.stats();
   log_.node->info(
       "stopped: udp received={} sent={} send_errors={} send_dropped={} tun_write_drops={} "
-      "tun_oversize_drops={}",
+      "tun_oversize_drops={} udp_send_blocked={} tun_offload_drops={} udp_gso_sends={} "
+      "udp_gro_buffers={} tun_gro_frames={}",
       st.received, st.sent, st.send_errors, st.send_dropped, tun_write_drops_,
-      tun_.oversize_drops());
+      tun_.oversize_drops(), st.send_blocked, tun_offload_drops_, st.gso_sends, st.gro_buffers,
+      tun_gro_frames_);
 }
 
 json NodeShell::reload() {
@@ -275,13 +285,6 @@ void NodeShell::send(const Endpoint& to, std::span<const std::uint8_t> datagram)
   udp_.queue(to, datagram, io::UdpSocket::Hold::kCopy);
 }
 
-void NodeShell::write_tun(std::span<const std::uint8_t> packet) {
-  if (auto ok = tun_.write_packet(packet); !ok) {
-    ++tun_write_drops_;
-    warn_limited("TUN write failed", ok.error().message);
-  }
-}
-
 void NodeShell::fill_random(std::span<std::uint8_t> out) {
   randombytes_buf(out.data(), out.size());
 }
@@ -314,67 +317,6 @@ void NodeShell::warn_limited(const char* what, const std::string& detail) {
                   std::chrono::duration_cast<std::chrono::seconds>(kWarningInterval).count());
 }
 
-// ---------------------------------------------------------------------------------------
-// The data path
-
-void NodeShell::wait_udp() {
-  udp_.async_wait_readable([this](const boost::system::error_code& ec) {
-    if (!ec && !stopped_) on_udp_readable();
-  });
-}
-
-void NodeShell::wait_tun() {
-  tun_watch_.async_wait_readable([this](const boost::system::error_code& ec) {
-    if (!ec && !stopped_) on_tun_readable();
-  });
-}
-
-void NodeShell::on_udp_readable() {
-  Time now{};
-  for (int round = 0; round < kRoundsPerWake; ++round) {
-    auto n = udp_.receive_batch(udp_pool_, received_);
-    if (!n) {
-      warn_limited("UDP receive failed", n.error().message);
-      break;
-    }
-    if (*n == 0) break;
-    now = Clock::now();
-    batch_pool_ = &udp_pool_;
-    for (std::size_t i = 0; i < *n; ++i) {
-      node_->on_udp(now, received_[i].from, udp_pool_.view(i, received_[i].length));
-    }
-    batch_pool_ = nullptr;
-    udp_.flush();
-    if (*n < kBatch) break;
-  }
-  after_event(now == Time{} ? Clock::now() : now);
-  if (!stopped_) wait_udp();
-}
-
-void NodeShell::on_tun_readable() {
-  Time now{};
-  for (int round = 0; round < kRoundsPerWake; ++round) {
-    auto n = tun_.read_batch(tun_slots_);
-    if (!n) {
-      if (n.error().code != tun::TunErrc::kWouldBlock) {
-        warn_limited("TUN read failed", n.error().message);
-      }
-      break;
-    }
-    if (*n == 0) break;
-    now = Clock::now();
-    batch_pool_ = &tun_pool_;
-    for (std::size_t i = 0; i < *n; ++i) {
-      node_->on_tun(now, tun_pool_.view(i, tun_slots_[i].length));
-    }
-    batch_pool_ = nullptr;
-    udp_.flush();
-    if (*n < kBatch) break;
-  }
-  after_event(now == Time{} ? Clock::now() : now);
-  if (!stopped_) wait_tun();
-}
-
 void NodeShell::on_node_timer() {
   if (stopped_) return;
   Time now = Clock::now();
@@ -393,7 +335,7 @@ void NodeShell::after_event(Time now) {
     registered_ = !registered_;
     discovery_.on_registered(now, registered_);
   }
-  if (udp_.queued() > 0) udp_.flush();
+  if (udp_.queued() > 0) flush_udp();
   node_timer_.arm(node_->next_deadline());
   discovery_timer_.arm(discovery_.next_deadline());
 }

@@ -5,9 +5,14 @@
 //   UDP readable -> recvmmsg a batch into the UDP pool -> node.on_udp() per datagram
 //   TUN readable -> read_batch into the TUN pool      -> node.on_tun() per packet
 //   every send_udp() of a batch is queued (by reference when it lies in the pool, i.e. was
-//   encrypted in place) and leaves in one sendmmsg() at the end of the batch; write_tun()
-//   writes at once. `now` is read once per batch. After each event the one node timer is
-//   re-armed to node.next_deadline() (a no-op when unchanged).
+//   encrypted in place) and leaves in one sendmmsg() at the end of the batch (runs to one
+//   peer as one UDP_SEGMENT message each); write_tun() of a packet decrypted in place in the
+//   UDP batch's pool is gathered (offload::Coalescer) and written at the end of the batch, a
+//   flow's consecutive TCP segments as one super-segment when the TUN has TSO; any other
+//   write_tun() writes at once. Nothing blocks: what the socket does not take stays queued until it
+//   is writable, and meanwhile the TUN is not read (back-pressure to the sending applications).
+//   `now` is read once per batch. After each event the one node timer is re-armed to
+//   node.next_deadline() (a no-op when unchanged).
 // Beside the Node it runs NAT discovery over the same socket: nat::DiscoveryScheduler
 // (daemon/nat/discovery_scheduler.hpp) decides what runs when; the shell only feeds it, with
 // Clock::now(), and arms one timer (discovery_timer_) to its next_deadline() after each event:
@@ -78,6 +83,7 @@
 #include "net/asio/packet_pool.hpp"
 #include "net/asio/udp_socket.hpp"
 #include "net/expected.hpp"
+#include "net/offload.hpp"
 #include "tun/address_monitor.hpp"
 #include "tun/tun_device.hpp"
 
@@ -147,6 +153,15 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   void wait_tun();
   void on_udp_readable();
   void on_tun_readable();
+  // Read the TUN for one wake; return when they first read something (Time{}: nothing).
+  // Frames (offloads on): each a virtio-net header and a packet or super-segment, split here
+  // into wire-sized packets in the pool. Packets: one plain packet per read, straight into it.
+  Time read_tun_frames();
+  Time read_tun_packets();
+  // Flushes the UDP queue; when the kernel leaves some of it, waits for room once.
+  void flush_udp();
+  // Room again: flush, and once the queue is empty resume reading the TUN.
+  void on_udp_sendable();
   void on_node_timer();
   void on_discovery_timer();
   void housekeeping();
@@ -219,6 +234,16 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   void log_certificate_lifetimes(Time now);
   std::optional<Time> lifetimes_logged_;
   bool expiry_logged_ = false;
+  bool tun_paused_ = false;        // the TUN is not read until the UDP queue drains
+  bool waiting_sendable_ = false;  // an async_wait_sendable() is pending
+  // One read from a TUN with offloads: virtio-net header + up to 64 KiB.
+  std::vector<std::uint8_t> tun_frame_ =
+      std::vector<std::uint8_t>(offload::kVirtioNetHdrSize + kMaxPacket);
+  std::uint64_t tun_offload_drops_ = 0;  // frames whose header did not add up
+  // Toward the TUN (with TSO): the packets of one UDP batch, coalesced, written at its end.
+  void flush_tun();
+  offload::Coalescer tun_gro_;
+  std::uint64_t tun_gro_frames_ = 0;  // writes that carried more than one segment
 };
 
 }  // namespace p2p::daemon

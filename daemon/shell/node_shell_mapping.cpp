@@ -1,4 +1,5 @@
-// NodeShell's router port mapping: the schedule's timer, the worker's answers, the status.
+// NodeShell's router port mapping: the schedule's timer, the worker's answers, the status
+// (with the data path's offloads).
 #include "daemon/shell/node_shell.hpp"
 
 namespace p2p::daemon {
@@ -12,6 +13,12 @@ core::NodeStatus NodeShell::status_at(Time now) const {
     s.port_mapping.lease_left = std::max(Duration::zero(), m->expires() - now);
   }
   s.port_mapping.error = mapping_.last_error();
+  const auto& tun = tun_.offloads();
+  s.performance.tun_offload = !config_.performance.tun_offload ? "off"
+                              : tun.vnet_hdr && tun.tso        ? "on"
+                                                               : "unsupported";
+  s.performance.udp_gso = io::to_string(udp_.gso());
+  s.performance.udp_gro = io::to_string(udp_.gro());
   return s;
 }
 

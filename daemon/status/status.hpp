@@ -150,6 +150,13 @@ struct NodeStatus {
   } certificates;
   std::vector<CoordinatorStatus> coordinators;  // every configured one, in mesh.yaml's order
   PortMappingStatus port_mapping;
+  // The data path's offloads, filled in by the shell: "on", "off" (mesh.yaml performance:
+  // switched off) or "unsupported" (the kernel or the device does not have it).
+  struct Performance {
+    std::string tun_offload = "off";  // IFF_VNET_HDR with TSO: super-segments both ways
+    std::string udp_gso = "off";      // UDP_SEGMENT
+    std::string udp_gro = "off";      // UDP_GRO
+  } performance;
 };
 
 }  // namespace p2p::core

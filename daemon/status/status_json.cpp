@@ -162,6 +162,19 @@ std::string port_mapping_line(const json& node) {
   return "port mapping: asking the router\n";
 }
 
+// "offloads: tun_offload off, udp_gro unsupported": the ones not on; empty when all are (or
+// from a daemon before they were reported).
+std::string performance_line(const json& node) {
+  auto it = node.find("performance");
+  if (it == node.end()) return "";
+  std::string out;
+  for (const char* key : {"tun_offload", "udp_gso", "udp_gro"}) {
+    const auto value = it->at(key).get<std::string>();
+    if (value != "on") out += fmt::format("{}{} {}", out.empty() ? "" : ", ", key, value);
+  }
+  return out.empty() ? "" : "offloads: " + out + "\n";
+}
+
 std::string node_line(const json& node) {
   const auto& coordinator = node.at("coordinator");
   std::string coord = coordinator.at("state").get<std::string>();
@@ -261,6 +274,9 @@ json status_to_json(const core::NodeStatus& s) {
   node["revocation_list"] = {
       {"sequence", s.revocation_sequence == 0 ? json(nullptr) : json(s.revocation_sequence)},
       {"revoked", s.revoked}};
+  node["performance"] = {{"tun_offload", s.performance.tun_offload},
+                         {"udp_gso", s.performance.udp_gso},
+                         {"udp_gro", s.performance.udp_gro}};
   return {{"version", kStatusVersion},
           {"node", std::move(node)},
           {"peers", std::move(peers)},
@@ -294,6 +310,7 @@ Expected<std::string, std::string> render_status(const json& status) {
     std::string out = node_line(status.at("node"));
     out += certificate_lines(status.at("node"));
     out += port_mapping_line(status.at("node"));
+    out += performance_line(status.at("node"));
     const auto& peers = status.at("peers");
     if (peers.empty()) {
       out += "no peers\n";

@@ -113,7 +113,7 @@ p2p_listening() {  # HOST ADDR:PORT  (UDP)
   lab_exec "$1" ss -Hnlu | awk '{print $4}' | grep -qx "$2"
 }
 
-# Writes NAME's mesh.yaml (not started). YAML: extra lines (e.g. peers:, punch:). CA signs
+# Writes NAME's mesh.yaml (not started); $P2P_PERFORMANCE, when set, is its performance: line. YAML: extra lines (e.g. peers:, punch:). CA signs
 # the node's certificate (unless $LAB_DIR/pki/NAME.crt was issued before) and is the CA the
 # node trusts (default: the network's, "ca").
 p2p_configure() {  # NAME HOST VIP [YAML [CA]]
@@ -130,6 +130,7 @@ p2p_configure() {  # NAME HOST VIP [YAML [CA]]
     echo "listen: { port: 0 }"
     echo "control_socket: $dir/ctl.sock"
     echo "log: { level: $P2P_LOG_LEVEL }"
+    [ -n "${P2P_PERFORMANCE:-}" ] && echo "performance: $P2P_PERFORMANCE"
     [ -n "$extra" ] && printf '%s\n' "$extra"
   } >"$dir/mesh.yaml"
   P2P_HOST[$name]=$host

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Two public nodes (no NAT) and a coordinator: ping by virtual IP both ways, the status shows
 # the peer on a direct path, and 50 MiB of TCP through the tunnel arrive with the same SHA-256.
+# The status names the offloads in use: none off ($P2P_EXPECT_OFFLOADS, when set, says exactly
+# which: "TUN_OFFLOAD UDP_GSO UDP_GRO").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/e2e/lib.sh
@@ -22,6 +24,15 @@ main() {
   [ "$(p2p_peer alice bob endpoint)" = "203.0.113.102:$(p2p_port bob)" ] ||
     fail "alice's status: bob's endpoint $(p2p_peer alice bob endpoint) is not his socket"
   lab_log "status: direct both ways, endpoint $(p2p_peer alice bob endpoint)"
+  local offloads
+  offloads=$(p2p_status alice | jq -r '.node.performance | "\(.tun_offload) \(.udp_gso) \(.udp_gro)"')
+  if [ -n "${P2P_EXPECT_OFFLOADS:-}" ]; then
+    [ "$offloads" = "$P2P_EXPECT_OFFLOADS" ] ||
+      fail "alice's offloads are '$offloads', not '$P2P_EXPECT_OFFLOADS'"
+  else
+    [[ " $offloads " != *" off "* ]] || fail "alice's offloads '$offloads': one is off by default"
+  fi
+  lab_log "offloads (tun_offload udp_gso udp_gro): $offloads"
 
   p2p_transfer alice bob 10.77.0.3 5001 50 60 || fail "50 MiB alice -> bob corrupted or lost"
   p2p_transfer bob alice 10.77.0.2 5002 50 60 || fail "50 MiB bob -> alice corrupted or lost"

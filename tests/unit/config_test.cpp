@@ -745,7 +745,6 @@ TEST_F(ConfigTest, MetricsErrorsNameLineAndKey) {
   expect_at(mesh_error(kMeshBase + "metrics: {}\n"), 7, 10, "metrics.listen", "missing");
 }
 
-
 // --- port_mapping ------------------------------------------------------------------------------
 
 TEST_F(ConfigTest, PortMappingIsOnByDefaultWithEveryProtocol) {
@@ -771,6 +770,25 @@ TEST_F(ConfigTest, PortMappingErrorsNameLineAndKey) {
   EXPECT_EQ(e.key(), "port_mapping.enabled") << e.what();
   e = mesh_error(kMeshBase + "port_mapping:\n  upnp: true\n");
   EXPECT_EQ(e.line(), 8) << e.what();
+}
+
+// --- performance: the offload switches ------------------------------------------------------
+
+TEST_F(ConfigTest, PerformanceSwitchesDefaultOnAndTurnOff) {
+  EXPECT_TRUE(mesh(kMeshBase).performance.tun_offload);
+  EXPECT_FALSE(mesh(kMeshBase + "performance: { tun_offload: false }\n").performance.tun_offload);
+  expect_at(mesh_error(kMeshBase + "performance: { tun_offload: maybe }\n"), 7, 29,
+            "performance.tun_offload", "");
+  expect_at(mesh_error(kMeshBase + "performance: { tun_ofload: false }\n"), 7, 16,
+            "performance.tun_ofload", "tun_offload");
+  EXPECT_TRUE(mesh(kMeshBase).performance.udp_gso);
+  EXPECT_TRUE(mesh(kMeshBase).performance.udp_gro);
+  auto off = mesh(kMeshBase + "performance: { udp_gso: false, udp_gro: false }\n").performance;
+  EXPECT_FALSE(off.udp_gso);
+  EXPECT_FALSE(off.udp_gro);
+  EXPECT_TRUE(off.tun_offload);
+  expect_at(mesh_error(kMeshBase + "performance:\n  udp_gso: true\n  udp_gro: 3\n"), 9, 12,
+            "performance.udp_gro", "");
 }
 
 }  // namespace

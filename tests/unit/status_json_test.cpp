@@ -78,6 +78,7 @@ core::NodeStatus sample_status() {
   s.nat = {wire::NatType::kSymmetric, wire::PortAllocation::kSequential, 2};
   s.coordinator = ep("203.0.113.10:7400");
   s.coordinator_state = "registered";
+  s.performance = {"on", "on", "on"};
   s.peers = {direct_peer(), relayed_peer(), connecting_peer()};
   s.drops.malformed = 3;
   s.drops.bad_source = 1;
@@ -100,7 +101,7 @@ TEST(StatusJson, TopLevelAndNode) {
   EXPECT_EQ(keys(n),
             (std::set<std::string>{"name", "vip", "mesh", "public_endpoint", "local_endpoints",
                                    "nat", "coordinator", "revocation_list", "certificate",
-                                   "coordinators", "port_mapping"}));
+                                   "coordinators", "port_mapping", "performance"}));
   EXPECT_EQ(keys(n["certificate"]),
             (std::set<std::string>{"not_after", "ca_not_after", "expired", "warnings"}));
   EXPECT_EQ(n["name"], "home-pc");
@@ -128,6 +129,23 @@ TEST(StatusJson, RevocationList) {
   const auto text = render_status(j);
   ASSERT_TRUE(text);
   EXPECT_NE(text->find("revocation list 7 (3 certificates revoked)\n"), std::string::npos) << *text;
+}
+
+// The offloads: all three in the JSON; a text line only for those not on.
+TEST(StatusJson, PerformanceOffloads) {
+  auto s = sample_status();
+  EXPECT_EQ(status_to_json(s)["node"]["performance"],
+            json({{"tun_offload", "on"}, {"udp_gso", "on"}, {"udp_gro", "on"}}));
+  EXPECT_EQ(render_status(status_to_json(s))->find("offloads"), std::string::npos);
+  s.performance = {"off", "on", "unsupported"};
+  const json j = status_to_json(s);
+  EXPECT_EQ(j["node"]["performance"],
+            json({{"tun_offload", "off"}, {"udp_gso", "on"}, {"udp_gro", "unsupported"}}));
+  const auto text = render_status(j);
+  ASSERT_TRUE(text);
+  EXPECT_NE(text->find("offloads: tun_offload off, udp_gro unsupported\n"), std::string::npos)
+      << *text;
+  EXPECT_EQ(core::NodeStatus{}.performance.udp_gso, "off");
 }
 
 TEST(StatusJson, UnknownValuesAreNullNotAbsent) {
@@ -439,6 +457,7 @@ TEST(RenderStatus, CertificateWarnings) {
 TEST(RenderStatus, NoPeersAndNothingDropped) {
   core::NodeStatus s;
   s.name = "lonely";
+  s.performance = {"on", "on", "on"};
   s.vip = Ipv4Prefix::parse("10.9.0.1/24").value();
   s.coordinator_state = "refused: certificate revoked";
   const auto text = render_status(status_to_json(s));
@@ -452,6 +471,7 @@ TEST(RenderStatus, NoPeersAndNothingDropped) {
 TEST(RenderStatus, NatWithoutAnswerIsNotCalledUdpBlocked) {
   core::NodeStatus s;
   s.name = "lonely";
+  s.performance = {"on", "on", "on"};
   s.vip = Ipv4Prefix::parse("10.9.0.1/24").value();
   s.nat.type = wire::NatType::kUdpBlocked;
   s.coordinator_state = "connecting";
