@@ -17,7 +17,7 @@ constexpr Duration kPendingTimeout = 10s;
 struct Coordinator::Pending {
   crypto::AuthHandshake handshake;
   std::uint32_t remote_index;
-  Endpoint from;
+  Carrier from;
   Time started;
 };
 
@@ -50,6 +50,16 @@ std::uint64_t Coordinator::random_salt(CoordinatorEffects& fx) {
 
 void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from,
                          PacketView packet) noexcept {
+  on_carried(now, socket, Carrier{from, 0}, packet);
+}
+
+void Coordinator::on_tcp(Time now, ConnectionId connection, const Endpoint& from,
+                         PacketView frame) noexcept {
+  on_carried(now, ServerSocket::kPrimary, Carrier{from, connection}, frame);
+}
+
+void Coordinator::on_carried(Time now, ServerSocket socket, const Carrier& from,
+                             PacketView packet) noexcept {
   // The last resort: nothing a datagram causes may stop the coordinator.
   try {
     on_datagram(now, socket, from, packet);
@@ -62,12 +72,31 @@ void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from,
   }
 }
 
-void Coordinator::on_datagram(Time now, ServerSocket socket, const Endpoint& from,
+void Coordinator::on_tcp_closed(ConnectionId connection) {
+  tcp_nodes_.erase(connection);
+}
+
+bool Coordinator::tcp_authenticated(ConnectionId connection) const {
+  auto it = tcp_nodes_.find(connection);
+  if (it == tcp_nodes_.end()) return false;
+  const Entry* e = registry_.by_key(it->second);
+  return e && e->tcp == connection;
+}
+
+void Coordinator::send_to(const Carrier& to, std::span<const std::uint8_t> datagram) {
+  if (to.tcp != 0) {
+    fx_.send_tcp(to.tcp, datagram);
+  } else {
+    fx_.send_udp(ServerSocket::kPrimary, to.endpoint, datagram);
+  }
+}
+
+void Coordinator::on_datagram(Time now, ServerSocket socket, const Carrier& from,
                               PacketView packet) {
   auto d = packet.span();
   const auto kind = wire::classify(d);
   if (kind == wire::DatagramKind::kStun) {
-    on_stun(now, socket, from, packet);
+    if (from.tcp == 0) on_stun(now, socket, from.endpoint, packet);  // STUN is UDP's only
     return;
   }
   if (socket != ServerSocket::kPrimary) return;  // only STUN on the discovery sockets
@@ -82,7 +111,7 @@ void Coordinator::on_datagram(Time now, ServerSocket socket, const Endpoint& fro
   }
 }
 
-void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
+void Coordinator::on_init(Time now, const Carrier& from, PacketView d) {
   auto init = wire::parse_handshake_init(d.span());
   if (!init || init->pattern != wire::Pattern::kXX) {
     ++counters_.malformed;
@@ -97,7 +126,7 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
   }
   const bool under_load = pending_.size() >= settings_.max_pending_handshakes / 4;
   using Verdict = crypto::HandshakeGuard::Verdict;
-  switch (guard_->check(now, from, d.span(), *init, under_load, guard_reply_)) {
+  switch (guard_->check(now, from.endpoint, d.span(), *init, under_load, guard_reply_)) {
     case Verdict::kAccept: break;
     case Verdict::kUnpadded:
       return crypto::count_dropped_init(*log_, now, counters_.init_unpadded, init_log_.unpadded,
@@ -110,7 +139,7 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
                                         init_log_.rate_limited, "rate limited");
     case Verdict::kCookie:
       ++counters_.cookies_sent;
-      fx_.send_udp(ServerSocket::kPrimary, from, guard_reply_);
+      send_to(from, guard_reply_);
       return;
   }
   if (pending_.size() >= settings_.max_pending_handshakes)
@@ -138,10 +167,10 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
   pending_.emplace(
       index, std::make_unique<Pending>(Pending{std::move(hs), init->sender_index, from, now}));
   pending_deadlines_.emplace_back(now + kPendingTimeout, index);
-  fx_.send_udp(ServerSocket::kPrimary, from, out);
+  send_to(from, out);
 }
 
-void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
+void Coordinator::on_final(Time now, const Carrier& from, PacketView d) {
   auto fin = wire::parse_handshake_final(d.span());
   if (!fin) {
     ++counters_.malformed;
@@ -155,7 +184,8 @@ void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
   auto ok = hs.read(fin->noise);
   if (!ok) {
     ++counters_.handshakes_refused;
-    log_->warn("node handshake from endpoint={} refused: {}", from.to_string(), ok.error().reason);
+    log_->warn("node handshake from endpoint={} refused: {}", from.endpoint.to_string(),
+               ok.error().reason);
     // A certificate refused on the final message: tell the node why, on the channel it
     // authenticated, then forget it.
     if (auto keys = hs.split_after_rejection()) {
@@ -165,7 +195,7 @@ void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
       if (ok.error().cert_error && ok.error().cert_error->kind == crypto::CertErrorKind::revoked)
         code = wire::RefuseCode::kRevoked;
       PacketView v = wire::encode_control_packet(scratch_, wire::Refused{code, ok.error().reason});
-      if (s.seal(now, v)) fx_.send_udp(ServerSocket::kPrimary, from, v.span());
+      if (s.seal(now, v)) send_to(from, v.span());
     }
     return;
   }
@@ -176,12 +206,12 @@ void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
                             fin->receiver_index, pending->remote_index});
 }
 
-void Coordinator::establish(Time now, const Endpoint& from, const crypto::Certificate& cert,
+void Coordinator::establish(Time now, const Carrier& from, const crypto::Certificate& cert,
                             crypto::Session session) {
   Entry* e = registry_.by_key(cert.public_key);
   if (!e) {
     e = registry_.add(
-        cert, from, now,
+        cert, from.endpoint, now,
         TokenBucket(double(settings_.relay_rate), double(settings_.relay_burst), now),
         TokenBucket(double(settings_.lookup_rate), double(settings_.lookup_burst), now),
         TokenBucket(double(settings_.introduction_rate), double(settings_.introduction_burst),
@@ -193,13 +223,16 @@ void Coordinator::establish(Time now, const Endpoint& from, const crypto::Certif
     }
   }
   registry_.replace_certificate(*e, cert);  // a re-issued certificate for the same key
-  e->observed = from;
+  e->observed = from.endpoint;
+  e->tcp = from.tcp;
+  if (from.tcp != 0) tcp_nodes_.insert_or_assign(from.tcp, cert.public_key);
   e->last_seen = now;
   registry_.add_session(*e, std::move(session));
-  log_->debug("node={} session established endpoint={}", cert.name, from.to_string());
+  log_->debug("node={} session established endpoint={} carrier={}", cert.name,
+              from.endpoint.to_string(), from.tcp != 0 ? "tcp" : "udp");
 }
 
-void Coordinator::on_data(Time now, const Endpoint& from, PacketView d) {
+void Coordinator::on_data(Time now, const Carrier& from, PacketView d) {
   auto h = wire::parse_data(d.span());
   if (!h) {
     ++counters_.malformed;
@@ -216,10 +249,12 @@ void Coordinator::on_data(Time now, const Endpoint& from, PacketView d) {
   auto n = keys->transport.decrypt(now, h->counter, body.span());
   if (!n) return;
   e.last_seen = now;
-  if (e.observed != from) {
-    log_->info("node={} moved endpoint={} (was {})", e.cert.name, from.to_string(),
-               e.observed.to_string());
-    e.observed = from;
+  if (e.observed != from.endpoint || e.tcp != from.tcp) {
+    log_->info("node={} moved endpoint={} carrier={} (was {})", e.cert.name,
+               from.endpoint.to_string(), from.tcp != 0 ? "tcp" : "udp", e.observed.to_string());
+    e.observed = from.endpoint;
+    e.tcp = from.tcp;
+    if (from.tcp != 0) tcp_nodes_.insert_or_assign(from.tcp, e.cert.public_key);
   }
   if (*n == 0) return;  // keepalive
   if (body.data()[0] == static_cast<std::uint8_t>(wire::ControlType::kRelay)) {
@@ -262,7 +297,7 @@ void Coordinator::relay(Time now, Entry& from, PacketView d, std::size_t plain_l
   from.relayed_bytes += plain_len;
   counters_.relayed_bytes += plain_len;
   ++counters_.relayed_packets;
-  fx_.send_udp(ServerSocket::kPrimary, target->observed, v.span());
+  send_to(Carrier{target->observed, target->tcp}, v.span());
 }
 
 void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) {
@@ -342,7 +377,7 @@ void Coordinator::introduce(Time now, Entry& to, const Entry& about, std::uint32
 void Coordinator::send_control(Time now, Entry& e, const wire::ControlMessage& m) {
   if (!e.current) return;
   PacketView v = wire::encode_control_packet(scratch_, m);
-  if (e.current->seal(now, v)) fx_.send_udp(ServerSocket::kPrimary, e.observed, v.span());
+  if (e.current->seal(now, v)) send_to(Carrier{e.observed, e.tcp}, v.span());
 }
 
 void Coordinator::remove(Entry& e, const char* why) {
@@ -373,7 +408,7 @@ CoordinatorStatus Coordinator::status(Time now) const {
     if (!e.registered) return;
     s.nodes.push_back(NodeEntryStatus{e.cert.name, e.cert.vip, e.observed, e.local_endpoints, e.nat,
                                       now - e.last_seen, e.relayed_bytes, e.relay_dropped,
-                                      e.lookups_refused, e.introductions_refused});
+                                      e.lookups_refused, e.introductions_refused, e.tcp != 0});
   });
   return s;
 }

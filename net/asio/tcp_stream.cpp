@@ -113,7 +113,10 @@ std::shared_ptr<TcpStream> TcpStream::open(tcp::socket socket, const TcpStreamOp
 }
 
 TcpStream::TcpStream(tcp::socket socket, const TcpStreamOptions& options)
-    : socket_(std::move(socket)), options_(options), decoder_(options.max_frame), in_(kReadChunk) {
+    : socket_(std::move(socket)),
+      options_(options),
+      decoder_(options.max_frame),
+      in_(std::max<std::size_t>(options.read_chunk, 512)) {
   options_.max_queue_frames = std::max<std::size_t>(options_.max_queue_frames, 1);
   options_.max_queue_bytes =
       std::max(options_.max_queue_bytes, decoder_.max_frame() + wire::kFrameHeaderSize);

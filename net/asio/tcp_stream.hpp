@@ -66,6 +66,7 @@ struct TcpStreamOptions {
   std::size_t max_queue_frames = 64;         // frames waiting for the socket, in flight too
   std::size_t max_queue_bytes = 256 * 1024;  // their bytes (at least one max frame fits)
   int notsent_lowat = 32 * 1024;             // TCP_NOTSENT_LOWAT; 0 leaves the default
+  std::size_t read_chunk = 64 * 1024;        // the read buffer, allocated at open()
 };
 
 struct TcpStreamStats {
@@ -80,7 +81,6 @@ struct TcpStreamStats {
 class TcpStream : public std::enable_shared_from_this<TcpStream> {
  public:
   static constexpr std::size_t kWriteBatch = 16;
-  static constexpr std::size_t kReadChunk = 64 * 1024;
 
   using OnFrame = std::function<void(PacketView frame)>;
   using OnClosed = std::function<void(const IoError& why)>;

@@ -5,6 +5,7 @@
 // on_udp() alone (thread CPU time) and forget a node's client side once it has registered.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdint>
@@ -81,6 +82,10 @@ class CoordFleet : public coord::CoordinatorEffects {
   // coord::CoordinatorEffects
   void send_udp(wire::stun::ServerSocket, const Endpoint& to,
                 std::span<const std::uint8_t> d) override;
+  // The fleet's nodes all use UDP: an answer over TCP is a test failure.
+  void send_tcp(coord::ConnectionId, std::span<const std::uint8_t>) override {
+    ADD_FAILURE() << "CoordFleet has no TCP connections";
+  }
   void fill_random(std::span<std::uint8_t> out) override;
   std::uint64_t unix_nanos() override;
 
