@@ -32,7 +32,7 @@ Decoded decode(std::span<const std::uint8_t> in, std::size_t max_frame, std::siz
   std::size_t cut = 1;
   while (!in.empty() && !d.failed()) {
     auto chunk = step == 0 ? in : in.first(std::min(in.size(), cut));
-    cut = cut % step + 1;
+    if (step != 0) cut = cut % step + 1;
     while (!chunk.empty()) {
       const auto n = d.consume(chunk);
       out.consumed += n;
