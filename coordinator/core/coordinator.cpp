@@ -35,7 +35,8 @@ Coordinator::Coordinator(crypto::Identity identity, crypto::CaCertificate ca,
       // its /64).
       stun_limiter_(RateSpec{double(settings_.stun_rate), double(settings_.stun_burst)},
                     RateSpec{4.0 * double(settings_.stun_rate), 4.0 * double(settings_.stun_burst)},
-                    settings_.stun_sources, random_salt(effects)) {
+                    settings_.stun_sources, random_salt(effects)),
+      tcp_punches_(settings_.max_tcp_punches, settings_.tcp_punch_timeout) {
   if (settings_.relay_burst == 0) settings_.relay_burst = settings_.relay_rate;
   scratch_.reserve(2048);
 }
@@ -330,6 +331,10 @@ void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) 
     on_peer_request(now, e, *q);
     return;
   }
+  if (auto* t = std::get_if<wire::TcpPunchRequest>(&m)) {
+    on_tcp_punch_request(now, e, *t);
+    return;
+  }
   if (std::holds_alternative<wire::Goodbye>(m)) {
     remove(e, "said goodbye");
     return;
@@ -393,12 +398,17 @@ void Coordinator::on_tick(Time now) {
     pending_deadlines_.pop_front();
   }
   registry_.expire(now, [this](Entry& e) { remove(e, "silent"); });
+  tcp_punches_.expire(now, [&](const TcpPunchBroker::Expired& x) {
+    const char* why = x.a.observed ? "the peer never reached the assist port"
+                                   : "we never saw you on the assist port";
+    tcp_punch_failed(now, x.a.vip, x.a.punch_id, why);
+  });
 }
 
 Time Coordinator::next_deadline() const {
   Time t = registry_.next_deadline();
   if (!pending_deadlines_.empty()) t = std::min(t, pending_deadlines_.front().first);
-  return t;
+  return std::min(t, tcp_punches_.next_deadline());
 }
 
 CoordinatorStatus Coordinator::status(Time now) const {

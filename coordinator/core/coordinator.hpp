@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "coordinator/core/registry.hpp"
+#include "coordinator/core/tcp_punch_broker.hpp"
 #include "crypto/auth_handshake.hpp"
 #include "crypto/handshake_guard.hpp"
 #include "crypto/transport.hpp"
@@ -97,6 +98,8 @@ struct CoordinatorSettings {
   std::uint64_t stun_rate = 2048;         // STUN reply bytes per second per source address
   std::uint64_t stun_burst = 8192;        // bytes
   std::size_t stun_sources = 16384;       // source addresses remembered, at most
+  std::size_t max_tcp_punches = 4096;     // TCP punches in progress (tcp_punch_broker.hpp)
+  Duration tcp_punch_timeout = std::chrono::seconds(10);  // both sides on the assist port by then
 };
 
 using p2p::TokenBucket;
@@ -129,6 +132,9 @@ struct CoordinatorStatus {
   // Relay totals over every node ever registered (the per-node figures go with the node).
   std::uint64_t relayed_bytes = 0, relayed_packets = 0, relay_dropped = 0;
   std::size_t pending_handshakes = 0;  // XX handshakes in progress
+  // TCP punching: pairs told to connect (TcpPunchGo), requests refused or timed out, assist
+  // port hellos malformed or naming no punch in progress.
+  std::uint64_t tcp_punches = 0, tcp_punches_failed = 0, assist_unknown = 0;
 };
 
 class Coordinator {
@@ -148,6 +154,9 @@ class Coordinator {
   void on_tcp_closed(ConnectionId connection);
   // True once a node completed its handshake over the connection (and still uses it).
   bool tcp_authenticated(ConnectionId connection) const;
+  // The hello a node sent on the TCP assist port from `from`, its public TCP endpoint
+  // (net/tcp_assist.hpp). Never answered on that connection; the shell closes it.
+  void on_assist(Time now, const Endpoint& from, std::span<const std::uint8_t> hello) noexcept;
   void on_tick(Time now);
   Time next_deadline() const;
   CoordinatorStatus status(Time now) const;
@@ -172,6 +181,9 @@ class Coordinator {
   void send_control(Time now, Entry& e, const wire::ControlMessage& m);
   void introduce(Time now, Entry& to, const Entry& about, std::uint32_t request_id, bool initiate);
   void on_peer_request(Time now, Entry& e, const wire::PeerRequest& q);
+  void on_tcp_punch_request(Time now, Entry& e, const wire::TcpPunchRequest& q);
+  void on_assist_hello(Time now, const Endpoint& from, std::span<const std::uint8_t> hello);
+  void tcp_punch_failed(Time now, Ipv4 vip, std::uint32_t punch_id, std::string reason);
   void remove(Entry& e, const char* why);
   std::uint32_t new_index();
 
@@ -198,6 +210,8 @@ class Coordinator {
   // Main-port connections a node authenticated on, and that node's key (stale once the node
   // moves to another carrier: checked against NodeEntry::tcp). At most one per connection.
   std::unordered_map<ConnectionId, crypto::PublicKey> tcp_nodes_;
+  TcpPunchBroker tcp_punches_;
+  std::uint32_t next_punch_id_ = 1;
 };
 
 }  // namespace p2p::coord

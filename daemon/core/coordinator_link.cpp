@@ -252,6 +252,10 @@ void CoordinatorLink::on_message(Time now, PacketView plain) {
     events_.on_introduce(now, *in);
   } else if (auto* u = std::get_if<wire::PeerUnknown>(&*m)) {
     events_.on_peer_unknown(now, *u);
+  } else if (std::holds_alternative<wire::TcpPunchOffer>(*m) ||
+             std::holds_alternative<wire::TcpPunchGo>(*m) ||
+             std::holds_alternative<wire::TcpPunchFailed>(*m)) {
+    events_.on_tcp_punch(now, *m);
   } else {
     log_.debug("coordinator sent unexpected {}", wire::control_name(*m));
   }

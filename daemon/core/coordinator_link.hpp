@@ -37,6 +37,8 @@ class CoordinatorEvents {
   virtual void on_peer_unknown(Time now, const wire::PeerUnknown& m) = 0;
   // A peer's datagram that came through the relay (`datagram` is writable, with headroom).
   virtual void on_relayed(Time now, PacketView datagram) = 0;
+  // TcpPunchOffer, TcpPunchGo or TcpPunchFailed (daemon/core/tcp_punch.hpp handles them).
+  virtual void on_tcp_punch(Time /*now*/, const wire::ControlMessage& /*m*/) {}
 };
 
 class CoordinatorLink {

@@ -39,6 +39,7 @@ class FleetNode : public core::NodeEffects, public core::CoordinatorEvents {
   void on_introduce(Time, const wire::Introduce& m) override { introductions.push_back(m); }
   void on_peer_unknown(Time, const wire::PeerUnknown& m) override { unknown.push_back(m); }
   void on_relayed(Time, PacketView) override { ++relayed; }
+  void on_tcp_punch(Time, const wire::ControlMessage& m) override { punch_messages.push_back(m); }
   // A datagram from the coordinator.
   void receive(Time now, std::span<const std::uint8_t> d);
   Ipv4 vip() const { return identity.certificate.vip.address; }
@@ -53,6 +54,7 @@ class FleetNode : public core::NodeEffects, public core::CoordinatorEvents {
   int registered = 0, relayed = 0;
   std::vector<wire::Introduce> introductions;
   std::vector<wire::PeerUnknown> unknown;
+  std::vector<wire::ControlMessage> punch_messages;  // TcpPunchOffer, TcpPunchGo, TcpPunchFailed
 };
 
 class CoordFleet : public coord::CoordinatorEffects {
