@@ -153,6 +153,7 @@ const Schema<C> kCoordinator{
         {"control_socket", kOptional, into(&C::control_socket, read_path)},
         {"metrics", kOptional, into(&C::metrics, section(metrics_schema()))},
         {"tcp", kOptional, into(&C::tcp, section(kTcp))},
+        {"revocation_list", kOptional, into(&C::revocation_list, read_path)},
     },
     check_alternate};
 

@@ -8,6 +8,7 @@
 //   alternate_port: 7401                 # optional, only with alternate_address;
 //                                        #   default listen port + 1
 //   revoked: []                          # certificate fingerprints, 64 hex digits
+//   revocation_list: revoked.list        # optional; the CA-signed list, watched for changes
 //   node_timeout: 90s                    # forget a silent node after this long; 5s..1d
 //   relay:
 //     enabled: true
@@ -100,6 +101,9 @@ struct CoordinatorConfig {
     std::uint64_t per_source = 32;
   };
   Tcp tcp;
+  // The CA-signed revocation list (`p2pvpnctl revoke` writes it): read at start and again
+  // whenever its modification time changes; absent or empty: none.
+  std::filesystem::path revocation_list;
 
   // The RFC 5780 alternate endpoint, when configured.
   std::optional<Endpoint> alternate() const;

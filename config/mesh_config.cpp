@@ -122,6 +122,7 @@ const Schema<M> kMesh{
         {"discovery", kOptional, into(&M::discovery, section(kDiscovery))},
         {"limits", kOptional, into(&M::limits, section(kLimits))},
         {"metrics", kOptional, into(&M::metrics, section(metrics_schema()))},
+        {"revocation_list", kOptional, into(&M::revocation_list, read_path)},
     },
     check_mesh};
 

@@ -9,6 +9,7 @@
 //   log: { level: info }                            # trace|debug|info|warn|error|off
 //   keepalive: 25s                                  # 1s..10m
 //   revoked: []                                     # certificate fingerprints, 64 hex digits
+//   revocation_list: revoked.list                   # optional; the CA-signed list, kept here
 //   peers:                                          # per-peer overrides
 //     - { name: laptop, force: relay }              # name or vip (exactly one); direct|relay
 //   punch: { enabled: true, timeout: 10s, port_prediction: true }
@@ -111,6 +112,9 @@ struct MeshConfig {
   Discovery discovery;
   Limits limits;
   MetricsConfig metrics;
+  // The newest CA-signed revocation list this node accepted: read at start if it exists,
+  // rewritten whenever a coordinator pushes a newer one. Empty: kept in memory only.
+  std::filesystem::path revocation_list;
 };
 
 // Loads and validates `file`; throws ConfigError (the only exception it throws).

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "config/reload.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/noise.hpp"
 
@@ -106,15 +107,11 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& name, LogLevel le
   } else {
     logger = std::make_shared<spdlog::logger>(
         name, std::make_shared<spdlog::sinks::stderr_color_sink_st>());
+    // UTC with its zone, to the millisecond: lines from hosts in different zones line up.
+    logger->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+        "[%Y-%m-%dT%H:%M:%S.%eZ] [%n] [%^%l%$] %v", spdlog::pattern_time_type::utc));
   }
-  switch (level) {
-    case LogLevel::trace: logger->set_level(spdlog::level::trace); break;
-    case LogLevel::debug: logger->set_level(spdlog::level::debug); break;
-    case LogLevel::info: logger->set_level(spdlog::level::info); break;
-    case LogLevel::warn: logger->set_level(spdlog::level::warn); break;
-    case LogLevel::error: logger->set_level(spdlog::level::err); break;
-    case LogLevel::off: logger->set_level(spdlog::level::off); break;
-  }
+  set_log_level(*logger, level);
   return logger;
 }
 

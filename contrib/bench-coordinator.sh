@@ -6,6 +6,9 @@
 # set and malloc growth over N), memory mappings per node, the coordinator's CPU per
 # registration, per relayed packet and per lookup (thread CPU time inside on_udp() only).
 # The aim (issue 9): <= 2 KiB per node, 100,000 registrations in < 10 s of coordinator CPU.
+# The last line is the floor the cryptography sets on this CPU (X25519 key generation, three
+# X25519 DHs and one Ed25519 check per XX registration with a certificate), timed in the same
+# process: read the registration figure against it.
 #
 #   [BUILD_DIR=build] [NO_BUILD=1] contrib/bench-coordinator.sh [N [RELAYED [LOOKUPS]]]
 #

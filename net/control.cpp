@@ -18,8 +18,7 @@ std::optional<NatSummary> get_nat(ByteReader& r) {
   auto t = r.u8();
   auto a = r.u8();
   auto s = r.u16();
-  if (!t || !a || !s || *t > static_cast<std::uint8_t>(kLastNatType) || *a > 3)
-    return std::nullopt;
+  if (!t || !a || !s || *t > static_cast<std::uint8_t>(kLastNatType) || *a > 3) return std::nullopt;
   return NatSummary{static_cast<NatType>(*t), static_cast<PortAllocation>(*a),
                     static_cast<std::int16_t>(*s)};
 }
@@ -106,6 +105,29 @@ struct Encoder {
     w.u64(m.probe_id);
     w.endpoint(m.observed);
   }
+  void operator()(const RevocationHave& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kRevocationHave));
+    w.u64(m.sequence);
+  }
+  void operator()(const RevocationChunk& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kRevocationChunk));
+    w.u64(m.sequence);
+    w.u8(m.index);
+    w.u8(m.count);
+    if (m.bytes.size() > kRevocationChunkSize) {
+      std::fprintf(stderr, "fatal: revocation chunk of %zu bytes\n", m.bytes.size());
+      std::abort();
+    }
+    w.blob16(m.bytes);
+  }
+  void operator()(const Ping& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kPing));
+    w.u32(m.id);
+  }
+  void operator()(const Pong& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kPong));
+    w.u32(m.id);
+  }
   void operator()(const TcpPunchRequest& m) {
     w.u8(static_cast<std::uint8_t>(ControlType::kTcpPunchRequest));
     w.u32(m.punch_id);
@@ -179,8 +201,9 @@ std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
       auto nat = eps ? get_nat(r) : std::nullopt;
       auto initiate = r.u8();
       if (!id || !cert || !observed || !nat || !initiate || *initiate > 1) return std::nullopt;
-      return Introduce{*id, std::vector<std::uint8_t>(cert->begin(), cert->end()), *observed,
-                       std::move(*eps), *nat, *initiate == 1};
+      return Introduce{*id,       std::vector<std::uint8_t>(cert->begin(), cert->end()),
+                       *observed, std::move(*eps),
+                       *nat,      *initiate == 1};
     }
     case ControlType::kPeerUnknown: {
       auto id = r.u32();
@@ -204,6 +227,28 @@ std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
       if (!id || !e) return std::nullopt;
       if (type == ControlType::kPathProbe) return PathProbe{*id, *e};
       return PathProbeAck{*id, *e};
+    }
+    case ControlType::kRevocationHave: {
+      auto seq = r.u64();
+      if (!seq) return std::nullopt;
+      return RevocationHave{*seq};
+    }
+    case ControlType::kRevocationChunk: {
+      auto seq = r.u64();
+      auto index = r.u8();
+      auto count = r.u8();
+      auto bytes = r.blob16(kRevocationChunkSize);
+      if (!seq || !index || !count || !bytes || *count == 0 || *count > kMaxRevocationChunks ||
+          *index >= *count || bytes->empty())
+        return std::nullopt;
+      return RevocationChunk{*seq, *index, *count, {bytes->begin(), bytes->end()}};
+    }
+    case ControlType::kPing:
+    case ControlType::kPong: {
+      auto id = r.u32();
+      if (!id) return std::nullopt;
+      if (type == ControlType::kPing) return Ping{*id};
+      return Pong{*id};
     }
     case ControlType::kTcpPunchRequest:
     case ControlType::kTcpPunchOffer: {
@@ -288,9 +333,10 @@ std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plain
 
 const char* control_name(const ControlMessage& m) {
   static constexpr const char* kNames[] = {
-      "Register",     "RegisterOk",      "Refused",       "PeerRequest", "Introduce",
-      "PeerUnknown",  "Goodbye",         "Relay",         "Relayed",     "PathProbe",
-      "PathProbeAck", "TcpPunchRequest", "TcpPunchOffer", "TcpPunchGo",  "TcpPunchFailed"};
+      "Register",        "RegisterOk",     "Refused",         "PeerRequest", "Introduce",
+      "PeerUnknown",     "Goodbye",        "Relay",           "Relayed",     "PathProbe",
+      "PathProbeAck",    "RevocationHave", "RevocationChunk", "Ping",        "Pong",
+      "TcpPunchRequest", "TcpPunchOffer",  "TcpPunchGo",      "TcpPunchFailed"};
   static_assert(std::size(kNames) == std::variant_size_v<ControlMessage>);
   return kNames[m.index()];
 }

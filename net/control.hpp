@@ -10,9 +10,16 @@
 //   Relay {to vip, inner datagram}           Introduce {id, cert, endpoints, nat, initiate}
 //   Goodbye {}                               PeerUnknown {id, reason}
 //                                            Relayed {from vip, inner datagram}
+//   RevocationHave {sequence}                RevocationChunk {sequence, index, count, bytes}
+//   Ping {id}                                Pong {id}  (same size: liveness and RTT)
 //   peer <-> peer
 //   PathProbe {probe id, sent-to endpoint}   PathProbeAck {probe id, observed source}
 //
+// The CA-signed revocation list (crypto/revocation_list.hpp, at most 32867 bytes) travels in
+// RevocationChunks of at most kRevocationChunkSize bytes, at most kMaxRevocationChunks of
+// them (net/revocation_push.hpp splits and reassembles): the coordinator pushes them after a
+// node's RevocationHave names an older sequence, and to every registered node when its list
+// changes. The wire does not trust them: the node verifies the reassembled list itself.
 //   TCP punching (daemon/core/tcp_punch.hpp, coordinator/core/tcp_punch_broker.hpp):
 //   node -> coordinator                      coordinator -> node
 //   TcpPunchRequest {id, to vip, token}      TcpPunchOffer {id, from vip, token}
@@ -39,6 +46,8 @@ inline constexpr std::size_t kMaxLocalEndpoints = 8;
 inline constexpr std::size_t kMaxNameLength = 63;
 inline constexpr std::size_t kMaxCertificateSize = 1242;
 inline constexpr std::size_t kMaxReasonLength = 200;
+inline constexpr std::size_t kRevocationChunkSize = 1024;
+inline constexpr std::size_t kMaxRevocationChunks = 33;  // 33 KiB: a full list
 
 // The classic (RFC 3489) name of a NAT: what NAT discovery (daemon/nat/nat_discovery.hpp)
 // classifies, what a node registers and what the coordinator passes on to its peers. The one
@@ -82,6 +91,10 @@ enum class ControlType : std::uint8_t {
   kRelayed = 0x09,
   kPathProbe = 0x10,
   kPathProbeAck = 0x11,
+  kRevocationHave = 0x20,
+  kRevocationChunk = 0x21,
+  kPing = 0x22,
+  kPong = 0x23,
   kTcpPunchRequest = 0x24,
   kTcpPunchOffer = 0x25,
   kTcpPunchGo = 0x26,
@@ -152,6 +165,32 @@ struct PathProbeAck {
   bool operator==(const PathProbeAck&) const = default;
 };
 
+// The sequence of the newest revocation list the node holds (0: none), after each RegisterOk.
+struct RevocationHave {
+  std::uint64_t sequence = 0;
+  bool operator==(const RevocationHave&) const = default;
+};
+// Part `index` (0-based) of `count` (1..kMaxRevocationChunks) of the encoded revocation list
+// `sequence`; `bytes` is 1..kRevocationChunkSize bytes, all but the last chunk full.
+struct RevocationChunk {
+  std::uint64_t sequence = 0;
+  std::uint8_t index = 0;
+  std::uint8_t count = 0;
+  std::vector<std::uint8_t> bytes;
+  bool operator==(const RevocationChunk&) const = default;
+};
+// A node asks each coordinator it is registered with every few seconds; the coordinator answers
+// at once with the same id. The answer is no larger than the question, and both travel inside
+// the node's authenticated session (daemon/core/coordinator_link.hpp says why).
+struct Ping {
+  std::uint32_t id;
+  bool operator==(const Ping&) const = default;
+};
+struct Pong {
+  std::uint32_t id;
+  bool operator==(const Pong&) const = default;
+};
+
 // TCP punching by simultaneous open. A token is what a node sends, alone, on the
 // coordinator's assist port (net/tcp_assist.hpp): it ties that unauthenticated TCP connection,
 // whose source is the node's public TCP endpoint, to the authenticated request or offer.
@@ -184,9 +223,10 @@ struct TcpPunchFailed {
   bool operator==(const TcpPunchFailed&) const = default;
 };
 
-using ControlMessage = std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce,
-                                    PeerUnknown, Goodbye, Relay, Relayed, PathProbe, PathProbeAck,
-                                    TcpPunchRequest, TcpPunchOffer, TcpPunchGo, TcpPunchFailed>;
+using ControlMessage =
+    std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce, PeerUnknown, Goodbye, Relay,
+                 Relayed, PathProbe, PathProbeAck, RevocationHave, RevocationChunk, Ping, Pong,
+                 TcpPunchRequest, TcpPunchOffer, TcpPunchGo, TcpPunchFailed>;
 
 // Appends the encoding of `m` to `out` (out is not cleared, so a caller can encode after a
 // header it already holds). Reasons, names and endpoint lists are cut to their limits; an

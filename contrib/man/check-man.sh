@@ -29,7 +29,7 @@ check p2pvpnd.8.md "p2pvpnd option" $("$build/daemon/p2pvpnd" --help | options)
 # shellcheck disable=SC2046
 check p2pvpn-coordinator.8.md "p2pvpn-coordinator option" \
   $("$build/coordinator/p2pvpn-coordinator" --help | options)
-for cmd in "ca init" issue "cert show" "cert verify" "key generate" "key public" status ping \
+for cmd in "ca init" issue "cert show" "cert verify" "key generate" "key public" revoke status ping \
   netcheck; do
   # shellcheck disable=SC2086,SC2046
   check p2pvpnctl.1.md "p2pvpnctl $cmd option" $("$build/daemon/p2pvpnctl" $cmd --help | options)

@@ -36,7 +36,8 @@ Coordinator::Coordinator(crypto::Identity identity, crypto::CaCertificate ca,
       stun_limiter_(RateSpec{double(settings_.stun_rate), double(settings_.stun_burst)},
                     RateSpec{4.0 * double(settings_.stun_rate), 4.0 * double(settings_.stun_burst)},
                     settings_.stun_sources, random_salt(effects)),
-      tcp_punches_(settings_.max_tcp_punches, settings_.tcp_punch_timeout) {
+      tcp_punches_(settings_.max_tcp_punches, settings_.tcp_punch_timeout),
+      revocations_(settings_.revoked) {
   if (settings_.relay_burst == 0) settings_.relay_burst = settings_.relay_rate;
   scratch_.reserve(2048);
 }
@@ -150,7 +151,7 @@ void Coordinator::on_init(Time now, const Carrier& from, PacketView d) {
   auto hs = crypto::AuthHandshake::responder(
       crypto::AuthHandshake::Kind::kXX, identity_, [this, now_unix](const crypto::Certificate& c) {
         return crypto::verify(c, ca_, now_unix,
-                              crypto::VerifyPolicy{crypto::Role::node, settings_.revoked});
+                              crypto::VerifyPolicy{crypto::Role::node, revocations_.all()});
       });
   if (!hs.read(init->noise)) {
     ++counters_.malformed;
@@ -219,7 +220,10 @@ void Coordinator::establish(Time now, const Carrier& from, const crypto::Certifi
                     now));
     if (!e) {
       ++counters_.registry_full;
-      log_->warn("registry full ({} nodes); refusing node={}", registry_.size(), cert.name);
+      if (auto n = registry_full_log_.hit(now))
+        log_->warn(
+            "registry full ({} nodes); refused {} registrations in the last 10s, last node={}",
+            registry_.size(), *n, cert.name);
       return;
     }
   }
@@ -323,6 +327,12 @@ void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) 
     send_control(now, e, wire::RegisterOk{e.observed, static_cast<std::uint16_t>(secs.count())});
     return;
   }
+  if (auto* ping = std::get_if<wire::Ping>(&m)) {
+    // Liveness and RTT for the node: the same size back, on its authenticated session, to
+    // the endpoint that session last came from; no state kept.
+    send_control(now, e, wire::Pong{ping->id});
+    return;
+  }
   if (!e.registered) {
     send_control(now, e, wire::Refused{wire::RefuseCode::kNotRegistered, "register first"});
     return;
@@ -337,6 +347,10 @@ void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) 
   }
   if (std::holds_alternative<wire::Goodbye>(m)) {
     remove(e, "said goodbye");
+    return;
+  }
+  if (auto* h = std::get_if<wire::RevocationHave>(&m)) {
+    on_revocation_have(now, e, *h);
     return;
   }
   log_->debug("node={} sent unexpected {}", e.cert.name, wire::control_name(m));
@@ -414,6 +428,7 @@ Time Coordinator::next_deadline() const {
 CoordinatorStatus Coordinator::status(Time now) const {
   CoordinatorStatus s = counters_;
   s.pending_handshakes = pending_.size();
+  s.revocation_sequence = revocations_.sequence();
   registry_.for_each([&](const Entry& e) {
     if (!e.registered) return;
     s.nodes.push_back(NodeEntryStatus{e.cert.name, e.cert.vip, e.observed, e.local_endpoints, e.nat,

@@ -30,6 +30,11 @@
 // datagram came (NodeEntry::observed and ::tcp), so the relay forwards between a TCP-carried
 // node and a UDP one in either direction. The shell owns the connections and their limits; it
 // asks tcp_authenticated() to close connections that never complete a handshake.
+// Revocation (coordinator_revocation.cpp): certificates are checked against the configured
+// `revoked:` fingerprints merged with the newest CA-signed revocation list handed to
+// set_revocation_list(). A new list refuses and forgets every node it revokes at once (their
+// relay with them), and is pushed in RevocationChunks to every registered node; a node that
+// registers says which sequence it holds (RevocationHave) and gets the list if ours is newer.
 //
 // Threading: none.
 #pragma once
@@ -49,6 +54,7 @@
 #include "coordinator/core/tcp_punch_broker.hpp"
 #include "crypto/auth_handshake.hpp"
 #include "crypto/handshake_guard.hpp"
+#include "crypto/revocation_list.hpp"
 #include "crypto/transport.hpp"
 #include "net/control.hpp"
 #include "net/packet_view.hpp"
@@ -135,6 +141,8 @@ struct CoordinatorStatus {
   // TCP punching: pairs told to connect (TcpPunchGo), requests refused or timed out, assist
   // port hellos malformed or naming no punch in progress.
   std::uint64_t tcp_punches = 0, tcp_punches_failed = 0, assist_unknown = 0;
+  std::uint64_t revocation_sequence = 0;  // of the CA-signed list in force (0: none)
+  std::uint64_t revoked_removed = 0;      // nodes forgotten when a new list revoked them
 };
 
 class Coordinator {
@@ -160,6 +168,18 @@ class Coordinator {
   void on_tick(Time now);
   Time next_deadline() const;
   CoordinatorStatus status(Time now) const;
+  // A reload (SIGHUP, `p2pvpnctl reload`): adopts `next`'s relay switch and rates, lookup and
+  // introduction rates, max_nodes and revoked list, nothing else of it. Every node's buckets
+  // start full under the new rates; a registered node now revoked is told (Refused) and
+  // forgotten. coordinator_reload.cpp.
+  void reconfigure(Time now, const CoordinatorSettings& next);
+
+  // Takes a CA-signed revocation list if it verifies against our CA and is newer than the one
+  // in force: true when taken (its nodes are gone, the list is on its way to every registered
+  // node), false when not newer, an error when it does not verify.
+  Expected<bool, crypto::CertError> set_revocation_list(Time now,
+                                                        const crypto::RevocationList& list);
+  std::uint64_t revocation_sequence() const { return revocations_.sequence(); }
 
  private:
   using Entry = NodeEntry;
@@ -186,6 +206,9 @@ class Coordinator {
   void tcp_punch_failed(Time now, Ipv4 vip, std::uint32_t punch_id, std::string reason);
   void remove(Entry& e, const char* why);
   std::uint32_t new_index();
+  // Revocation (coordinator_revocation.cpp).
+  void on_revocation_have(Time now, Entry& e, const wire::RevocationHave& m);
+  void push_revocation_list(Time now, Entry& e);
 
   crypto::Identity identity_;
   crypto::CaCertificate ca_;
@@ -212,6 +235,9 @@ class Coordinator {
   std::unordered_map<ConnectionId, crypto::PublicKey> tcp_nodes_;
   TcpPunchBroker tcp_punches_;
   std::uint32_t next_punch_id_ = 1;
+  DropReason registry_full_log_;  // refused registrations: one line per 10 s
+  crypto::Revocations revocations_;
+  std::vector<wire::RevocationChunk> revocation_chunks_;  // the list in force, split
 };
 
 }  // namespace p2p::coord

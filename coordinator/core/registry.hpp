@@ -103,6 +103,17 @@ class Registry {
   void for_each(F&& f) const {
     for (const auto& [key, n] : nodes_) f(n);
   }
+  template <class F>
+  void for_each(F&& f) {
+    for (auto& [key, n] : nodes_) f(n);
+  }
+  // `f` may change a node's buckets and counters, not its indexes (and may not remove it).
+  template <class F>
+  void for_each_mutable(F&& f) {
+    for (auto& [key, n] : nodes_) f(n);
+  }
+  // A reload: a registry over the new bound keeps its nodes and takes no more.
+  void set_max_nodes(std::size_t max_nodes) { max_nodes_ = max_nodes; }
 
  private:
   struct KeyHash {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "config/reload.hpp"
 #include "coordinator/shell/coordinator_metrics.hpp"
 
 namespace p2p::coord {
@@ -15,6 +16,7 @@ using wire::stun::ServerSocket;
 namespace {
 
 constexpr Duration kWarningInterval = std::chrono::seconds(10);
+constexpr Duration kRevocationPoll = std::chrono::seconds(1);
 
 CoordinatorSettings settings_from(const config::CoordinatorConfig& c) {
   CoordinatorSettings s;
@@ -76,7 +78,9 @@ json status_to_json(const CoordinatorStatus& status) {
                 {"init_rate_limited", status.init_rate_limited},
                 {"cookies_sent", status.cookies_sent},
                 {"init_pending_full", status.init_pending_full},
-                {"internal_error", status.internal_error}}}};
+                {"internal_error", status.internal_error},
+                {"revoked_removed", status.revoked_removed}}},
+              {"revocation_sequence", status.revocation_sequence}};
 }
 
 Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::create(
@@ -104,9 +108,11 @@ Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::creat
   auto stun = wire::stun::Server::create(stun_config);
   if (!stun) return fail("STUN server: " + stun.error());
   shell->name_ = identity.identity.certificate.name;
+  shell->config_ = config;
   shell->core_ = std::make_unique<Coordinator>(std::move(identity.identity), std::move(identity.ca),
                                                settings_from(config), std::move(*stun), *shell,
                                                shell->log_.coord);
+  if (!config.revocation_list.empty()) shell->revocation_file_.emplace(config.revocation_list);
   if (!config.control_socket.empty()) {
     auto control = io::ControlServer::open_for(io, config.control_socket, shell.get());
     if (!control) return fail(control.error().message);
@@ -143,10 +149,17 @@ Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::creat
 }
 
 CoordinatorShell::CoordinatorShell(asio::io_context& io, CoordinatorLoggers logs)
-    : log_(std::move(logs)), timer_(io, [this] {
+    : log_(std::move(logs)),
+      timer_(io,
+             [this] {
+               if (stopped_) return;
+               core_->on_tick(Clock::now());
+               after_event();
+             }),
+      revocation_timer_(io, [this] {
         if (stopped_) return;
-        core_->on_tick(Clock::now());
-        after_event();
+        if (revocation_file_->changed()) (void)reload_revocation_list();
+        revocation_timer_.arm(Clock::now() + kRevocationPoll);
       }) {}
 
 CoordinatorShell::~CoordinatorShell() {
@@ -162,7 +175,37 @@ void CoordinatorShell::start() {
     wait(i);
   }
   if (tcp_main_) log_.coord->info("listening on tcp={} (main)", tcp_main_->endpoint().to_string());
+  if (revocation_file_) {
+    (void)revocation_file_->changed();  // the stamp of what is read now
+    (void)reload_revocation_list();
+    revocation_timer_.arm(Clock::now() + kRevocationPoll);
+  }
   after_event();
+}
+
+Expected<bool, std::string> CoordinatorShell::reload_revocation_list() {
+  if (!revocation_file_) return false;
+  auto list = revocation_file_->load();
+  if (!list) {
+    log_.coord->error("revocation list not taken: {}", list.error());
+    return fail(list.error());
+  }
+  if (!*list) {
+    log_.coord->info("no revocation list at {} yet", revocation_file_->path().string());
+    return false;
+  }
+  auto taken = core_->set_revocation_list(Clock::now(), **list);
+  after_event();
+  if (!taken) {
+    log_.coord->error("revocation list {} not taken: {}", revocation_file_->path().string(),
+                      taken.error().message);
+    return fail(taken.error().message);
+  }
+  if (!*taken)
+    log_.coord->warn("revocation list {} not taken: its sequence {} is not newer than {}",
+                     revocation_file_->path().string(), (*list)->sequence,
+                     core_->revocation_sequence());
+  return *taken;
 }
 
 void CoordinatorShell::stop() {
@@ -170,11 +213,31 @@ void CoordinatorShell::stop() {
   stopped_ = true;
   flush_all();
   timer_.arm(Time::max());
+  revocation_timer_.arm(Time::max());
   for (auto& s : sockets_) s->socket.close();
   if (control_) control_->close();
   if (metrics_) metrics_->close();
   if (tcp_main_) tcp_main_->close();
   log_.coord->info("stopped");
+}
+
+json CoordinatorShell::reload() {
+  auto plan = config::reload_file(config_, config::load_coordinator_config);
+  if (!plan) {
+    log_.coord->error("reload refused, the running configuration stays: {}", plan.error());
+    return json{{"ok", false}, {"error", plan.error()}};
+  }
+  for (const auto* log : {&log_.coord, &log_.ctl}) config::set_log_level(**log, config_.log.level);
+  if (!stopped_) {
+    core_->reconfigure(Clock::now(), settings_from(config_));
+    after_event();
+    (void)reload_revocation_list();  // the signed list's file, read again (logs its outcome)
+  }
+  config::log_reload(*log_.coord, config_.source, *plan);
+  return json{{"ok", true},
+              {"applied", plan->applied},
+              {"needs_restart", plan->needs_restart},
+              {"summary", plan->summary()}};
 }
 
 void CoordinatorShell::send_udp(ServerSocket from, const Endpoint& to,
@@ -267,6 +330,8 @@ void CoordinatorShell::on_control(const json& request, io::ControlServer::Respon
                            {"send_dropped", t.send_dropped}};
     }
     respond(status);
+  } else if (cmd != request.end() && *cmd == "reload") {
+    respond(reload());
   } else {
     respond(json{{"ok", false}, {"error", "unknown command"}});
   }

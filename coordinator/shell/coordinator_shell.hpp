@@ -13,13 +13,16 @@
 // Control socket (control_socket in coordinator.yaml, default /run/p2pvpn-coordinator.sock,
 // the protocol of p2pvpnd's): {"cmd":"status"} -> status_to_json() below plus
 // "kind":"coordinator", "name" (the certificate's) and "listen" (every UDP socket, primary
-// first), which `p2pvpnctl status --socket` prints; anything else -> {"ok":false,"error":
-// "unknown command"}.
+// first), which `p2pvpnctl status --socket` prints; {"cmd":"reload"} -> reload(); anything
+// else -> {"ok":false,"error":"unknown command"}.
 //
 // Metrics (coordinator.yaml metrics.listen): GET /metrics -> render_coordinator_metrics().
 //
 // TCP (coordinator.yaml tcp.main): a TcpMainPort (tcp_main_port.hpp) whose frames go to
 // coordinator.on_tcp() and to which send_tcp() queues; its closes go to on_tcp_closed().
+// Revocation list (coordinator.yaml revocation_list): read at start, then looked at once a
+// second (one stat) and read again when it was replaced or rewritten; reload_revocation_list()
+// reads it at once (what a configuration reload calls).
 //
 // Threading: everything runs on the one thread that runs the io_context.
 #pragma once
@@ -37,6 +40,7 @@
 #include <vector>
 
 #include "config/coordinator_config.hpp"
+#include "config/revocation_file.hpp"
 #include "config/startup.hpp"
 #include "coordinator/core/coordinator.hpp"
 #include "coordinator/shell/tcp_main_port.hpp"
@@ -57,7 +61,8 @@ struct CoordinatorLoggers {
 // "observed","local_endpoints":[..],"nat":{"type","allocation","port_step"},
 // "seconds_since_seen","relayed_bytes","relay_dropped"}...],"counters":{"handshakes_refused",
 // "malformed","stun_answered","init_unpadded","init_bad_mac1","init_rate_limited",
-// "cookies_sent","init_pending_full","internal_error"}}.
+// "cookies_sent","init_pending_full","internal_error","revoked_removed"},
+// "revocation_sequence"} (the CA-signed revocation list in force; 0: none).
 nlohmann::json status_to_json(const CoordinatorStatus& status);
 
 class CoordinatorShell final : public CoordinatorEffects {
@@ -78,12 +83,22 @@ class CoordinatorShell final : public CoordinatorEffects {
   void start();
   // Closes every socket and the control socket; idempotent.
   void stop();
+  // Reads coordinator.yaml again (SIGHUP, `p2pvpnctl reload`) and applies what may change
+  // while running (config/reload.hpp); an invalid file changes nothing. Logs and returns the
+  // outcome: {"ok":true,"applied":[..],"needs_restart":[..],"summary":..} or
+  // {"ok":false,"error":..}.
+  nlohmann::json reload();
 
   // The primary socket's endpoint (with the real port when listen asked for port 0).
   const Endpoint& endpoint() const { return sockets_[0]->socket.local_endpoint(); }
   CoordinatorStatus status() const { return core_->status(Clock::now()); }
   // The TCP main port, when coordinator.yaml has tcp.main.
   const TcpMainPort* tcp_main() const { return tcp_main_.get(); }
+
+  // Reads the configured revocation list file and hands the list to the coordinator: true
+  // when a newer list is now in force, false when there is none or it is not newer (logged);
+  // an error (logged too) when the file does not load or verify. No file configured: false.
+  Expected<bool, std::string> reload_revocation_list();
 
   // CoordinatorEffects
   void send_udp(wire::stun::ServerSocket from, const Endpoint& to,
@@ -119,6 +134,9 @@ class CoordinatorShell final : public CoordinatorEffects {
   std::string name_;                       // the coordinator certificate's
   Time last_warning_{};
   bool started_ = false, stopped_ = false;
+  std::optional<config::RevocationFile> revocation_file_;
+  io::DeadlineTimer revocation_timer_;  // the once-a-second look at revocation_file_
+  config::CoordinatorConfig config_;  // as running: what reload() compares the file with
 };
 
 }  // namespace p2p::coord

@@ -8,26 +8,29 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr Duration kCoordinatorRetry = 5s;  // XX handshake timeout
-constexpr int kCoordinatorFailover = 3;     // failed attempts before the next coordinator
 constexpr Duration kRegisterRetry = 2s;     // until RegisterOk
 constexpr Duration kRefusedRetry = 60s;
+constexpr Duration kPingInterval = 3s;
+constexpr Duration kPingTimeout = 1s;
+constexpr int kPingMisses = 3;
 
 }  // namespace
 
-CoordinatorLink::CoordinatorLink(const crypto::Identity& identity,
-                                 std::vector<Endpoint> coordinators, Duration keepalive,
+CoordinatorLink::CoordinatorLink(const crypto::Identity& identity, Endpoint coordinator,
+                                 std::uint32_t slot, Duration keepalive,
                                  crypto::CertificateVerifier verify, SessionTable& table,
                                  NodeEffects& fx, CoordinatorEvents& events, spdlog::logger& log,
                                  DropCounters& drops)
     : identity_(identity),
-      coordinators_(std::move(coordinators)),
       keepalive_(keepalive),
       verify_(std::move(verify)),
       table_(table),
       fx_(fx),
       events_(events),
       log_(log),
-      drops_(drops) {
+      drops_(drops),
+      endpoint_(coordinator),
+      slot_(slot) {
   scratch_.reserve(2048);
 }
 
@@ -46,8 +49,6 @@ std::string CoordinatorLink::state_text() const {
 }
 
 void CoordinatorLink::start(Time now) {
-  if (coordinators_.empty()) return;
-  endpoint_ = coordinators_[0];
   next_attempt_ = now;
   handshake(now);
 }
@@ -60,7 +61,7 @@ void CoordinatorLink::handshake(Time now) {
   auto hs = crypto::AuthHandshake::initiator(crypto::AuthHandshake::Kind::kXX, identity_, verify_);
   auto msg = hs.write(fx_.unix_nanos());
   if (!msg) return;
-  auto index = table_.allocate(SessionOwner{true, 0});
+  auto index = table_.allocate(SessionOwner{true, slot_});
   slots_.begin(table_, PendingHandshake{std::move(hs), index, now, now});
   // Padded to wire::kMinInitSize: the answer carries the coordinator's certificate.
   auto out = slots_.seal_initiation(now, wire::Pattern::kXX, *msg, 0, guard_keys_);
@@ -123,15 +124,12 @@ bool CoordinatorLink::send_relayed(Time now, Ipv4 to, PacketView d) {
 
 void CoordinatorLink::tick(Time now) {
   deadline_ = Time::max();
-  if (coordinators_.empty()) return;
   if (slots_.expire(table_, now)) state_ = State::kConnecting;
   // Silence from a registered coordinator for three intervals: reconnect.
   if (state_ == State::kRegistered && now - last_received_ > 3 * interval_) {
-    log_.warn("coordinator={} silent for {}s, reconnecting", endpoint_.to_string(),
-              std::chrono::duration_cast<std::chrono::seconds>(now - last_received_).count());
-    state_ = State::kConnecting;
-    next_attempt_ = now;
+    lost(now, "silent");
   }
+  if (state_ == State::kRegistered) ping_tick(now);
   auto& cur = slots_.current;
   // kConnecting with a session: the coordinator went silent (restarted, or our mapping died):
   // the session may be dead on its side too, so start a new one.
@@ -146,12 +144,6 @@ void CoordinatorLink::tick(Time now) {
           "no answer from coordinator={} to {} handshakes: it is down or unreachable, UDP to it "
           "is blocked, or it serves another network (its CA is not our ca.crt)",
           endpoint_.to_string(), unanswered_);
-    if (++failures_ >= kCoordinatorFailover && coordinators_.size() > 1) {
-      which_ = (which_ + 1) % coordinators_.size();
-      endpoint_ = coordinators_[which_];
-      failures_ = 0;
-      log_.warn("trying coordinator={}", endpoint_.to_string());
-    }
     handshake(now);
   } else if (need_handshake && !slots_.pending && now >= next_attempt_) {
     handshake(now);
@@ -184,6 +176,10 @@ void CoordinatorLink::on_handshake_resp(Time now, const wire::HandshakeResp& res
   wire::build_handshake_final(out, resp.sender_index, *msg3);
   fx_.send_udp(endpoint_, out);
   const auto local = slots_.pending->local_index;
+  // A new session: its coordinator (perhaps restarted, perhaps older) proves itself anew.
+  ping_id_ = 0;
+  misses_ = 0;
+  answers_pings_ = false;
   slots_.pending.reset();  // its index now names the session
   slots_.install(
       table_, crypto::Session{crypto::TransportSession(std::move(keys).value(), now, true), local,
@@ -214,7 +210,7 @@ void CoordinatorLink::on_message(Time now, PacketView plain) {
       ++drops_.malformed;
       return;
     }
-    events_.on_relayed(now,
+    events_.on_relayed(now, endpoint_,
                        plain.sub(wire::kRelayHeaderSize, plain.size() - wire::kRelayHeaderSize));
     return;
   }
@@ -229,14 +225,15 @@ void CoordinatorLink::on_message(Time now, PacketView plain) {
     const std::optional<Endpoint> was = observed_;
     bool moved = was && *was != ok->observed;
     state_ = State::kRegistered;
-    failures_ = 0;
     observed_ = ok->observed;
+    if (first) next_ping_ = now;  // measure the RTT at once
     interval_ = std::clamp<Duration>(std::chrono::seconds(ok->interval_seconds), 1s, keepalive_);
     next_register_ = now + interval_;
     schedule(next_register_);
     if (first || moved)
       log_.info("registered coordinator={} public={}", endpoint_.to_string(),
                 ok->observed.to_string());
+    if (first) schedule(next_ping_);
     if (moved) fx_.public_endpoint_moved(*was, ok->observed);
     events_.on_registered(now);
   } else if (auto* r = std::get_if<wire::Refused>(&*m)) {
@@ -252,6 +249,10 @@ void CoordinatorLink::on_message(Time now, PacketView plain) {
     events_.on_introduce(now, *in);
   } else if (auto* u = std::get_if<wire::PeerUnknown>(&*m)) {
     events_.on_peer_unknown(now, *u);
+  } else if (auto* c = std::get_if<wire::RevocationChunk>(&*m)) {
+    events_.on_revocation_chunk(now, *c);
+  } else if (auto* pong = std::get_if<wire::Pong>(&*m)) {
+    on_pong(now, *pong);
   } else if (std::holds_alternative<wire::TcpPunchOffer>(*m) ||
              std::holds_alternative<wire::TcpPunchGo>(*m) ||
              std::holds_alternative<wire::TcpPunchFailed>(*m)) {
@@ -259,6 +260,47 @@ void CoordinatorLink::on_message(Time now, PacketView plain) {
   } else {
     log_.debug("coordinator sent unexpected {}", wire::control_name(*m));
   }
+}
+
+void CoordinatorLink::lost(Time now, const char* why) {
+  log_.warn("coordinator={} {} for {}s: reconnecting", endpoint_.to_string(), why,
+            std::chrono::duration_cast<std::chrono::seconds>(now - last_received_).count());
+  state_ = State::kConnecting;
+  next_attempt_ = now;
+  ping_id_ = 0;
+  misses_ = 0;
+  srtt_.reset();
+}
+
+void CoordinatorLink::ping_tick(Time now) {
+  if (ping_id_ != 0 && now >= ping_sent_ + kPingTimeout) {
+    ping_id_ = 0;
+    ++misses_;
+    log_.debug("coordinator={} ping {} unanswered", endpoint_.to_string(), misses_);
+    if (answers_pings_ && misses_ >= kPingMisses) {
+      lost(now, "answers no ping");
+      return;
+    }
+    next_ping_ = now;  // probe again at once: a loss or the coordinator gone?
+  }
+  if (ping_id_ == 0 && now >= next_ping_) {
+    ping_id_ = next_ping_id_++;
+    if (ping_id_ == 0) ping_id_ = next_ping_id_++;
+    ping_sent_ = now;
+    next_ping_ = now + kPingInterval;
+    send(now, wire::Ping{ping_id_});
+  }
+  schedule(ping_id_ != 0 ? ping_sent_ + kPingTimeout : next_ping_);
+}
+
+void CoordinatorLink::on_pong(Time now, const wire::Pong& p) {
+  if (p.id != ping_id_ || ping_id_ == 0) return;  // late, or not ours
+  const Duration rtt = now - ping_sent_;
+  srtt_ = srtt_ ? (*srtt_ * 7 + rtt) / 8 : rtt;
+  ping_id_ = 0;
+  misses_ = 0;
+  answers_pings_ = true;
+  schedule(next_ping_);
 }
 
 }  // namespace p2p::core

@@ -1,13 +1,25 @@
-// CoordinatorLink: the node's side of its coordinator. It owns the Noise XX handshake and the
-// sessions with the coordinator in use, registration (what we register: our interface
-// endpoints and NAT summary), re-registration, failover to the next configured coordinator,
-// refusals, and the relay's wrapping; it decodes what the coordinator sends and hands it on
-// through CoordinatorEvents.
+// CoordinatorLink: the node's side of ONE coordinator (CoordinatorSet holds one per configured
+// coordinator and registers with all of them at once). It owns the Noise XX handshake and the
+// sessions with that coordinator, registration (what we register: our interface endpoints and
+// NAT summary), re-registration, liveness and RTT, refusals, and the relay's wrapping; it
+// decodes what the coordinator sends and hands it on through CoordinatorEvents.
 //
 //   start()  -> XX message 1 -> on_handshake_resp() (message 2) -> message 3 + Register
 //   RegisterOk -> registered; Register again every interval (the coordinator's, capped by our
-//   keepalive); silence for three intervals -> reconnect; kCoordinatorFailover handshakes in a
-//   row unanswered -> the next coordinator; Refused -> wait kRefusedRetry, then start over.
+//   keepalive); Refused -> wait kRefusedRetry, then start over.
+//
+// Liveness: registered, the link sends a Ping (5 bytes in the session) every kPingInterval and
+// the coordinator answers with a Pong of the same size; the answers give the RTT (smoothed, as
+// TCP's SRTT) by which CoordinatorSet picks the relay. A Ping unanswered after kPingTimeout is
+// a miss and the next one leaves at once; kPingMisses in a row on a session whose coordinator
+// has answered a Ping before -> lost: a new handshake at once (a restarted coordinator has
+// forgotten our session, so nothing we send it is answered). A coordinator that never answers
+// Pings (an older one) is judged as before: silence for three register intervals.
+// Why not let a coordinator answer Data for an unknown session index ("who are you?"): that
+// answer could not be authenticated (the coordinator has lost the keys), so anyone could spoof
+// it to make every node drop a live session; and it would be a reply to unauthenticated bytes.
+// A Ping costs the coordinator no state and, at one per node every 3 s, 100k nodes send it
+// ~33k datagrams of 37 bytes a second each way.
 //
 // Time is handed in; deadline() is when tick() next has work. Threading: none.
 #pragma once
@@ -36,7 +48,10 @@ class CoordinatorEvents {
   virtual void on_introduce(Time now, const wire::Introduce& m) = 0;
   virtual void on_peer_unknown(Time now, const wire::PeerUnknown& m) = 0;
   // A peer's datagram that came through the relay (`datagram` is writable, with headroom).
-  virtual void on_relayed(Time now, PacketView datagram) = 0;
+  // `via` is the coordinator that relayed it.
+  virtual void on_relayed(Time now, const Endpoint& via, PacketView datagram) = 0;
+  // A part of the CA-signed revocation list, unverified (the Node reassembles and checks it).
+  virtual void on_revocation_chunk(Time /*now*/, const wire::RevocationChunk& /*m*/) {}
   // TcpPunchOffer, TcpPunchGo or TcpPunchFailed (daemon/core/tcp_punch.hpp handles them).
   virtual void on_tcp_punch(Time /*now*/, const wire::ControlMessage& /*m*/) {}
 };
@@ -45,7 +60,9 @@ class CoordinatorLink {
  public:
   enum class State { kConnecting, kRegistering, kRegistered, kRefused };
 
-  CoordinatorLink(const crypto::Identity& identity, std::vector<Endpoint> coordinators,
+  // `slot` is the link's number in its CoordinatorSet: its session indices are owned by
+  // SessionOwner{true, slot}.
+  CoordinatorLink(const crypto::Identity& identity, Endpoint coordinator, std::uint32_t slot,
                   Duration keepalive, crypto::CertificateVerifier verify, SessionTable& table,
                   NodeEffects& fx, CoordinatorEvents& events, spdlog::logger& log,
                   DropCounters& drops);
@@ -82,8 +99,11 @@ class CoordinatorLink {
   // A Data datagram for one of our indices: decrypts it and dispatches the message.
   void on_data(Time now, const wire::DataHeader& h, PacketView body);
 
-  bool configured() const { return !coordinators_.empty(); }
   bool registered() const { return state_ == State::kRegistered; }
+  // Registered and its last Ping answered (or none missed yet): fit to relay through.
+  bool healthy() const { return registered() && misses_ == 0; }
+  // The smoothed RTT of its Pings; none before the first Pong of this session.
+  std::optional<Duration> rtt() const { return srtt_; }
   bool has_session() const { return slots_.current.has_value(); }
   const Endpoint& endpoint() const { return endpoint_; }
   const std::optional<Endpoint>& observed() const { return observed_; }
@@ -97,12 +117,14 @@ class CoordinatorLink {
   void handshake(Time now);
   void send_register(Time now);
   void on_message(Time now, PacketView plain);
+  void ping_tick(Time now);
+  void on_pong(Time now, const wire::Pong& p);
+  void lost(Time now, const char* why);
   void schedule(Time t) {
     if (t < deadline_) deadline_ = t;
   }
 
   const crypto::Identity& identity_;
-  std::vector<Endpoint> coordinators_;
   Duration keepalive_;
   crypto::CertificateVerifier verify_;
   SessionTable& table_;
@@ -111,8 +133,8 @@ class CoordinatorLink {
   spdlog::logger& log_;
   DropCounters& drops_;
 
-  std::size_t which_ = 0;
   Endpoint endpoint_;
+  std::uint32_t slot_;
   State state_ = State::kConnecting;
   SessionSlots slots_;
   std::optional<Endpoint> observed_;
@@ -120,7 +142,6 @@ class CoordinatorLink {
   Time next_register_{};
   Time next_attempt_{};
   Time last_received_{};
-  int failures_ = 0;
   // Handshakes timed out in a row, whichever coordinator: at kUnansweredWarning, one warning
   // and the state says so.
   static constexpr int kUnansweredWarning = 3;
@@ -132,6 +153,14 @@ class CoordinatorLink {
   crypto::GuardKeys guard_keys_;
   std::vector<std::uint8_t> scratch_;  // control-message encoding (not the data path)
   Time deadline_ = Time::max();
+  // Pings (see the top of the file).
+  std::uint32_t ping_id_ = 0;  // the Ping awaiting its Pong; 0: none
+  std::uint32_t next_ping_id_ = 1;
+  Time ping_sent_{};
+  Time next_ping_{};
+  int misses_ = 0;
+  bool answers_pings_ = false;  // this session's coordinator has answered a Ping
+  std::optional<Duration> srtt_;
 };
 
 }  // namespace p2p::core

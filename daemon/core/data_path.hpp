@@ -56,6 +56,11 @@ class QueueBudget {
   bool over() const { return packets_ > max_packets_ || bytes_ > max_bytes_; }
   std::size_t packets() const { return packets_; }
   std::size_t bytes() const { return bytes_; }
+  // New bounds (a reload); what is queued beyond them drains, nothing more joins it.
+  void set_limits(std::size_t max_packets, std::size_t max_bytes) {
+    max_packets_ = max_packets;
+    max_bytes_ = max_bytes;
+  }
 
   struct Queued {
     std::uint64_t seq;

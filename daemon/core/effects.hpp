@@ -24,6 +24,9 @@ class NodeEffects {
   // The coordinator now sees us at another public endpoint (a new upstream, a rebooted
   // router, a remapping NAT). Called from inside on_udp(): note it, act after the event.
   virtual void public_endpoint_moved(const Endpoint& /*was*/, const Endpoint& /*now_at*/) {}
+  // The node took a newer CA-signed revocation list (its encoding, crypto/revocation_list.hpp):
+  // the shell may keep it (mesh.yaml revocation_list). Called from inside the core.
+  virtual void revocation_list_accepted(std::span<const std::uint8_t> /*encoded*/) {}
 
   std::uint64_t random_u64() {
     std::uint64_t v = 0;

@@ -1,5 +1,7 @@
 #include "daemon/core/handshakes.hpp"
 
+#include <algorithm>
+
 namespace p2p::core {
 namespace {
 
@@ -14,8 +16,12 @@ PacketView with_headroom(std::vector<std::uint8_t>& out, std::span<const std::ui
 }  // namespace
 
 PeerHandshakes::PeerHandshakes(const crypto::Identity& self, crypto::CertificateVerifier verify,
-                               SessionTable& table, NodeEffects& fx)
-    : self_(self), verify_(std::move(verify)), table_(table), fx_(fx) {}
+                               SessionTable& table, NodeEffects& fx, std::size_t replay_memory)
+    : self_(self),
+      verify_(std::move(verify)),
+      table_(table),
+      fx_(fx),
+      replay_memory_(std::max<std::size_t>(1, replay_memory)) {}
 
 std::optional<PacketView> PeerHandshakes::create_initiation(Time now, Peer& p,
                                                             std::vector<std::uint8_t>& out) {
@@ -78,12 +84,15 @@ Expected<PacketView, PeerHandshakes::Refusal> PeerHandshakes::create_response(
   if (p.cert && p.cert->public_key != cert.public_key && cert.not_before < p.cert->not_before)
     return fail(Refusal::kStaleCertificate);
   auto last = last_timestamp_.find(cert.public_key);
-  if (last != last_timestamp_.end() && in.timestamp <= last->second) return fail(Refusal::kReplay);
+  if (last != last_timestamp_.end() && in.timestamp <= last->second.timestamp)
+    return fail(Refusal::kReplay);
+  if (p.cert && p.cert->public_key == cert.public_key && in.timestamp <= p.last_init_timestamp)
+    return fail(Refusal::kReplay);
   auto msg = in.handshake.write(fx_.unix_nanos());
   if (!msg) return fail(Refusal::kFailed);
   auto keys = in.handshake.split();
   if (!keys) return fail(Refusal::kFailed);
-  last_timestamp_[cert.public_key] = in.timestamp;
+  remember(cert.public_key, in.timestamp);
   p.last_init_timestamp = in.timestamp;
   auto index = table_.allocate(SessionOwner{false, p.vip.value});
   p.sessions.install(
@@ -109,6 +118,20 @@ Expected<void, std::string> PeerHandshakes::consume_response(Time now, Peer& p,
       table_, crypto::Session{crypto::TransportSession(std::move(keys).value(), now, true), index,
                               r.sender_index});
   return {};
+}
+
+void PeerHandshakes::remember(const crypto::PublicKey& key, std::uint64_t timestamp) {
+  auto [it, fresh] = last_timestamp_.try_emplace(key, Accepted{timestamp, next_order_});
+  if (!fresh) {
+    by_order_.erase(it->second.order);
+    it->second = Accepted{timestamp, next_order_};
+  }
+  by_order_.emplace(next_order_++, key);
+  while (last_timestamp_.size() > replay_memory_) {
+    auto oldest = by_order_.begin();
+    last_timestamp_.erase(oldest->second);
+    by_order_.erase(oldest);
+  }
 }
 
 }  // namespace p2p::core

@@ -14,8 +14,10 @@
 // It checks certificates through the injected verifier (the initiator also pins the key the
 // coordinator introduced), allocates the session indices, and installs the resulting session
 // in the peer's SessionSlots. Replays: an initiation whose timestamp is not newer than the
-// last one accepted from the same static key is refused, whatever virtual IP it claims (the
-// memory is per key, one entry per certified key that ever reached us). When two valid
+// last one accepted from the same static key is refused, whatever virtual IP it claims. The
+// memory is per key and bounded (`replay_memory` keys, the least recently accepted forgotten
+// first); a key with a live peer record is also checked against that peer's own newest
+// timestamp, so forgetting a key never reopens a live session to a replay. When two valid
 // certificates claim one virtual IP, the newer one (not_before) wins: an initiation with an
 // older certificate than the peer's current one is refused, so a captured initiation from a
 // superseded certificate cannot replace the live session. Where the datagrams go, and what a
@@ -43,7 +45,10 @@ namespace p2p::core {
 class PeerHandshakes {
  public:
   PeerHandshakes(const crypto::Identity& self, crypto::CertificateVerifier verify,
-                 SessionTable& table, NodeEffects& fx);
+                 SessionTable& table, NodeEffects& fx, std::size_t replay_memory = 8192);
+
+  // How many static keys the replay memory holds now (at most replay_memory).
+  std::size_t remembered_keys() const { return last_timestamp_.size(); }
 
   // The responder's first check of an initiation (parsed from `d`, from `from`); under
   // kCookie `reply` holds the CookieReply to send back. Through the relay the source is the
@@ -91,8 +96,17 @@ class PeerHandshakes {
   SessionTable& table_;
   NodeEffects& fx_;
   std::optional<crypto::HandshakeGuard> guard_;  // made at the first initiation
-  // The newest initiation timestamp accepted per static key.
-  std::map<crypto::PublicKey, std::uint64_t> last_timestamp_;
+  // The newest initiation timestamp accepted per static key, and the keys in the order they
+  // were last accepted (the front is forgotten first when replay_memory_ keys are held).
+  struct Accepted {
+    std::uint64_t timestamp;
+    std::uint64_t order;
+  };
+  void remember(const crypto::PublicKey& key, std::uint64_t timestamp);
+  std::size_t replay_memory_;
+  std::uint64_t next_order_ = 0;
+  std::map<crypto::PublicKey, Accepted> last_timestamp_;
+  std::map<std::uint64_t, crypto::PublicKey> by_order_;
 };
 
 }  // namespace p2p::core

@@ -48,17 +48,20 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
       coord_(
           identity_, settings_.coordinators, settings_.keepalive,
           [this](const crypto::Certificate& c) {
-            return verify_peer(c, crypto::Role::coordinator);
+            auto ok = verify_peer(c, crypto::Role::coordinator);
+            if (ok) coordinator_cert_ = c;
+            return ok;
           },
           sessions_, effects, *this, *log_, drops_),
       handshakes_(
           identity_,
           [this](const crypto::Certificate& c) { return verify_peer(c, crypto::Role::node); },
-          sessions_, effects),
+          sessions_, effects, 2 * settings_.limits.max_peers),
       unknown_(settings_.limits.unknown_address_ttl, settings_.limits.unknown_addresses),
       lookups_(settings_.limits.lookups_per_second, settings_.limits.lookup_burst),
       queue_budget_(settings_.limits.queued_packets, settings_.limits.queued_bytes),
-      queue_buffer_(kBufferSize) {
+      queue_buffer_(kBufferSize),
+      revocations_(settings_.revoked) {
   scratch_.reserve(2048);
   coord_.set_network_key(ca_.public_key);
 }
@@ -79,15 +82,11 @@ void Node::start(Time now) {
   schedule(coord_.deadline());
 }
 
-void Node::stop(Time now) {
-  coord_.stop(now);
-}
-
 // ---------------------------------------------------------------------------------------
 // What the coordinator tells us
 
-void Node::on_relayed(Time now, PacketView datagram) {
-  on_datagram(now, coord_.endpoint(), true, datagram);
+void Node::on_relayed(Time now, const Endpoint& via, PacketView datagram) {
+  on_datagram(now, via, true, datagram);
 }
 
 void Node::on_introduce(Time now, const wire::Introduce& m) {
@@ -105,6 +104,7 @@ void Node::on_introduce(Time now, const wire::Introduce& m) {
   Peer* pp = peer_for(now, cert->vip.address);
   if (!pp) return;
   Peer& p = *pp;
+  finish_lookup_ping(m.request_id, true, cert->name);
   bool new_key = p.cert && p.cert->public_key != cert->public_key;
   set_certificate(p, std::move(*cert));
   p.observed = m.observed;
@@ -135,7 +135,7 @@ void Node::on_introduce(Time now, const wire::Introduce& m) {
 Expected<void, crypto::CertError> Node::verify_peer(const crypto::Certificate& cert,
                                                     crypto::Role role) const {
   auto now = static_cast<UnixTime>(fx_.unix_nanos() / 1'000'000'000);
-  return crypto::verify(cert, ca_, now, crypto::VerifyPolicy{role, settings_.revoked});
+  return crypto::verify(cert, ca_, now, crypto::VerifyPolicy{role, revocations_.all()});
 }
 
 // A handshake just installed a new current session for `p`.
@@ -354,6 +354,7 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
     schedule(p.paths.deadline());
     return;
   }
+  if (std::holds_alternative<wire::Goodbye>(*m)) return on_peer_goodbye(now, p);
   log_->debug("peer={} sent unexpected {}", p.name(), wire::control_name(*m));
 }
 
@@ -462,6 +463,7 @@ void Node::peer_tick(Time now, Peer& p) {
 void Node::on_tick(Time now) {
   deadline_ = Time::max();
   coord_.tick(now);
+  expire_lookup_pings(now);
   std::vector<Ipv4> expired;
   peers_.for_each([&](Peer& p) {
     peer_tick(now, p);

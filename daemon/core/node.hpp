@@ -1,7 +1,8 @@
 // Node: the daemon's brain, without I/O, and the one entry point to it. The shell
 // (daemon/shell) or the simulated network (tests/support/sim_net) feeds it and carries out its
 // effects. It is composed of parts with one concern each:
-//   CoordinatorLink  registration, lookups, introductions, failover, the relay's wrapping
+//   CoordinatorSet   a CoordinatorLink per coordinator: registration with all, lookups,
+//                    introductions, the relay's choice (lowest RTT) and wrapping
 //   SessionTable     local session index -> owner; SessionSlots per owner: handshake, sessions
 //   PeerHandshakes   the IK handshakes between peers (certificates, replays, new sessions)
 //   PathSet          per peer: candidates, probing, confirmation, choice, fallback, backoff
@@ -32,6 +33,14 @@
 //   (on_udp -> on_datagram -> on_data -> SessionSlots::open -> on_peer_plaintext
 //    -> DataPath::inspect -> NodeEffects::write_tun, or on_probe/on_ack -> PathSet)
 //
+// Revocation (node_revocation.cpp): certificates are checked against mesh.yaml's `revoked:`
+// merged with the newest CA-signed revocation list the node accepted, from any coordinator
+// (RevocationChunks, reassembled) or handed in by the shell (the list file read at start). A
+// list is taken only if it verifies against our CA and its sequence is higher than the one we
+// hold, so no coordinator can forge one or roll us back. Taking one cuts every session with a
+// peer it revokes at once (the peer is refused, as one that failed our check) and tells the
+// shell (NodeEffects::revocation_list_accepted) so it can keep the list.
+//
 // Threading: none. One Node is driven from one thread.
 #pragma once
 
@@ -49,8 +58,9 @@
 #include <vector>
 
 #include "crypto/auth_handshake.hpp"
+#include "crypto/revocation_list.hpp"
 #include "crypto/transport.hpp"
-#include "daemon/core/coordinator_link.hpp"
+#include "daemon/core/coordinator_set.hpp"
 #include "daemon/core/data_path.hpp"
 #include "daemon/core/effects.hpp"
 #include "daemon/core/handshakes.hpp"
@@ -62,6 +72,7 @@
 #include "net/ip.hpp"
 #include "net/packet_view.hpp"
 #include "net/rate_limit.hpp"
+#include "net/revocation_push.hpp"
 #include "net/time.hpp"
 
 namespace p2p::core {
@@ -71,6 +82,8 @@ struct PeerPolicy {
   Force force = Force::kAuto;
 };
 
+// The start of ping()'s answer when no such peer is known, here or to the coordinator.
+inline constexpr std::string_view kUnknownPeer = "unknown peer ";
 // How long ping() waits for its answer.
 inline constexpr Duration kPingTimeout = std::chrono::seconds(2);
 // A PeerRequest without an answer is sent again after kRequestRetry, kRequestAttempts times.
@@ -91,6 +104,7 @@ struct NodeLimits {
   double lookup_burst = 40;
   std::size_t queued_packets = 1024;  // waiting for a session, all peers together
   std::size_t queued_bytes = 4 << 20;
+  bool operator==(const NodeLimits&) const = default;
 };
 
 struct NodeSettings {
@@ -116,8 +130,15 @@ class Node : private CoordinatorEvents {
 
   // Begins registration with the first coordinator.
   void start(Time now);
-  // Tells the coordinator goodbye (best effort).
+  // Tells every peer with a session and then the coordinator goodbye (best effort, one
+  // datagram each, nothing waited for): peers drop our sessions at once, the coordinator
+  // forgets us.
   void stop(Time now);
+  // A reload (SIGHUP, `p2pvpnctl reload`): adopts `next`'s peer policies, revoked list and
+  // limits, and nothing else of it. Peers whose policy changed re-choose their path (a newly
+  // forced relay at once); connected peers now revoked are refused (sessions dropped).
+  // node_reload.cpp.
+  void reconfigure(Time now, const NodeSettings& next);
 
   void on_tun(Time now, PacketView packet);
   // Never throws: whatever a datagram causes is at worst a counted drop.
@@ -139,7 +160,10 @@ class Node : private CoordinatorEvents {
   // Starts connecting to a peer by virtual IP or name without waiting for traffic.
   void connect(Time now, std::variant<Ipv4, std::string> target);
   // Sends a path probe to the peer over its current path; the answer's RTT appears in
-  // status (rtt) and is reported through `done` (nullopt after a 2 s timeout).
+  // status (rtt) and is reported through `done` (nullopt after a 2 s timeout). A target the
+  // node has no peer for is looked up first, without making a peer row: `done` says whether
+  // the coordinator knows no such node (the text starts with kUnknownPeer), or that it was
+  // found and a handshake started.
   using PingDone = std::function<void(std::optional<Duration> rtt, std::string path)>;
   void ping(Time now, std::variant<Ipv4, std::string> target, PingDone done);
 
@@ -150,11 +174,22 @@ class Node : private CoordinatorEvents {
 
   NodeStatus status(Time now) const;
   const crypto::Certificate& certificate() const { return identity_.certificate; }
+  // The coordinator's certificate as last verified; nullopt before the first handshake.
+  const std::optional<crypto::Certificate>& coordinator_certificate() const {
+    return coordinator_cert_;
+  }
   bool registered() const;
   // The peer table, for tests: its size and how often it was walked.
   const PeerTable& peers() const { return peers_; }
   // The coordinator in use; nullopt when none is configured.
   std::optional<Endpoint> coordinator() const;
+
+  // Takes a CA-signed revocation list if it verifies and is newer than the one we hold (see
+  // the top of this file): true when taken, false when not newer, an error when it does not
+  // verify.
+  Expected<bool, crypto::CertError> set_revocation_list(Time now,
+                                                        const crypto::RevocationList& list);
+  std::uint64_t revocation_sequence() const { return revocations_.sequence(); }
 
  private:
   class ProbeSender;
@@ -163,7 +198,8 @@ class Node : private CoordinatorEvents {
   void on_registered(Time now) override;
   void on_introduce(Time now, const wire::Introduce& m) override;
   void on_peer_unknown(Time now, const wire::PeerUnknown& m) override;
-  void on_relayed(Time now, PacketView datagram) override;
+  void on_relayed(Time now, const Endpoint& via, PacketView datagram) override;
+  void on_revocation_chunk(Time now, const wire::RevocationChunk& m) override;
 
   // Peers: the table's lifecycle (node_peers.cpp).
   // The peer for `vip`, made if new; nullptr (counted) when max_peers are in use and none is
@@ -219,6 +255,14 @@ class Node : private CoordinatorEvents {
   void path_tick(Time now, Peer& p);
   void peer_tick(Time now, Peer& p);
   void finish_ping(Peer& p, std::optional<Duration> rtt, std::string how);
+  // Pings of targets without a peer row wait for the coordinator's answer to a lookup.
+  void lookup_for_ping(Time now, const std::variant<Ipv4, std::string>& target, PingDone done);
+  // The lookup `request_id` was answered (`found`) or refused (`reason`); false if it was
+  // not a ping's.
+  bool finish_lookup_ping(std::uint32_t request_id, bool found, const std::string& reason);
+  void expire_lookup_pings(Time now);
+  // A peer said Goodbye: drop its sessions and paths, show it "gone".
+  void on_peer_goodbye(Time now, Peer& p);
   void schedule(Time t) {
     if (t < deadline_) deadline_ = t;
   }
@@ -234,7 +278,7 @@ class Node : private CoordinatorEvents {
   DropCounters drops_;
   NodeCounters counters_;
   SessionTable sessions_;
-  CoordinatorLink coord_;
+  CoordinatorSet coord_;
   PeerHandshakes handshakes_;
   PeerTable peers_;
   UnknownAddresses unknown_;
@@ -250,6 +294,18 @@ class Node : private CoordinatorEvents {
   struct {
     DropReason unpadded, bad_mac1, rate_limited, replay, failed, internal;
   } init_log_;
+  crypto::Revocations revocations_;  // mesh.yaml's revoked: and the newest signed list
+  wire::RevocationAssembly revocation_assembly_;
+  // The coordinator's certificate as last verified (its virtual IP and name are no peer).
+  std::optional<crypto::Certificate> coordinator_cert_;
+  struct LookupPing {
+    std::uint32_t request_id;
+    std::string target;  // as the operator wrote it
+    Time deadline;
+    PingDone done;
+  };
+  std::vector<LookupPing> lookup_pings_;  // at most kMaxLookupPings
+  static constexpr std::size_t kMaxLookupPings = 16;
 };
 
 }  // namespace p2p::core

@@ -2,6 +2,7 @@
 // (connect, ping, address and NAT changes) and the status report. Packet paths: node.cpp.
 #include <algorithm>
 
+#include "crypto/cert_lifetime.hpp"
 #include "daemon/core/node.hpp"
 
 namespace p2p::core {
@@ -42,7 +43,8 @@ void Node::set_stun_sink(StunSink sink) {
 
 void Node::ping(Time now, std::variant<Ipv4, std::string> target, PingDone done) {
   Peer* p = find_peer(target);
-  if (!p || !p->sessions.current) {
+  if (!p) return lookup_for_ping(now, target, std::move(done));
+  if (!p->sessions.current) {
     done(std::nullopt, "not connected");
     return;
   }
@@ -56,6 +58,49 @@ void Node::ping(Time now, std::variant<Ipv4, std::string> target, PingDone done)
   send_control_to_peer(now, *p, probe,
                        path ? std::optional<Endpoint>(path->endpoint) : std::nullopt);
   schedule(coord_.deadline());
+}
+
+void Node::lookup_for_ping(Time now, const std::variant<Ipv4, std::string>& target, PingDone done) {
+  std::string text = std::holds_alternative<Ipv4>(target) ? std::get<Ipv4>(target).to_string()
+                                                          : std::get<std::string>(target);
+  if (!registered())
+    return done(std::nullopt, std::string(kUnknownPeer) + text +
+                                  " and not registered with the coordinator: cannot look it up");
+  if (lookup_pings_.size() >= kMaxLookupPings)
+    return done(std::nullopt, "busy: too many pings waiting for lookups");
+  const std::uint32_t id = coord_.next_request_id();
+  coord_.send(now, wire::PeerRequest{id, target});
+  lookup_pings_.push_back(LookupPing{id, std::move(text), now + kPingTimeout, std::move(done)});
+  schedule(now + kPingTimeout);
+  schedule(coord_.deadline());
+}
+
+bool Node::finish_lookup_ping(std::uint32_t request_id, bool found, const std::string& reason) {
+  auto it = std::find_if(lookup_pings_.begin(), lookup_pings_.end(),
+                         [&](const LookupPing& l) { return l.request_id == request_id; });
+  if (it == lookup_pings_.end()) return false;
+  LookupPing l = std::move(*it);
+  lookup_pings_.erase(it);
+  if (found) {
+    l.done(std::nullopt, "not connected yet: " + l.target + " (" + reason +
+                             ") found, handshake started; ping again in a moment");
+  } else {
+    l.done(std::nullopt, std::string(kUnknownPeer) + l.target + ": " + reason);
+  }
+  return true;
+}
+
+void Node::expire_lookup_pings(Time now) {
+  for (std::size_t i = 0; i < lookup_pings_.size();) {
+    if (now < lookup_pings_[i].deadline) {
+      schedule(lookup_pings_[i].deadline);
+      ++i;
+      continue;
+    }
+    LookupPing l = std::move(lookup_pings_[i]);
+    lookup_pings_.erase(lookup_pings_.begin() + static_cast<std::ptrdiff_t>(i));
+    l.done(std::nullopt, "no answer from the coordinator about " + l.target);
+  }
 }
 
 void Node::refuse_peer(Time now, const crypto::Certificate& cert, const std::string& why) {
@@ -83,8 +128,18 @@ NodeStatus Node::status(Time now) const {
   s.nat = coord_.nat();
   if (coord_.configured()) s.coordinator = coord_.endpoint();
   s.coordinator_state = coord_.state_text();
+  s.coordinators = coord_.status();
   s.drops = drops_;
+  const auto unix_now = static_cast<UnixTime>(fx_.unix_nanos() / 1'000'000'000);
+  s.certificates.not_after = crypto::format_utc(identity_.certificate.not_after);
+  s.certificates.ca_not_after = crypto::format_utc(ca_.not_after);
+  for (auto& n : crypto::lifetime_notices(identity_.certificate, ca_, unix_now)) {
+    s.certificates.expired = s.certificates.expired || n.expired;
+    s.certificates.warnings.push_back(std::move(n.text));
+  }
   s.counters = counters_;
+  s.revocation_sequence = revocations_.sequence();
+  s.revoked = revocations_.all().size();
   s.peer_table = {peers_.size(),         settings_.limits.max_peers,
                   unknown_.size(),       queue_budget_.packets(),
                   queue_budget_.bytes(), evicted_idle_,
@@ -99,6 +154,7 @@ NodeStatus Node::status(Time now) const {
       case Peer::State::kConnected: ps.state = "connected"; break;
       case Peer::State::kUnreachable: ps.state = "unreachable"; break;
       case Peer::State::kRefused: ps.state = "refused"; break;
+      case Peer::State::kGone: ps.state = "gone"; break;
     }
     if (const Path* a = p.paths.active()) {
       ps.path = "direct";

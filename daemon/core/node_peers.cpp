@@ -35,12 +35,15 @@ constexpr std::array<std::pair<const char*, std::uint64_t DropCounters::*>, 11> 
 }  // namespace
 
 void Node::on_registered(Time now) {
+  // The coordinator answers with its revocation list if it holds a newer one.
+  coord_.send(now, wire::RevocationHave{revocations_.sequence()});
   peers_.for_each([&](Peer& p) {
     if (p.state == Peer::State::kRequesting && p.request_attempts == 0) request_peer(now, p);
   });
 }
 
 void Node::on_peer_unknown(Time now, const wire::PeerUnknown& u) {
+  if (finish_lookup_ping(u.request_id, false, u.reason)) return;
   Peer* p = peers_.by_request(u.request_id);
   if (!p || p->cert) return;
   log_->debug("vip={} unknown to the coordinator: {}", p->vip.to_string(), u.reason);

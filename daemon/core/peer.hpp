@@ -25,7 +25,9 @@ namespace p2p::core {
 struct Peer {
   // kRefused: its certificate failed our check (revoked here, expired, another CA); no
   // handshake, traffic to it dropped, until an introduction brings a certificate we accept.
-  enum class State { kRequesting, kHandshaking, kConnected, kUnreachable, kRefused };
+  // kGone: it said Goodbye (it is shutting down); its sessions are dropped, and traffic to it
+  // starts a handshake again as with any peer without a session.
+  enum class State { kRequesting, kHandshaking, kConnected, kUnreachable, kRefused, kGone };
 
   Peer(Ipv4 vip, const PathPolicy& policy, spdlog::logger& log, std::uint64_t probe_seed)
       : vip(vip), paths(policy, log, probe_seed) {

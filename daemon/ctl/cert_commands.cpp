@@ -12,6 +12,7 @@
 #include "crypto/armor.hpp"
 #include "crypto/certificate.hpp"
 #include "crypto/keys.hpp"
+#include "crypto/revocation_list.hpp"
 #include "net/expected.hpp"
 
 namespace p2p::ctl {
@@ -58,20 +59,12 @@ std::optional<std::string> ensure_dir(const fs::path& dir, bool owner_only) {
   return std::nullopt;
 }
 
-// The issue record, CA_DIR/issued.txt: one line "NAME VIP/LEN FINGERPRINT" per certificate
-// issued, so a name or a virtual IP is never handed out twice (certificates of one network
-// may sit in many directories; the CA directory is the one place they all pass through).
-struct IssuedEntry {
-  std::string name;
-  Ipv4Prefix vip;
-  std::string fingerprint;
-};
-
 fs::path issued_path(const fs::path& ca_dir) {
   return ca_dir / "issued.txt";
 }
 
-// The record's entries; a missing file is an empty record (a CA older than the record).
+}  // namespace
+
 Expected<std::vector<IssuedEntry>, std::string> read_issued(const fs::path& ca_dir) {
   std::vector<IssuedEntry> out;
   std::error_code ec;
@@ -94,6 +87,8 @@ Expected<std::vector<IssuedEntry>, std::string> read_issued(const fs::path& ca_d
   }
   return out;
 }
+
+namespace {
 
 // Why `name` at `vip` cannot be issued, if it cannot: the prefix's network or broadcast
 // address, or a name or address the record already holds (a name only without --force, which
@@ -144,6 +139,25 @@ std::optional<std::string> record_issued(const fs::path& ca_dir, std::vector<Iss
   return std::nullopt;
 }
 
+// Signs `cert` valid from now (backdated a little) for `secs`, capped at the CA's own expiry
+// (with a note on ctx.err).
+Expected<Certificate, std::string> sign_from_now(Certificate cert, const CaCertificate& ca,
+                                                 const Ed25519KeyPair& ca_key, UnixTime secs,
+                                                 const fs::path& ca_dir, const Context& ctx) {
+  cert.not_before = std::max(ctx.now - kBackdate, ca.not_before);
+  cert.not_after = ctx.now + secs;
+  if (cert.not_after > ca.not_after) {
+    cert.not_after = ca.not_after;
+    ctx.err << "note: validity shortened to the CA's own expiry, " << format_utc(ca.not_after)
+            << "\n";
+  }
+  auto signed_cert = sign(std::move(cert), ca, ca_key);
+  if (!signed_cert)
+    return fail(signed_cert.error().message + " (" + quoted(ca_dir / "ca.key") + " vs " +
+                quoted(ca_dir / "ca.crt") + ")");
+  return std::move(*signed_cert);
+}
+
 std::string summary(const Certificate& c) {
   return "'" + c.name + "' (" + std::string(to_string(c.role)) + ", " + c.vip.to_string() + ")";
 }
@@ -182,6 +196,8 @@ int run_ca_init(const CaInitOptions& opt, const Context& ctx) {
 }
 
 int run_issue(const IssueOptions& opt, const Context& ctx) {
+  if (opt.renew) return run_renew(opt, ctx);
+  if (opt.ip.empty()) return report_error(ctx, "--ip is required (unless --renew)");
   // Validate every input before touching the CA key or the output directory.
   if (!valid_name(opt.name))
     return report_error(ctx, "--name '" + opt.name +
@@ -244,17 +260,8 @@ int run_issue(const IssueOptions& opt, const Context& ctx) {
   cert.vip6 = vip6;
   cert.role = *role;
   cert.groups.assign(groups.begin(), groups.end());
-  cert.not_before = std::max(ctx.now - kBackdate, ca->not_before);
-  cert.not_after = ctx.now + *secs;
-  if (cert.not_after > ca->not_after) {
-    cert.not_after = ca->not_after;
-    ctx.err << "note: validity shortened to the CA's own expiry, " << format_utc(ca->not_after)
-            << "\n";
-  }
-  auto signed_cert = sign(std::move(cert), *ca, *ca_key);
-  if (!signed_cert)
-    return report_error(ctx, signed_cert.error().message + " (" + quoted(opt.ca_dir / "ca.key") +
-                                 " vs " + quoted(opt.ca_dir / "ca.crt") + ")");
+  auto signed_cert = sign_from_now(std::move(cert), *ca, *ca_key, *secs, opt.ca_dir, ctx);
+  if (!signed_cert) return report_error(ctx, signed_cert.error());
 
   if (auto failed = ensure_dir(opt.out_dir, false)) return report_error(ctx, *failed);
   if (node_key) {
@@ -277,6 +284,46 @@ int run_issue(const IssueOptions& opt, const Context& ctx) {
   return kExitOk;
 }
 
+int run_renew(const IssueOptions& opt, const Context& ctx) {
+  auto secs = validity_seconds(opt.valid);
+  if (!secs) return report_error(ctx, "--valid '" + opt.valid + "': expected e.g. 365d or 12h");
+  const fs::path crt_path = opt.cert.empty() ? opt.out_dir / (opt.name + ".crt") : opt.cert;
+  auto old = load_certificate(crt_path);
+  if (!old) return report_error(ctx, quoted(crt_path) + ": " + old.error().message);
+  if (old->name != opt.name)
+    return report_error(
+        ctx, quoted(crt_path) + " is issued to '" + old->name + "', not '" + opt.name + "'");
+  auto ca = load_ca_certificate(opt.ca_dir / "ca.crt");
+  if (!ca) return report_error(ctx, ca.error().message);
+  if (auto ok = verify_ca(*ca, ctx.now); !ok)
+    return report_error(
+        ctx, "CA certificate " + quoted(opt.ca_dir / "ca.crt") + ": " + ok.error().message);
+  // Signed by this CA (checked as of its own start: an expired certificate may be renewed).
+  if (auto ok = verify(*old, *ca, std::max(old->not_before, ca->not_before), VerifyPolicy{}); !ok)
+    return report_error(ctx, quoted(crt_path) + ": " + ok.error().message);
+  auto ca_key = load_ed25519_private_key(opt.ca_dir / "ca.key");
+  if (!ca_key) return report_error(ctx, ca_key.error().message);
+  auto issued = read_issued(opt.ca_dir);
+  if (!issued) return report_error(ctx, issued.error());
+  // Its name is its own to renew; its address must still be nobody else's.
+  if (auto refused = check_unique(*issued, old->name, old->vip, true, issued_path(opt.ca_dir)))
+    return report_error(ctx, *refused);
+
+  Certificate cert = *old;
+  auto signed_cert = sign_from_now(std::move(cert), *ca, *ca_key, *secs, opt.ca_dir, ctx);
+  if (!signed_cert) return report_error(ctx, signed_cert.error());
+  if (auto ok = save_certificate(crt_path, *signed_cert, true); !ok)
+    return report_error(ctx, ok.error().message);
+  if (auto failed = record_issued(opt.ca_dir, std::move(*issued),
+                                  {signed_cert->name, signed_cert->vip, fingerprint(*signed_cert)}))
+    return report_error(ctx, *failed);
+  ctx.out << "renewed " << summary(*signed_cert) << ", valid until "
+          << format_utc(signed_cert->not_after) << " (was " << format_utc(old->not_after) << ")\n"
+          << "  " << crt_path.string() << "  certificate (same key; restart p2pvpnd to use it)\n"
+          << "  fingerprint " << fingerprint(*signed_cert) << "\n";
+  return kExitOk;
+}
+
 int run_cert_show(const fs::path& file, const Context& ctx) {
   auto text = read_armored_file(file, false);
   if (!text) return report_error(ctx, text.error().message);
@@ -286,6 +333,12 @@ int run_cert_show(const fs::path& file, const Context& ctx) {
     auto cert = certificate_from_armor(*text);
     if (!cert) return report_error(ctx, quoted(file) + ": " + cert.error().message);
     ctx.out << describe(*cert);
+    return kExitOk;
+  }
+  if (label == kRevocationListLabel) {
+    auto list = revocation_list_from_armor(*text);
+    if (!list) return report_error(ctx, quoted(file) + ": " + list.error().message);
+    ctx.out << describe(*list);
     return kExitOk;
   }
   if (label == kCaCertificateLabel) {
@@ -377,8 +430,8 @@ void add_cert_commands(CLI::App& app, const Context& ctx, int& exit_code) {
       "issue", "Issue a node certificate: OUTDIR/NAME.crt and, unless --pubkey, OUTDIR/NAME.key");
   issue_cmd->add_option("--ca", issue->ca_dir, "CA directory (ca.key, ca.crt)")->required();
   issue_cmd->add_option("--name", issue->name, "Node name")->required();
-  issue_cmd->add_option("--ip", issue->ip, "Virtual IPv4 with prefix, e.g. 10.77.0.2/24")
-      ->required();
+  issue_cmd->add_option("--ip", issue->ip,
+                        "Virtual IPv4 with prefix, e.g. 10.77.0.2/24 (required unless --renew)");
   issue_cmd->add_option("--ip6", issue->ip6, "Virtual IPv6 with prefix, e.g. fd00::2/64");
   issue_cmd->add_option("--role", issue->role, "node or coordinator")->capture_default_str();
   issue_cmd->add_option("--groups", issue->groups, "Comma-separated groups, e.g. a,b")
@@ -389,12 +442,19 @@ void add_cert_commands(CLI::App& app, const Context& ctx, int& exit_code) {
                         "Certify this X25519 public key instead of generating a key");
   issue_cmd->add_option("--out", issue->out_dir, "Output directory")->required();
   issue_cmd->add_flag("--force", issue->force, "Overwrite existing output files");
+  auto* renew_flag = issue_cmd->add_flag(
+      "--renew", issue->renew,
+      "Re-issue OUTDIR/NAME.crt (or --cert) for the same key, name and addresses with a new "
+      "--valid; no key is written");
+  issue_cmd->add_option("--cert", issue->cert, "With --renew: the certificate to renew")
+      ->needs(renew_flag);
   issue_cmd->callback([&ctx, &exit_code, issue] { exit_code = run_issue(*issue, ctx); });
 
-  auto* cert = app.add_subcommand("cert", "Inspect and check certificates");
+  auto* cert = app.add_subcommand("cert", "Inspect and check certificates (and revocation lists)");
   cert->require_subcommand(1);
   auto show_file = std::make_shared<fs::path>();
-  auto* show_cmd = cert->add_subcommand("show", "Print a certificate (node or CA)");
+  auto* show_cmd =
+      cert->add_subcommand("show", "Print a certificate (node or CA) or a revocation list");
   show_cmd->add_option("FILE", *show_file, "Certificate file")->required();
   show_cmd->callback([&ctx, &exit_code, show_file] { exit_code = run_cert_show(*show_file, ctx); });
   auto verify_opt = std::make_shared<VerifyOptions>();

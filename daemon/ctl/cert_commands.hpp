@@ -4,8 +4,11 @@
 //   issue        OUTDIR/NAME.crt signed by the CA in DIR, and OUTDIR/NAME.key unless --pubkey;
 //                recorded in DIR/issued.txt ("NAME VIP/LEN FINGERPRINT" per line): a virtual IP
 //                already issued to another name, the prefix's network or broadcast address,
-//                and (without --force, which re-issues) a name already issued are refused
-//   cert show    print a certificate (node or CA)
+//                and (without --force, which re-issues) a name already issued are refused;
+//                --renew re-issues OUTDIR/NAME.crt (or --cert) for the same key, name, virtual
+//                IPs, role and groups with a new validity (no key is written; the record's
+//                line for NAME gets the new fingerprint)
+//   cert show    print a certificate (node or CA) or a revocation list
 //   cert verify  check a certificate against ca.crt; exit 1 with the reason on failure
 //   key generate a node key pair without a certificate (for --pubkey on the admin's side)
 //   key public   print the public key of a private key file
@@ -20,6 +23,8 @@
 #include <vector>
 
 #include "daemon/ctl/command.hpp"
+#include "net/expected.hpp"
+#include "net/ip.hpp"
 
 namespace CLI {
 class App;
@@ -45,6 +50,8 @@ struct IssueOptions {
   std::filesystem::path pubkey;  // empty: generate NAME.key
   std::filesystem::path out_dir;
   bool force = false;
+  bool renew = false;
+  std::filesystem::path cert;  // --renew: the certificate to renew; empty = OUTDIR/NAME.crt
 };
 
 struct VerifyOptions {
@@ -58,8 +65,20 @@ struct KeyGenerateOptions {
   bool force = false;
 };
 
+// The issue record, CA_DIR/issued.txt: one line "NAME VIP/LEN FINGERPRINT" per certificate
+// issued, so a name or a virtual IP is never handed out twice (certificates of one network
+// may sit in many directories; the CA directory is the one place they all pass through).
+struct IssuedEntry {
+  std::string name;
+  Ipv4Prefix vip;
+  std::string fingerprint;
+};
+// The record's entries; a missing file is an empty record (a CA older than the record).
+Expected<std::vector<IssuedEntry>, std::string> read_issued(const std::filesystem::path& ca_dir);
+
 int run_ca_init(const CaInitOptions& opt, const Context& ctx);
 int run_issue(const IssueOptions& opt, const Context& ctx);
+int run_renew(const IssueOptions& opt, const Context& ctx);
 int run_cert_show(const std::filesystem::path& file, const Context& ctx);
 int run_cert_verify(const VerifyOptions& opt, const Context& ctx);
 int run_key_generate(const KeyGenerateOptions& opt, const Context& ctx);

@@ -43,6 +43,9 @@ Expected<std::string, std::string> render_coordinator_status(const json& status)
                        c.at("handshakes_refused").get<std::uint64_t>(),
                        c.at("malformed").get<std::uint64_t>(),
                        c.at("stun_answered").get<std::uint64_t>());
+    if (auto seq = status.find("revocation_sequence");
+        seq != status.end() && seq->get<std::uint64_t>() > 0)
+      out += fmt::format("revocation list {} in force\n", seq->get<std::uint64_t>());
     return out;
   } catch (const json::exception& e) {
     return fail(std::string("malformed coordinator status: ") + e.what());

@@ -40,6 +40,7 @@ struct DaemonError {
   enum class Kind { kUnreachable, kTimeout, kBadAnswer, kRefused };
   Kind kind;
   std::string message;
+  bool final = false;  // a refusal marked "final": asking again will not change it
 };
 
 // Closes the socket on every return path.
@@ -155,10 +156,12 @@ Expected<json, DaemonError> ask_daemon(const fs::path& socket, const json& reque
   // A refusal: {"ok": false, "error": "..."}.
   if (const auto ok = parsed.find("ok"); ok != parsed.end() && *ok == false) {
     const auto error = parsed.find("error");
+    const auto final = parsed.find("final");
     return fail(DaemonError{DaemonError::Kind::kRefused,
                             error != parsed.end() && error->is_string()
                                 ? error->get<std::string>()
-                                : std::string("p2pvpnd refused without a reason")});
+                                : std::string("p2pvpnd refused without a reason"),
+                            final != parsed.end() && *final == true});
   }
   return parsed;
 }
@@ -205,7 +208,7 @@ DaemonOptions merged(const GivenDaemonOptions& global, const GivenDaemonOptions&
 
 // Every command's daemon options, and the program's.
 struct AllDaemonOptions {
-  GivenDaemonOptions global, status, ping, netcheck;
+  GivenDaemonOptions global, status, ping, netcheck, reload;
 };
 
 void add_daemon_options(CLI::App& cmd, GivenDaemonOptions& given) {
@@ -281,6 +284,11 @@ int run_ping(const PingOptions& opt, const Context& ctx) {
       const auto kind = answer.error().kind;
       if (kind != DaemonError::Kind::kTimeout && kind != DaemonError::Kind::kRefused)
         return report_error(ctx, answer.error().message);
+      // No such peer, this node, the coordinator: no probe will ever be answered.
+      if (answer.error().final) {
+        report_error(ctx, answer.error().message);
+        return kExitFailure;
+      }
       ctx.out << fmt::format("no reply from {}: seq={} {}\n", opt.target, seq,
                              answer.error().message);
       ctx.out.flush();
@@ -298,6 +306,16 @@ int run_ping(const PingOptions& opt, const Context& ctx) {
   }
   print_ping_summary(opt, tally, ctx);
   return tally.rtts.empty() ? kExitFailure : kExitOk;
+}
+
+int run_reload(const ReloadOptions& opt, const Context& ctx) {
+  auto answer = ask(opt.daemon, {{"cmd", "reload"}}, ctx);
+  if (!answer) return answer.error();  // "error: FILE:LINE: key: ..." and exit 1
+  const auto summary = answer->find("summary");
+  if (summary == answer->end() || !summary->is_string())
+    return report_error(ctx, "the reload answer has no summary: " + answer->dump());
+  ctx.out << "reloaded: " << summary->get<std::string>() << '\n';
+  return kExitOk;
 }
 
 int run_netcheck(const NetcheckOptions& opt, const Context& ctx) {
@@ -384,6 +402,17 @@ void add_daemon_commands(CLI::App& app, const Context& ctx, int& exit_code) {
   netcheck_cmd->callback([&ctx, &exit_code, netcheck, given] {
     netcheck->daemon = merged(given->global, given->netcheck);
     exit_code = run_netcheck(*netcheck, ctx);
+  });
+
+  auto reload = std::make_shared<ReloadOptions>();
+  auto* reload_cmd = app.add_subcommand(
+      "reload",
+      "Make the running p2pvpnd (or coordinator, --socket) re-read its configuration, as "
+      "SIGHUP does; exit 1 if the file is invalid (the running configuration stays)");
+  add_daemon_options(*reload_cmd, given->reload);
+  reload_cmd->callback([&ctx, &exit_code, reload, given] {
+    reload->daemon = merged(given->global, given->reload);
+    exit_code = run_reload(*reload, ctx);
   });
 }
 

@@ -3,6 +3,8 @@
 //   status    this node and its peers: a table, or the status JSON with --json
 //   ping      probe a peer (by name or virtual IP) like ping(8): one line per probe, a summary
 //   netcheck  run NAT discovery now and print the report (or its JSON with --json)
+//   reload    re-read the daemon's (or, with --socket, the coordinator's) configuration file
+//             and print what was applied, what needs a restart, or why it was refused
 //
 // Protocol (contrib/doc/status-json.md): a unix stream socket; the client writes one JSON
 // request per line ({"cmd":"status"}, {"cmd":"ping","target":"laptop"}, {"cmd":"netcheck"})
@@ -55,11 +57,16 @@ struct NetcheckOptions {
   bool json = false;
 };
 
+struct ReloadOptions {
+  DaemonOptions daemon;
+};
+
 int run_status(const StatusOptions& opt, const Context& ctx);
+int run_reload(const ReloadOptions& opt, const Context& ctx);
 int run_ping(const PingOptions& opt, const Context& ctx);
 int run_netcheck(const NetcheckOptions& opt, const Context& ctx);
 
-// Adds "status", "ping" and "netcheck" to `app`, as add_cert_commands() does, and their
+// Adds "status", "ping", "netcheck" and "reload" to `app`, as add_cert_commands() does, and their
 // --socket, -c and --timeout to `app` itself too, so they may come before the command
 // (`p2pvpnctl -c mesh.yaml ping laptop`); the command's own win.
 void add_daemon_commands(CLI::App& app, const Context& ctx, int& exit_code);

@@ -7,6 +7,7 @@
 #include "daemon/ctl/cert_commands.hpp"
 #include "daemon/ctl/command.hpp"
 #include "daemon/ctl/daemon_commands.hpp"
+#include "daemon/ctl/revocation_commands.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"p2pvpnctl: manage a p2pvpn network (CA, certificates, keys) and query p2pvpnd",
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   int exit_code = p2p::ctl::kExitOk;
   p2p::ctl::add_cert_commands(app, ctx, exit_code);
   p2p::ctl::add_daemon_commands(app, ctx, exit_code);
+  p2p::ctl::add_revocation_commands(app, ctx, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

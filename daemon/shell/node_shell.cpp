@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 
+#include "config/reload.hpp"
+#include "crypto/armor.hpp"
 #include "daemon/status/node_metrics.hpp"
 #include "daemon/status/status_json.hpp"
 #include "net/asio/socket_address.hpp"
@@ -72,11 +74,26 @@ std::optional<std::variant<Ipv4, std::string>> target_of(const json& request) {
   return std::variant<Ipv4, std::string>(text);
 }
 
-// Why a ping or connect to `target` can never be answered, if so: this node itself, or an
-// address outside the mesh prefix. Such a target never reaches the Node (no peer row).
+// A refusal that asking again will not change ("final": p2pvpnctl ping stops at once).
+json final_refusal(const std::string& message) {
+  json out = refusal(message);
+  out["final"] = true;
+  return out;
+}
+
+// Why a ping or connect to `target` can never be answered, if so: this node itself, the
+// coordinator (its name or virtual IP), or an address outside the mesh prefix. Such a target
+// never reaches the Node (no peer row).
 std::optional<std::string> unreachable_target(const crypto::Certificate& self,
+                                              const std::optional<crypto::Certificate>& coordinator,
                                               const std::variant<Ipv4, std::string>& target) {
-  if (const auto* name = std::get_if<std::string>(&target)) {
+  const auto* name = std::get_if<std::string>(&target);
+  const auto* vip_given = std::get_if<Ipv4>(&target);
+  if (coordinator && ((name && *name == coordinator->name) ||
+                      (vip_given && *vip_given == coordinator->vip.address)))
+    return (name ? *name : vip_given->to_string()) + " is the coordinator (" + coordinator->name +
+           ", " + coordinator->vip.address.to_string() + "), not a peer: it carries no tunnel";
+  if (name) {
     if (*name == self.name) return *name + " is this node (" + self.vip.address.to_string() + ")";
     return std::nullopt;
   }
@@ -147,11 +164,13 @@ NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
             node_->set_nat(now, nat::summarize(report));
           },
           log_.nat) {
+  config_ = config;
   for (std::size_t i = 0; i < kBatch; ++i) {
     tun_slots_[i] = tun::PacketSlot{tun_pool_.packet(i), io::PacketPool::kPacketCapacity, 0};
   }
   node_ = std::make_unique<core::Node>(std::move(identity.identity), std::move(identity.ca),
                                        node_settings(config), *this, log_.node);
+  if (!config.revocation_list.empty()) revocation_file_.emplace(config.revocation_list);
   node_->set_stun_sink([this](Time now, const Endpoint& from, std::span<const std::uint8_t> d) {
     // Only feeds the run; a run this completes is finished in after_event(), outside the Node.
     discovery_.on_stun(now, from, d);
@@ -170,7 +189,9 @@ void NodeShell::start() {
   open_address_monitor();  // before reading the addresses, so no change slips in between
   local_endpoints_ = gather_local_endpoints();
   node_->set_local_endpoints(now, local_endpoints_);
+  (void)reload_revocation_list();
   node_->start(now);
+  log_certificate_lifetimes(now);
   discovery_.request(now, std::nullopt);
   after_event(now);
   wait_udp();
@@ -208,6 +229,27 @@ void NodeShell::stop() {
       tun_.oversize_drops());
 }
 
+json NodeShell::reload() {
+  auto plan = config::reload_file(config_, config::load_mesh_config);
+  if (!plan) {
+    log_.node->error("reload refused, the running configuration stays: {}", plan.error());
+    return refusal(plan.error());
+  }
+  for (const auto* log : {&log_.node, &log_.tun, &log_.ctl, &log_.nat})
+    config::set_log_level(**log, config_.log.level);
+  if (!stopped_) {
+    Time now = Clock::now();
+    node_->reconfigure(now, node_settings(config_));
+    after_event(now);
+    (void)reload_revocation_list();  // the signed list's file, read again (logs its outcome)
+  }
+  config::log_reload(*log_.node, config_.source, *plan);
+  return json{{"ok", true},
+              {"applied", plan->applied},
+              {"needs_restart", plan->needs_restart},
+              {"summary", plan->summary()}};
+}
+
 // ---------------------------------------------------------------------------------------
 // Effects
 
@@ -238,6 +280,13 @@ std::uint64_t NodeShell::unix_nanos() {
   auto since = std::chrono::system_clock::now().time_since_epoch();
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(since).count());
+}
+
+void NodeShell::revocation_list_accepted(std::span<const std::uint8_t> encoded) {
+  if (!revocation_file_) return;
+  auto ok = crypto::write_armored_file(
+      revocation_file_->path(), crypto::armor(crypto::kRevocationListLabel, encoded), 0644, true);
+  if (!ok) log_.node->warn("cannot keep the revocation list: {}", ok.error().message);
 }
 
 void NodeShell::public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) {
@@ -380,6 +429,7 @@ void NodeShell::housekeeping() {
   Time now = Clock::now();
   // Without netlink news, poll the addresses.
   if (!monitor_ && refresh_local_endpoints(now)) discovery_.on_network_changed(now);
+  log_certificate_lifetimes(now);
   after_event(now);
   housekeeping_timer_.expires_after(kHousekeeping);
   housekeeping_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -463,34 +513,39 @@ void NodeShell::on_control(const json& request, io::ControlServer::Respond respo
   } else if (cmd == "ping" || cmd == "connect") {
     auto target = target_of(request);
     if (!target) return respond(refusal("missing \"target\": a peer name or virtual IP"));
-    if (auto why = unreachable_target(node_->certificate(), *target)) return respond(refusal(*why));
+    if (auto why =
+            unreachable_target(node_->certificate(), node_->coordinator_certificate(), *target))
+      return respond(final_refusal(*why));
     if (cmd == "connect") {
       node_->connect(now, *target);
       respond(json{{"ok", true}});
     } else {
-      node_->ping(now, *target,
-                  [this, respond, target = *target](std::optional<Duration> rtt, std::string path) {
-                    if (rtt) {
-                      double ms = std::chrono::duration<double, std::milli>(*rtt).count();
-                      respond(json{{"ok", true}, {"rtt_ms", ms}, {"path", path}});
-                      return;
-                    }
-                    if (path == "not connected" && !stopped_) {
-                      // Start connecting (outside the Node's call), so that the next ping
-                      // finds a session.
-                      asio::post(io_, [this, target] {
-                        if (stopped_) return;
-                        Time t = Clock::now();
-                        node_->connect(t, target);
-                        after_event(t);
-                      });
-                      path += " (connecting now)";
-                    }
-                    respond(refusal(path));
-                  });
+      node_->ping(
+          now, *target,
+          [this, respond, target = *target](std::optional<Duration> rtt, std::string path) {
+            if (rtt) {
+              double ms = std::chrono::duration<double, std::milli>(*rtt).count();
+              respond(json{{"ok", true}, {"rtt_ms", ms}, {"path", path}});
+              return;
+            }
+            if (path == "not connected" && !stopped_) {
+              // Start connecting (outside the Node's call), so that the next ping
+              // finds a session.
+              asio::post(io_, [this, target] {
+                if (stopped_) return;
+                Time t = Clock::now();
+                node_->connect(t, target);
+                after_event(t);
+              });
+              path += " (connecting now)";
+            }
+            respond(path.starts_with(core::kUnknownPeer) ? final_refusal(path) : refusal(path));
+          });
     }
   } else if (cmd == "netcheck") {
     handle_netcheck(now, request, std::move(respond));
+  } else if (cmd == "reload") {
+    respond(reload());
   } else {
     respond(refusal("unknown command"));
   }

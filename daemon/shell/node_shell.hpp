@@ -23,7 +23,9 @@
 // goes to node.set_nat(), a netcheck's to the waiting control request. Its queue, joining and
 // "busy" refusals are the scheduler's.
 // Local endpoints (interface addresses + our UDP port, never the TUN's) are refreshed every
-// kHousekeeping.
+// kHousekeeping; then too, the certificates' lifetimes are checked: within 30 days of the end
+// of the node's certificate or the CA's a warning is logged at start and once a day, an
+// expired one an error at once (and in status).
 //
 // Control socket requests (one JSON object per line):
 //   {"cmd":"status"}                     -> status_to_json(node.status())
@@ -31,9 +33,16 @@
 //   {"cmd":"netcheck"}                   -> after a fresh discovery: {"ok":true,"report":{..}}
 //   {"cmd":"netcheck","server":"IP:PORT"} -> the same, against that STUN server
 //   {"cmd":"connect","target":NAME|VIP}  -> {"ok":true}
+//   {"cmd":"reload"}                     -> reload(): {"ok":true,"applied":[..],
+//                                           "needs_restart":[..]} | {"ok":false,"error":..}
 //   anything else                        -> {"ok":false,"error":"unknown command"}
 //
 // Metrics (mesh.yaml metrics.listen): GET /metrics -> render_node_metrics(node.status()).
+//
+// Revocation list (mesh.yaml revocation_list): read at start; every newer list the Node takes
+// (pushed by a coordinator) is written back there, so a restarted node keeps what it learnt
+// and cannot be rolled back. The file is not watched: coordinators distribute lists;
+// reload_revocation_list() reads it again (what a configuration reload calls).
 //
 // Threading: everything runs on the one thread that runs the io_context.
 #pragma once
@@ -51,6 +60,7 @@
 #include <vector>
 
 #include "config/mesh_config.hpp"
+#include "config/revocation_file.hpp"
 #include "config/startup.hpp"
 #include "daemon/core/network_settle.hpp"
 #include "daemon/core/node.hpp"
@@ -93,10 +103,19 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   // socket and the control socket (its file is removed). Idempotent. Pending handlers then
   // complete as cancelled, so the io_context runs out of work.
   void stop();
+  // Reads mesh.yaml again (SIGHUP, `p2pvpnctl reload`) and applies what may change while
+  // running (config/reload.hpp) without touching a session; an invalid file changes nothing.
+  // Logs and returns the outcome, as the control socket's answer.
+  nlohmann::json reload();
 
   const Endpoint& udp_endpoint() const { return udp_.local_endpoint(); }
   const std::string& tun_name() const { return tun_.name(); }
   core::NodeStatus status() const { return node_->status(Clock::now()); }
+
+  // Reads the configured revocation list file and hands it to the Node: true when taken,
+  // false when there is none or it is not newer than the list held; an error (logged) when
+  // it does not load or verify. No file configured: false.
+  Expected<bool, std::string> reload_revocation_list();
 
   // core::NodeEffects
   void send_udp(const Endpoint& to, std::span<const std::uint8_t> datagram) override;
@@ -104,6 +123,7 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   void fill_random(std::span<std::uint8_t> out) override;
   std::uint64_t unix_nanos() override;
   void public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) override;
+  void revocation_list_accepted(std::span<const std::uint8_t> encoded) override;
 
  private:
   NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
@@ -176,6 +196,12 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   std::uint64_t tun_write_drops_ = 0;
   Time last_warning_{};
   bool started_ = false, stopped_ = false;
+  std::optional<config::RevocationFile> revocation_file_;  // mesh.yaml revocation_list
+  config::MeshConfig config_;  // as running: what reload() compares the file with
+  // Certificate lifetimes: logged at start, daily, and at once when one expires.
+  void log_certificate_lifetimes(Time now);
+  std::optional<Time> lifetimes_logged_;
+  bool expiry_logged_ = false;
 };
 
 }  // namespace p2p::daemon

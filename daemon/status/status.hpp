@@ -105,6 +105,15 @@ struct PeerStatus {
   std::vector<PathStatus> candidates;
 };
 
+// One configured coordinator: what the node's link to it says (the "coordinator" fields of
+// NodeStatus describe the one relayed traffic goes through).
+struct CoordinatorStatus {
+  Endpoint endpoint;
+  std::string state;            // as NodeStatus::coordinator_state
+  std::optional<Duration> rtt;  // smoothed, from its Pings; none before the first answer
+  bool relay = false;           // relayed traffic goes through this one
+};
+
 struct NodeStatus {
   std::string name;
   Ipv4Prefix vip;
@@ -117,6 +126,16 @@ struct NodeStatus {
   DropCounters drops;
   PeerTableStatus peer_table;
   NodeCounters counters;
+  std::uint64_t revocation_sequence = 0;  // the CA-signed list taken (0: none)
+  std::size_t revoked = 0;  // fingerprints checked against: mesh.yaml's and the list's
+  // Lifetimes (crypto/cert_lifetime.hpp): when the node's own certificate and its CA's run
+  // out, and what to say about it (within 30 days, or expired).
+  struct Certificates {
+    std::string not_after, ca_not_after;  // "2026-12-12T00:00:00Z"
+    bool expired = false;                 // the node's own certificate or the CA's
+    std::vector<std::string> warnings;
+  } certificates;
+  std::vector<CoordinatorStatus> coordinators;  // every configured one, in mesh.yaml's order
 };
 
 }  // namespace p2p::core

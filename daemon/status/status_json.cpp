@@ -120,6 +120,21 @@ std::string nat_text(const json& nat) {
   return s;
 }
 
+// With more than one coordinator, each with its state and RTT (an older daemon has no array).
+std::string coordinators_line(const json& node) {
+  const auto it = node.find("coordinators");
+  if (it == node.end() || it->size() < 2) return "";
+  std::string s;
+  for (const auto& c : *it) {
+    const json& rtt = c.at("rtt_ms");
+    s += fmt::format("{}{} {}{}{}", s.empty() ? "coordinators: " : "; ",
+                     c.at("endpoint").get<std::string>(), c.at("state").get<std::string>(),
+                     rtt.is_null() ? "" : ", rtt " + format_rtt(rtt.get<double>()),
+                     c.at("relay").get<bool>() ? " (relay)" : "");
+  }
+  return s + "\n";
+}
+
 std::string node_line(const json& node) {
   const auto& coordinator = node.at("coordinator");
   std::string coord = coordinator.at("state").get<std::string>();
@@ -130,7 +145,23 @@ std::string node_line(const json& node) {
   const std::string length = slash == std::string::npos ? "" : mesh.substr(slash);
   return fmt::format("{} {}{}, public {}, NAT {}, coordinator {}\n",
                      node.at("name").get<std::string>(), node.at("vip").get<std::string>(), length,
-                     text_or_dash(node, "public_endpoint"), nat_text(node.at("nat")), coord);
+                     text_or_dash(node, "public_endpoint"), nat_text(node.at("nat")), coord) +
+         coordinators_line(node);
+}
+
+// "warning: certificate ... expires in 12 days ..." lines; none from a daemon before they were
+// reported.
+std::string certificate_lines(const json& node) {
+  const auto c = node.find("certificate");
+  if (c == node.end()) return {};
+  std::string out;
+  const bool expired = c->at("expired").get<bool>();
+  for (const auto& w : c->at("warnings")) {
+    const auto text = w.get<std::string>();
+    out += (expired && text.find(" expired ") != std::string::npos ? "ERROR: " : "warning: ") +
+           text + "\n";
+  }
+  return out;
 }
 
 std::vector<std::string> peer_row(const json& p) {
@@ -159,6 +190,15 @@ std::string drops_line(const json& drops) {
   return s.empty() ? s : s + "\n";
 }
 
+// "revocation list 7 (3 certificates revoked)\n"; nothing without a list (or from a daemon
+// older than the field).
+std::string revocation_line(const json& node) {
+  auto it = node.find("revocation_list");
+  if (it == node.end() || it->at("sequence").is_null()) return "";
+  return fmt::format("revocation list {} ({} certificates revoked)\n",
+                     it->at("sequence").get<std::uint64_t>(), it->at("revoked").get<std::size_t>());
+}
+
 }  // namespace
 
 json status_to_json(const core::NodeStatus& s) {
@@ -166,6 +206,12 @@ json status_to_json(const core::NodeStatus& s) {
   for (const auto& ep : s.local_endpoints) local.push_back(ep.to_string());
   json peers = json::array();
   for (const auto& p : s.peers) peers.push_back(peer_to_json(p));
+  json coordinators = json::array();
+  for (const auto& c : s.coordinators)
+    coordinators.push_back({{"endpoint", c.endpoint.to_string()},
+                            {"state", c.state},
+                            {"rtt_ms", milliseconds_or_null(c.rtt)},
+                            {"relay", c.relay}});
   const Ipv4Prefix mesh{s.vip.network(), s.vip.length};
   json node = {{"name", s.name},
                {"vip", s.vip.address.to_string()},
@@ -174,7 +220,16 @@ json status_to_json(const core::NodeStatus& s) {
                {"local_endpoints", std::move(local)},
                {"nat", nat_to_json(s.nat)},
                {"coordinator",
-                {{"endpoint", endpoint_or_null(s.coordinator)}, {"state", s.coordinator_state}}}};
+                {{"endpoint", endpoint_or_null(s.coordinator)}, {"state", s.coordinator_state}}},
+               {"coordinators", std::move(coordinators)},
+               {"certificate",
+                {{"not_after", s.certificates.not_after},
+                 {"ca_not_after", s.certificates.ca_not_after},
+                 {"expired", s.certificates.expired},
+                 {"warnings", s.certificates.warnings}}}};
+  node["revocation_list"] = {
+      {"sequence", s.revocation_sequence == 0 ? json(nullptr) : json(s.revocation_sequence)},
+      {"revoked", s.revoked}};
   return {{"version", kStatusVersion},
           {"node", std::move(node)},
           {"peers", std::move(peers)},
@@ -206,6 +261,7 @@ Expected<std::string, std::string> render_status(const json& status) {
       return fail(fmt::format("status version {} is not supported (this p2pvpnctl reads {})",
                               version, kStatusVersion));
     std::string out = node_line(status.at("node"));
+    out += certificate_lines(status.at("node"));
     const auto& peers = status.at("peers");
     if (peers.empty()) {
       out += "no peers\n";
@@ -217,6 +273,7 @@ Expected<std::string, std::string> render_status(const json& status) {
     }
     const std::string drops = drops_line(status.at("drops"));
     if (!drops.empty()) out += "\n" + drops;
+    out += revocation_line(status.at("node"));
     return out;
   } catch (const json::exception& e) {
     return fail(std::string("malformed status: ") + e.what());

@@ -7,12 +7,12 @@
 
 #include <utility>
 // Asio after <utility> (Boost 1.74).
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstdint>
 #include <functional>
@@ -80,7 +80,8 @@ class FdWatch {
 };
 
 // Runs `io` with `shell` started until SIGINT or SIGTERM, then stops the shell (which says
-// goodbye, closes its TUN and control socket) and returns. Shared by both binaries' main().
+// goodbye, closes its TUN and control socket) and returns. SIGHUP calls shell.reload() (which
+// logs what it applied or why it refused) and goes on. Shared by both binaries' main().
 template <class Shell>
 void run_until_signalled(boost::asio::io_context& io, Shell& shell, spdlog::logger& log) {
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -90,6 +91,15 @@ void run_until_signalled(boost::asio::io_context& io, Shell& shell, spdlog::logg
     shell.stop();
     io.stop();
   });
+  boost::asio::signal_set hangup(io, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_hangup =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        log.info("signal SIGHUP: reloading the configuration");
+        (void)shell.reload();
+        hangup.async_wait(on_hangup);
+      };
+  hangup.async_wait(on_hangup);
   shell.start();
   io.run();
 }

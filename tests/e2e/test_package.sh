@@ -76,6 +76,9 @@ main() {
   # The units verified against the host's systemd units (targets, slices), copied beside ours;
   # their man: references are the pages checked above (man(1) would look on the host).
   cp -rn /lib/systemd/system/. "$root/usr/lib/systemd/system/"
+  # ExecReload runs /bin/kill (procps, priority important: on every Debian install, not in
+  # this scratch root), taken from the host the same way.
+  mkdir -p "$root/bin" && cp -n /bin/kill "$root/bin/kill"
   systemd-analyze verify --man=no --root="$root" p2pvpn-coordinator.service p2pvpnd@alice.service \
     >"$LAB_DIR/logs/verify.log" 2>&1 || { cat "$LAB_DIR/logs/verify.log" >&2; fail "systemd-analyze verify"; }
   [ "$(unit_value p2pvpnd@.service CapabilityBoundingSet)" = CAP_NET_ADMIN ] || fail "daemon caps"

@@ -54,6 +54,9 @@ main() {
   wait_for 20 "carol's warning about 203.0.113.98:7400" \
     grep -q "warn.*no answer from server=203.0.113.98:7400" "$LAB_DIR/logs/carol.log" ||
     fail "carol logged no warning naming the silent coordinator"
+  # Log lines carry UTC with its zone.
+  grep -Eq '^\[[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\] \[[a-z]+\] \[warning\] .*no answer' \
+    "$LAB_DIR/logs/carol.log" || fail "carol's log lines are not stamped in UTC: $(head -3 "$LAB_DIR/logs/carol.log")"
   lab_exec carol timeout 10 "$P2P_CTL" status --socket "$LAB_DIR/nodes/carol/ctl.sock" |
     grep -q "NAT unknown (no answer to NAT discovery)" ||
     fail "carol's status: $(lab_exec carol "$P2P_CTL" status --socket "$LAB_DIR/nodes/carol/ctl.sock")"

@@ -34,7 +34,7 @@ FleetNode::FleetNode(CoordFleet& f, Endpoint seen, crypto::Identity id)
       identity(std::move(id)),
       log(f.node_log()),
       link(
-          identity, {CoordFleet::kCoordinator}, 25s,
+          identity, CoordFleet::kCoordinator, 0, 25s,
           [this](const crypto::Certificate& c) {
             return crypto::verify(c, fleet.ca().cert, CoordFleet::kUnixStart,
                                   crypto::VerifyPolicy{crypto::Role::coordinator, {}});

@@ -38,7 +38,7 @@ class FleetNode : public core::NodeEffects, public core::CoordinatorEvents {
   void on_registered(Time) override { ++registered; }
   void on_introduce(Time, const wire::Introduce& m) override { introductions.push_back(m); }
   void on_peer_unknown(Time, const wire::PeerUnknown& m) override { unknown.push_back(m); }
-  void on_relayed(Time, PacketView) override { ++relayed; }
+  void on_relayed(Time, const Endpoint&, PacketView) override { ++relayed; }
   void on_tcp_punch(Time, const wire::ControlMessage& m) override { punch_messages.push_back(m); }
   // A datagram from the coordinator.
   void receive(Time now, std::span<const std::uint8_t> d);

@@ -1,21 +1,24 @@
-// core::CoordinatorLink against the real coordinator core (coord::Coordinator), wired back to
-// back in one process on a virtual clock: the XX handshake and registration, re-registration
-// at the coordinator's interval, reconnecting after silence, failover to the next coordinator,
-// refusal and its retry, and the relay's wrapping.
+// core::CoordinatorSet and its CoordinatorLinks against the real coordinator core
+// (coord::Coordinator), wired back to back in one process on a virtual clock: the XX handshake
+// and registration, re-registration at the coordinator's interval, reconnecting after silence,
+// registering with several coordinators at once, the relay's choice by RTT and its failover,
+// detecting a restarted coordinator, merged lookups, refusal and its retry, the relay's wrapping.
 //
-// The wiring is instantaneous (zero latency): everything either side sends is delivered at
-// the same virtual instant, until nothing is left in flight. A coordinator can be silenced
-// (it neither receives nor answers). Every datagram is logged with its time for the asserts.
-#include "daemon/core/coordinator_link.hpp"
-
+// The wiring is instantaneous (zero latency) unless a coordinator is given a one-way `delay`:
+// everything else is delivered at the same virtual instant, until nothing is left in flight. A
+// coordinator can be silenced (it neither receives nor answers), made to drop its Pongs (as an
+// older coordinator that does not answer Pings), or restarted (a fresh core: every session
+// forgotten). Every datagram is logged with its time for the asserts.
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
 
 #include <memory>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "coordinator/core/coordinator.hpp"
+#include "daemon/core/coordinator_set.hpp"
 #include "net/packet.hpp"
 #include "tests/support/sim_net.hpp"
 
@@ -33,6 +36,8 @@ Ipv4 ip(const char* s) {
 }
 
 constexpr UnixTime kUnixStart = 1'800'000'000;
+// A Ping or Pong in its Data datagram: what tests tell apart from Registers by size.
+constexpr std::size_t kPingSize = wire::kDataHeaderSize + 5 + 16;
 const Time kT0 = Time{} + 1000s;
 
 std::shared_ptr<spdlog::logger> null_logger(const std::string& name) {
@@ -41,6 +46,7 @@ std::shared_ptr<spdlog::logger> null_logger(const std::string& name) {
 
 struct Datagram {
   Time at;
+  Time deliver;
   Endpoint from;
   Endpoint to;
   Bytes data;
@@ -62,9 +68,16 @@ class CoordHost : public coord::CoordinatorEffects {
   }
   std::uint64_t unix_nanos() override;
 
+  // A fresh core with the same settings: it has forgotten every node.
+  void restart(crypto::Identity id);
+
   Wire& net;
   Endpoint endpoint;
-  bool silent = false;  // neither receives nor sends
+  bool silent = false;      // neither receives nor sends
+  bool drop_pongs = false;  // answers no Ping (its Pongs are lost)
+  Duration delay{};         // one way, each direction
+  const crypto::CaCertificate& ca;
+  coord::CoordinatorSettings settings;
   std::unique_ptr<coord::Coordinator> core;
 
  private:
@@ -86,10 +99,11 @@ class NodeHost : public NodeEffects, public CoordinatorEvents {
   std::uint64_t unix_nanos() override;
   // CoordinatorEvents
   void on_registered(Time) override { ++registered_events; }
-  void on_introduce(Time, const wire::Introduce&) override {}
-  void on_peer_unknown(Time, const wire::PeerUnknown&) override {}
-  void on_relayed(Time, PacketView d) override {
+  void on_introduce(Time, const wire::Introduce& m) override { introduced.push_back(m); }
+  void on_peer_unknown(Time, const wire::PeerUnknown& m) override { unknown.push_back(m); }
+  void on_relayed(Time, const Endpoint& via, PacketView d) override {
     relayed.emplace_back(d.span().begin(), d.span().end());
+    relayed_via.push_back(via);
   }
   // What the Node does with a datagram from the coordinator's endpoint.
   void receive(Time now, Bytes d);
@@ -101,10 +115,13 @@ class NodeHost : public NodeEffects, public CoordinatorEvents {
   std::shared_ptr<spdlog::logger> log = null_logger("link");
   DropCounters drops;
   SessionTable table{*this};
-  CoordinatorLink link;
+  CoordinatorSet link;
   int registered_events = 0;
   std::vector<Bytes> relayed;
   coord::ConnectionId tcp = 0;  // non-zero: the node reaches the coordinator over TCP
+  std::vector<Endpoint> relayed_via;
+  std::vector<wire::Introduce> introduced;
+  std::vector<wire::PeerUnknown> unknown;
 
  private:
   std::mt19937_64 rng_{7};
@@ -120,16 +137,23 @@ class Wire {
 
   void send(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d,
             coord::ConnectionId tcp = 0) {
-    log.push_back({now, from, to, Bytes(d.begin(), d.end()), tcp});
+    Duration delay{};
+    for (auto& c : coords) {
+      if (c->endpoint == from || c->endpoint == to) delay += c->delay;
+    }
+    log.push_back({now, now + delay, from, to, Bytes(d.begin(), d.end()), tcp});
     in_flight_.push_back(log.back());
   }
 
-  // Delivers everything in flight (and what that provokes) at `now`.
+  // Delivers everything in flight due at `now` (and what that provokes).
   void pump() {
-    for (int guard = 0; !in_flight_.empty(); ++guard) {
+    for (int guard = 0;; ++guard) {
       ASSERT_LT(guard, 10000) << "ping-pong at one instant";
-      Datagram d = std::move(in_flight_.front());
-      in_flight_.erase(in_flight_.begin());
+      auto due = std::find_if(in_flight_.begin(), in_flight_.end(),
+                              [&](const Datagram& x) { return x.deliver <= now; });
+      if (due == in_flight_.end()) break;
+      Datagram d = std::move(*due);
+      in_flight_.erase(due);
       for (auto& c : coords) {
         if (c->endpoint == d.to && !c->silent) {
           Bytes buf(kHeadroom + d.data.size() + kTailroom);
@@ -155,6 +179,7 @@ class Wire {
       Time next = Time::max();
       for (auto& n : nodes) next = std::min(next, n->link.deadline());
       for (auto& c : coords) next = std::min(next, c->core->next_deadline());
+      for (auto& d : in_flight_) next = std::min(next, d.deliver);
       if (next > until) break;
       now = std::max(now, next);
       for (auto& n : nodes) {
@@ -178,6 +203,15 @@ class Wire {
     return out;
   }
 
+  // Data datagrams to `to` larger than a Ping (Registers, requests, relayed) since `since`.
+  std::vector<Datagram> registers(const Endpoint& to, Time since) const {
+    std::vector<Datagram> out;
+    for (const auto& d : sent(to, wire::DatagramKind::kData, since)) {
+      if (d.data.size() > kPingSize) out.push_back(d);
+    }
+    return out;
+  }
+
   UnixTime unix_now() const {
     return kUnixStart + std::chrono::duration_cast<std::chrono::seconds>(now - kT0).count();
   }
@@ -186,14 +220,20 @@ class Wire {
   std::vector<Datagram> in_flight_;
 };
 
-CoordHost::CoordHost(Wire& w, Endpoint at, crypto::Identity id, const crypto::CaCertificate& ca,
-                     coord::CoordinatorSettings settings)
-    : net(w), endpoint(at) {
-  core = std::make_unique<coord::Coordinator>(std::move(id), ca, std::move(settings), std::nullopt,
-                                              *this, null_logger("coordinator"));
+CoordHost::CoordHost(Wire& w, Endpoint at, crypto::Identity id, const crypto::CaCertificate& ca_,
+                     coord::CoordinatorSettings s)
+    : net(w), endpoint(at), ca(ca_), settings(std::move(s)) {
+  restart(std::move(id));
+}
+
+void CoordHost::restart(crypto::Identity id) {
+  core = std::make_unique<coord::Coordinator>(std::move(id), ca, settings, std::nullopt, *this,
+                                              null_logger("coordinator"));
 }
 
 void CoordHost::send_udp(coord::ServerSocket, const Endpoint& to, std::span<const std::uint8_t> d) {
+  // A Pong is the only 37-byte Data a coordinator sends (16 header + 5 + 16 tag).
+  if (drop_pongs && wire::classify(d) == wire::DatagramKind::kData && d.size() == kPingSize) return;
   if (!silent) net.send(endpoint, to, d);
 }
 
@@ -236,8 +276,8 @@ void NodeHost::receive(Time now, Bytes d) {
   switch (wire::classify(d)) {
     case wire::DatagramKind::kHandshakeResp: {
       auto r = wire::parse_handshake_resp(d);
-      if (r && table.find(r->receiver_index) == SessionOwner{true, 0})
-        link.on_handshake_resp(now, *r);
+      auto owner = r ? table.find(r->receiver_index) : std::nullopt;
+      if (owner && owner->coordinator) link.on_handshake_resp(now, *r);
       break;
     }
     case wire::DatagramKind::kData: {
@@ -245,7 +285,8 @@ void NodeHost::receive(Time now, Bytes d) {
       std::copy(d.begin(), d.end(), buf.begin() + kHeadroom);
       PacketView v(buf.data(), buf.size(), kHeadroom, d.size());
       auto h = wire::parse_data(v.span());
-      if (!h || table.find(h->receiver_index) != SessionOwner{true, 0}) break;
+      auto owner = h ? table.find(h->receiver_index) : std::nullopt;
+      if (!owner || !owner->coordinator) break;
       link.on_data(now, *h, v.sub(wire::kDataHeaderSize, v.size() - wire::kDataHeaderSize));
       break;
     }
@@ -285,6 +326,21 @@ class CoordinatorLinkTest : public ::testing::Test {
     net.nodes.push_back(
         std::make_unique<NodeHost>(net, seen_as, std::move(id), ca.cert, std::move(coordinators)));
     return *net.nodes.back();
+  }
+  // Coordinators A and B (one-way delays da, db) and nodes n1, n2 listing both, started at
+  // kT0 and run for `run`.
+  std::tuple<CoordHost&, CoordHost&, NodeHost&, NodeHost&> two_by_two(Duration da, Duration db,
+                                                                      Duration run) {
+    auto& a = coordinator(kCoordA, "coord-a");
+    auto& b = coordinator(kCoordB, "coord-b");
+    a.delay = da;
+    b.delay = db;
+    auto& n1 = node(kNode1, "n1", "10.77.0.2/24", {kCoordA, kCoordB});
+    auto& n2 = node(kNode2, "n2", "10.77.0.3/24", {kCoordA, kCoordB});
+    n1.link.start(kT0);
+    n2.link.start(kT0);
+    net.run_until(kT0 + run);
+    return {a, b, n1, n2};
   }
   std::string trace() const {
     std::string s;
@@ -340,7 +396,7 @@ TEST_F(CoordinatorLinkTest, ReRegistersAtTheInterval) {
   ASSERT_TRUE(n.link.registered());
   const Time registered_at = net.now;
   net.run_until(registered_at + 35s);
-  auto registers = net.sent(kCoordA, wire::DatagramKind::kData, registered_at + 1ns);
+  auto registers = net.registers(kCoordA, registered_at + 1ns);
   ASSERT_EQ(registers.size(), 3u) << trace();
   for (int i = 0; i < 3; ++i) EXPECT_EQ(registers[i].at, registered_at + (i + 1) * 10s) << i;
   EXPECT_EQ(n.registered_events, 4);
@@ -356,7 +412,7 @@ TEST_F(CoordinatorLinkTest, IntervalIsCappedByTheKeepalive) {
   net.pump();
   const Time registered_at = net.now;
   net.run_until(registered_at + 30s);
-  auto registers = net.sent(kCoordA, wire::DatagramKind::kData, registered_at + 1ns);
+  auto registers = net.registers(kCoordA, registered_at + 1ns);
   ASSERT_EQ(registers.size(), 1u);
   EXPECT_EQ(registers[0].at, registered_at + 25s);
 }
@@ -380,9 +436,11 @@ TEST_F(CoordinatorLinkTest, NoAnswerIsSaidAfterThreeHandshakes) {
   EXPECT_EQ(n.link.state_text(), "registered");
 }
 
-// Three intervals without a word from the coordinator: the link no longer says registered.
+// Three intervals without a word from a coordinator that answers no Ping (an older one): the
+// link no longer says registered.
 TEST_F(CoordinatorLinkTest, SilentCoordinatorIsNoLongerRegisteredAfterThreeIntervals) {
   auto& c = coordinator(kCoordA);
+  c.drop_pongs = true;
   auto& n = node(kNode1, "n1", "10.77.0.2/24");
   n.link.start(net.now);
   net.pump();
@@ -395,12 +453,13 @@ TEST_F(CoordinatorLinkTest, SilentCoordinatorIsNoLongerRegisteredAfterThreeInter
   EXPECT_EQ(n.link.state_text(), "connecting");
 }
 
-// The coordinator goes silent: Registers go unanswered, and after three intervals without a
-// word the link starts a new handshake.
+// A coordinator that answers no Ping goes silent: Registers go unanswered, and after three
+// intervals without a word the link starts a new handshake.
 // (Before, the old session stayed current and the first new initiation left only at its rekey
 // time, 120 s after it was made: a restarted coordinator left its nodes unregistered that long.)
 TEST_F(CoordinatorLinkTest, SilentCoordinatorIsReconnectedAfterThreeIntervals) {
   auto& c = coordinator(kCoordA);
+  c.drop_pongs = true;
   auto& n = node(kNode1, "n1", "10.77.0.2/24");
   n.link.start(net.now);
   net.pump();
@@ -420,28 +479,6 @@ TEST_F(CoordinatorLinkTest, SilentCoordinatorIsReconnectedAfterThreeIntervals) {
   c.silent = false;
   net.run_until(net.now + 10s);
   EXPECT_TRUE(n.link.registered()) << trace();
-}
-
-// The first coordinator never answers: the handshake is retried every 5 s, and after
-// kCoordinatorFailover (3) unanswered attempts the link moves to the second one.
-TEST_F(CoordinatorLinkTest, FailsOverToTheSecondCoordinatorAfterThreeUnansweredHandshakes) {
-  coordinator(kCoordB, "coord-b");  // nobody listens at kCoordA
-  auto& n = node(kNode1, "n1", "10.77.0.2/24", {kCoordA, kCoordB});
-  n.link.start(kT0);
-  net.run_until(kT0 + 30s);
-  auto to_a = net.sent(kCoordA, wire::DatagramKind::kHandshakeInit);
-  ASSERT_EQ(to_a.size(), 3u) << trace();
-  EXPECT_EQ(to_a[0].at, kT0);
-  EXPECT_EQ(to_a[1].at, kT0 + 5s);
-  EXPECT_EQ(to_a[2].at, kT0 + 10s);
-  auto to_b = net.sent(kCoordB, wire::DatagramKind::kHandshakeInit);
-  ASSERT_EQ(to_b.size(), 1u);
-  EXPECT_EQ(to_b[0].at, kT0 + 15s);
-  EXPECT_TRUE(n.link.registered());
-  EXPECT_EQ(n.link.endpoint(), kCoordB);
-  EXPECT_EQ(net.coords[0]->core->status(net.now).nodes.size(), 1u);
-  // The abandoned attempts gave their indices back: only the session's remains.
-  EXPECT_EQ(n.table.size(), 1u);
 }
 
 // A revoked certificate: the coordinator refuses on an encrypted channel, the link says
@@ -578,6 +615,188 @@ TEST_F(CoordinatorLinkTest, SendRelayedWithoutASessionFails) {
   PacketView v(buf.data(), buf.size(), kHeadroom, 8);
   EXPECT_FALSE(n.link.send_relayed(net.now, ip("10.77.0.3"), v));
   EXPECT_TRUE(net.log.empty());
+}
+
+// ---- Several coordinators
+
+// Sends a small opaque datagram from `from` to `to_vip` through `from`'s relay; true if sent.
+bool relay_one(Wire& net, NodeHost& from, Ipv4 to_vip) {
+  Bytes buf(kHeadroom + 32 + kTailroom, 0x84);
+  return from.link.send_relayed(net.now, to_vip, PacketView(buf.data(), buf.size(), kHeadroom, 32));
+}
+
+// A node registers with every coordinator at once, one session each.
+TEST_F(CoordinatorLinkTest, RegistersWithEveryCoordinatorAtOnce) {
+  coordinator(kCoordA, "coord-a");
+  coordinator(kCoordB, "coord-b");
+  auto& n = node(kNode1, "n1", "10.77.0.2/24", {kCoordA, kCoordB});
+  n.link.start(kT0);
+  EXPECT_EQ(net.sent(kCoordA, wire::DatagramKind::kHandshakeInit).size(), 1u);
+  EXPECT_EQ(net.sent(kCoordB, wire::DatagramKind::kHandshakeInit).size(), 1u);
+  net.run_until(kT0 + 1s);
+  EXPECT_EQ(net.coords[0]->core->status(net.now).nodes.size(), 1u);
+  EXPECT_EQ(net.coords[1]->core->status(net.now).nodes.size(), 1u);
+  auto st = n.link.status();
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[0].endpoint, kCoordA);
+  EXPECT_EQ(st[1].endpoint, kCoordB);
+  for (const auto& c : st) {
+    EXPECT_EQ(c.state, "registered");
+    EXPECT_TRUE(c.rtt.has_value());  // the first Ping leaves at registration
+  }
+  EXPECT_EQ(st[0].relay + st[1].relay, 1);
+  EXPECT_EQ(n.table.size(), 2u);  // two sessions, one index each
+}
+
+// Two nodes that list the same coordinators find each other whichever is up; a lookup asked of
+// both is answered once (the first Introduce), and "unknown" only once both have said so.
+TEST_F(CoordinatorLinkTest, NodesFindEachOtherWhicheverCoordinatorIsUp) {
+  auto& a = coordinator(kCoordA, "coord-a");
+  auto& b = coordinator(kCoordB, "coord-b");
+  a.silent = true;
+  auto& n1 = node(kNode1, "n1", "10.77.0.2/24", {kCoordA, kCoordB});
+  auto& n2 = node(kNode2, "n2", "10.77.0.3/24", {kCoordA, kCoordB});
+  n1.link.start(kT0);
+  n2.link.start(kT0);
+  net.run_until(kT0 + 1s);
+  ASSERT_TRUE(n1.link.registered() && n2.link.registered());
+  EXPECT_EQ(n1.link.endpoint(), kCoordB);
+  ASSERT_TRUE(n1.link.send(net.now, wire::PeerRequest{1, ip("10.77.0.3")}));
+  net.run_until(net.now + 1s);
+  ASSERT_EQ(n1.introduced.size(), 1u) << trace();
+  // B goes, A comes: the nodes register with A within its handshake retry (5 s).
+  b.silent = true;
+  a.silent = false;
+  net.run_until(net.now + 6s);
+  auto st = n1.link.status();
+  EXPECT_EQ(st[0].state, "registered");
+  EXPECT_NE(st[1].state, "registered");  // lost: it answered Pings before and now none
+  EXPECT_EQ(n1.link.endpoint(), kCoordA);
+  ASSERT_TRUE(n1.link.send(net.now, wire::PeerRequest{2, ip("10.77.0.3")}));
+  net.run_until(net.now + 1s);
+  ASSERT_EQ(n1.introduced.size(), 2u);
+  // Both up: asked of both, introduced once.
+  b.silent = false;
+  net.run_until(net.now + 6s);
+  ASSERT_EQ(n1.link.status()[1].state, "registered");
+  ASSERT_TRUE(n1.link.send(net.now, wire::PeerRequest{3, ip("10.77.0.3")}));
+  net.run_until(net.now + 1s);
+  EXPECT_EQ(n1.introduced.size(), 3u);
+  EXPECT_EQ(n2.introduced.size(), 4u);  // unsolicited ones (request 0) are each passed on
+  // An address neither knows: one PeerUnknown, after both answered.
+  ASSERT_TRUE(n1.link.send(net.now, wire::PeerRequest{4, ip("10.77.0.9")}));
+  net.run_until(net.now + 1s);
+  ASSERT_EQ(n1.unknown.size(), 1u);
+  EXPECT_EQ(n1.unknown[0].request_id, 4u);
+}
+
+// The relay is the coordinator with the lowest measured RTT; relayed datagrams go through it.
+TEST_F(CoordinatorLinkTest, RelaysThroughTheCoordinatorWithTheLowestRtt) {
+  auto [a, b, n1, n2] = two_by_two(20ms, 5ms, 7s);
+  ASSERT_NE(n1.link.relay(), nullptr);
+  EXPECT_EQ(n1.link.relay()->endpoint(), kCoordB) << trace();
+  EXPECT_EQ(*n1.link.relay()->rtt(), 10ms);
+  EXPECT_EQ(*n1.link.status()[0].rtt, 40ms);
+  EXPECT_TRUE(n1.link.status()[1].relay);
+  ASSERT_TRUE(relay_one(net, n1, ip("10.77.0.3")));
+  net.run_until(net.now + 100ms);
+  ASSERT_EQ(n2.relayed_via.size(), 1u);
+  EXPECT_EQ(n2.relayed_via[0], kCoordB);
+  // B slows down past A (by more than the margin): the relay moves to A.
+  b.delay = 50ms;
+  net.run_until(net.now + 60s);
+  EXPECT_EQ(n1.link.relay()->endpoint(), kCoordA);
+}
+
+// The relay coordinator dies: the relay moves to the other within one Ping interval and
+// timeout (3 s + 1 s), and relayed traffic flows through it.
+TEST_F(CoordinatorLinkTest, RelayFailsOverWithinSecondsWhenItsCoordinatorDies) {
+  auto [a, b, n1, n2] = two_by_two(10ms, 1ms, 10s);
+  ASSERT_EQ(n1.link.relay()->endpoint(), kCoordB);
+  const Time died = net.now;
+  b.silent = true;
+  Time switched = Time::max();
+  while (net.now < died + 10s) {
+    net.run_until(net.now + 100ms);
+    if (n1.link.relay() && n1.link.relay()->endpoint() == kCoordA &&
+        n2.link.relay()->endpoint() == kCoordA) {
+      switched = net.now;
+      break;
+    }
+  }
+  ASSERT_NE(switched, Time::max()) << trace();
+  EXPECT_LE(switched - died, 4100ms);
+  std::printf("relay failover after the relay coordinator died: %.1f s (virtual)\n",
+              std::chrono::duration<double>(switched - died).count());
+  ASSERT_TRUE(relay_one(net, n1, ip("10.77.0.3")));
+  net.run_until(net.now + 100ms);
+  ASSERT_EQ(n2.relayed_via.size(), 1u);
+  EXPECT_EQ(n2.relayed_via[0], kCoordA);
+  // Every coordinator gone: no relay, and the link says so; one back: registered again.
+  a.silent = true;
+  net.run_until(net.now + 8s);
+  EXPECT_FALSE(n1.link.registered());
+  EXPECT_EQ(n1.link.relay(), nullptr);
+  EXPECT_FALSE(relay_one(net, n1, ip("10.77.0.3")));
+  b.silent = false;
+  net.run_until(net.now + 6s);
+  EXPECT_TRUE(n1.link.registered());
+  ASSERT_NE(n1.link.relay(), nullptr);
+  EXPECT_EQ(n1.link.relay()->endpoint(), kCoordB);
+}
+
+// A coordinator restarted in 1.5 s has forgotten every session. Its nodes notice within a few
+// seconds (three Pings unanswered), handshake again, and relayed traffic flows again well
+// within 10 s of its return (it took ~77 s when only 75 s of silence was noticed).
+TEST_F(CoordinatorLinkTest, RestartedCoordinatorIsNoticedAndRelaysAgainWithinSeconds) {
+  auto& c = coordinator(kCoordA);
+  c.delay = 2ms;
+  auto& n1 = node(kNode1, "n1", "10.77.0.2/24");
+  auto& n2 = node(kNode2, "n2", "10.77.0.3/24");
+  n1.link.start(kT0);
+  n2.link.start(kT0);
+  net.run_until(kT0 + 10s + 500ms);  // mid-way between two Pings
+  ASSERT_TRUE(n1.link.registered() && n2.link.registered());
+  c.silent = true;
+  net.run_until(net.now + 1500ms);
+  c.restart(ca.issue("coord", "10.77.0.1/24", crypto::Role::coordinator));
+  c.silent = false;
+  const Time back = net.now;
+  Time flows = Time::max();
+  while (net.now < back + 20s) {
+    const std::size_t before = n2.relayed.size();
+    if (relay_one(net, n1, ip("10.77.0.3"))) {
+      net.run_until(net.now + 10ms);
+      if (n2.relayed.size() > before) {
+        flows = net.now;
+        break;
+      }
+    }
+    net.run_until(net.now + 100ms);
+  }
+  ASSERT_NE(flows, Time::max()) << trace();
+  EXPECT_LE(flows - back, 10s);
+  EXPECT_LE(flows - back, 5s);  // 3 s Ping interval + 3 x 1 s misses - 1.5 s down, + RTTs
+  std::printf("relayed traffic flows again %.1f s (virtual) after a 1.5 s restart\n",
+              std::chrono::duration<double>(flows - back).count());
+}
+
+// Registered, a node Pings every 3 s; each Ping gets one Pong of the same size (the cost per
+// node at the coordinator: one 37-byte datagram each way every 3 s, no state).
+TEST_F(CoordinatorLinkTest, PingsEveryThreeSecondsAnsweredOneForOne) {
+  coordinator(kCoordA);
+  auto& n = node(kNode1, "n1", "10.77.0.2/24");
+  n.link.start(kT0);
+  net.run_until(kT0 + 31s);
+  // Registered at kT0: Pings at 0, 3, ..., 30 s: 11 of them, each answered by one Pong.
+  std::size_t pings = 0, pongs = 0;
+  for (const auto& d : net.log) {
+    if (d.kind() != wire::DatagramKind::kData || d.data.size() != kPingSize) continue;
+    (d.to == kCoordA ? pings : pongs) += 1;
+  }
+  EXPECT_EQ(pings, 11u);
+  EXPECT_EQ(pongs, 11u);
+  EXPECT_TRUE(n.link.relay()->healthy());
 }
 
 }  // namespace

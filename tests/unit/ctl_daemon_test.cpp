@@ -545,5 +545,27 @@ TEST_F(CtlDaemon, StatusOfACoordinator) {
   EXPECT_CONTAINS(r.err, "malformed coordinator status");
 }
 
+// A refusal marked "final" (no such peer, this node, the coordinator): ping stops at once.
+TEST_F(CtlDaemon, PingStopsAtAFinalRefusal) {
+  serve_line(
+      R"({"ok":false,"error":"unknown peer ghost: no such node is registered","final":true})");
+  const Result r = ask("ping", {"ghost", "--count", "3", "--interval", "0"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_CONTAINS(r.err, "error: unknown peer ghost: no such node is registered\n");
+  EXPECT_EQ(r.out.find("seq=2"), std::string::npos) << r.out;
+}
+
+TEST_F(CtlDaemon, ReloadPrintsWhatWasAppliedOrWhyNot) {
+  serve_line(R"({"ok":true,"applied":["log"],"needs_restart":["listen"],)"
+             R"("summary":"applied: log; needs restart (ignored): listen"})");
+  Result r = ask("reload");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "reloaded: applied: log; needs restart (ignored): listen\n");
+  serve_line(R"({"ok":false,"error":"/etc/p2pvpn/mesh.yaml:7:15: log.level: expected one of"})");
+  r = ask("reload");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_CONTAINS(r.err, "/etc/p2pvpn/mesh.yaml:7:15: log.level");
+}
+
 }  // namespace
 }  // namespace p2p::daemon

@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "crypto/certificate.hpp"
 #include "crypto/keys.hpp"
 #include "tests/support/spawn.hpp"
@@ -335,6 +338,38 @@ TEST_F(Ctl, IssueNamesTheKeyAfterTheRole) {
   EXPECT_EQ(r.out.find("node private key"), std::string::npos) << r.out;
   r = ok({"issue", "--ca", "ca", "--name", "alice", "--ip", "10.77.0.2/24", "--out", "."});
   EXPECT_CONTAINS(r.out, "node private key: copy it to that node only");
+}
+
+// issue --renew: the same key, name and address under a new validity, even once expired;
+// the record keeps one line for the name, with the new fingerprint.
+TEST_F(Ctl, RenewKeepsTheKeyAndNameWithANewValidity) {
+  make_ca();
+  ok({"issue", "--ca", "ca", "--name", "alice", "--ip", "10.77.0.2/24", "--valid", "0s", "--out",
+      "out"});
+  auto before = load_certificate(dir_ / "out" / "alice.crt");
+  ASSERT_TRUE(before);
+  Result r =
+      ok({"issue", "--ca", "ca", "--name", "alice", "--renew", "--valid", "20d", "--out", "out"});
+  EXPECT_CONTAINS(r.out, "renewed 'alice' (node, 10.77.0.2/24)");
+  auto after = load_certificate(dir_ / "out" / "alice.crt");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->public_key, before->public_key);
+  EXPECT_EQ(after->vip, before->vip);
+  EXPECT_GT(after->not_after, before->not_after + 19 * 86400);
+  ok({"cert", "verify", "--ca", "ca/ca.crt", "out/alice.crt"});
+  std::ifstream record(dir_ / "ca" / "issued.txt");
+  std::string text((std::istreambuf_iterator<char>(record)), std::istreambuf_iterator<char>());
+  EXPECT_CONTAINS(text, "alice 10.77.0.2/24 " + fingerprint(*after));
+  EXPECT_EQ(text.find(fingerprint(*before)), std::string::npos);
+
+  // Another name's certificate, and issue without --ip, are refused.
+  Result bad = ctl({"issue", "--ca", "ca", "--name", "bob", "--renew", "--cert", "out/alice.crt",
+                    "--out", "out"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_CONTAINS(bad.err, "is issued to 'alice', not 'bob'");
+  bad = ctl({"issue", "--ca", "ca", "--name", "carol", "--out", "out"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_CONTAINS(bad.err, "--ip is required");
 }
 
 }  // namespace

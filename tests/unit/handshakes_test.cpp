@@ -32,7 +32,7 @@ struct FakeEffects final : NodeEffects {
 
 // One side: its identity, session table and handshakes, and the peer record of the other side.
 struct Side {
-  Side(const sim::TestCa& ca, crypto::Identity id)
+  Side(const sim::TestCa& ca, crypto::Identity id, std::size_t replay_memory = 8192)
       : identity(std::move(id)),
         ca_cert(ca.cert),
         table(fx),
@@ -42,7 +42,7 @@ struct Side {
               return crypto::verify(c, ca_cert, kUnixNow,
                                     crypto::VerifyPolicy{crypto::Role::node, {}});
             },
-            table, fx) {}
+            table, fx, replay_memory) {}
 
   Peer& peer_of(const Side& other) {
     if (!peer) {
@@ -268,6 +268,42 @@ TEST_F(PeerHandshakesTest, ReissuedCertificateReplayDoesNotReplaceTheSession) {
   auto r2 = bob.handshakes.create_response(t0 + 3s, p, *again, resp_bytes);
   ASSERT_FALSE(r2);
   EXPECT_EQ(r2.error(), PeerHandshakes::Refusal::kReplay);
+  EXPECT_EQ(p.sessions.current->local_index, live);
+}
+
+// The replay memory is bounded: past replay_memory keys the least recently accepted is
+// forgotten, yet a live peer's own newest timestamp still refuses its captured initiation.
+TEST_F(PeerHandshakesTest, ReplayMemoryIsBoundedAndLivePeersStayProtected) {
+  Side small_bob{ca, ca.issue("bob", "10.9.0.3/24"), 2};
+  std::vector<std::uint8_t> bytes, resp_bytes;
+  ASSERT_TRUE(alice.handshakes.create_initiation(t0, alice.peer_of(small_bob), bytes));
+  const auto captured = alice.peer->sessions.sent_init;
+  auto first = small_bob.handshakes.consume_initiation(*wire::parse_handshake_init(captured));
+  ASSERT_TRUE(first);
+  Peer& p = small_bob.peer_of(alice);
+  ASSERT_TRUE(small_bob.handshakes.create_response(t0, p, *first, resp_bytes));
+  const auto live = p.sessions.current->local_index;
+
+  // Five more nodes complete handshakes with Bob: he remembers only two keys.
+  for (int i = 0; i < 5; ++i) {
+    Side other{ca, ca.issue("n" + std::to_string(i), "10.9.0." + std::to_string(10 + i) + "/24")};
+    ASSERT_TRUE(other.handshakes.create_initiation(t0, other.peer_of(small_bob), bytes));
+    auto in = small_bob.handshakes.consume_initiation(
+        *wire::parse_handshake_init(other.peer->sessions.sent_init));
+    ASSERT_TRUE(in);
+    Peer q(other.identity.certificate.vip.address, small_bob.policy, *small_bob.log, 2);
+    q.set_certificate(other.identity.certificate, Force::kAuto);
+    ASSERT_TRUE(small_bob.handshakes.create_response(t0, q, *in, resp_bytes));
+    EXPECT_LE(small_bob.handshakes.remembered_keys(), 2u);
+  }
+  EXPECT_EQ(small_bob.handshakes.remembered_keys(), 2u);
+
+  // Alice's key is forgotten; her live peer record still refuses the captured initiation.
+  auto replay = small_bob.handshakes.consume_initiation(*wire::parse_handshake_init(captured));
+  ASSERT_TRUE(replay);
+  auto r = small_bob.handshakes.create_response(t0 + 1s, p, *replay, resp_bytes);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), PeerHandshakes::Refusal::kReplay);
   EXPECT_EQ(p.sessions.current->local_index, live);
 }
 

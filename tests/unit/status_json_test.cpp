@@ -97,7 +97,10 @@ TEST(StatusJson, TopLevelAndNode) {
 
   const json& n = j["node"];
   EXPECT_EQ(keys(n), (std::set<std::string>{"name", "vip", "mesh", "public_endpoint",
-                                            "local_endpoints", "nat", "coordinator"}));
+                                            "local_endpoints", "nat", "coordinator",
+                                            "revocation_list", "certificate", "coordinators"}));
+  EXPECT_EQ(keys(n["certificate"]),
+            (std::set<std::string>{"not_after", "ca_not_after", "expired", "warnings"}));
   EXPECT_EQ(n["name"], "home-pc");
   EXPECT_EQ(n["vip"], "10.77.0.2");
   EXPECT_EQ(n["mesh"], "10.77.0.0/24");
@@ -106,6 +109,23 @@ TEST(StatusJson, TopLevelAndNode) {
   EXPECT_EQ(n["nat"],
             json({{"type", "symmetric"}, {"allocation", "sequential"}, {"port_step", 2}}));
   EXPECT_EQ(n["coordinator"], json({{"endpoint", "203.0.113.10:7400"}, {"state", "registered"}}));
+  EXPECT_EQ(n["revocation_list"], json({{"sequence", nullptr}, {"revoked", 0}}));
+}
+
+// The CA-signed revocation list the node took: its sequence in the JSON and one line of text;
+// without one, neither a number nor a line.
+TEST(StatusJson, RevocationList) {
+  auto s = sample_status();
+  const auto none = render_status(status_to_json(s));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->find("revocation list"), std::string::npos);
+  s.revocation_sequence = 7;
+  s.revoked = 3;
+  const json j = status_to_json(s);
+  EXPECT_EQ(j["node"]["revocation_list"], json({{"sequence", 7}, {"revoked", 3}}));
+  const auto text = render_status(j);
+  ASSERT_TRUE(text);
+  EXPECT_NE(text->find("revocation list 7 (3 certificates revoked)\n"), std::string::npos) << *text;
 }
 
 TEST(StatusJson, UnknownValuesAreNullNotAbsent) {
@@ -364,6 +384,24 @@ TEST(RenderStatus, NodeLinePeerTableAndDrops) {
       EXPECT_NE(l[row][at], ' ') << h << " in row " << row;
     }
   }
+}
+
+// Certificate warnings follow the node line; an expired certificate's is an ERROR line.
+TEST(RenderStatus, CertificateWarnings) {
+  core::NodeStatus s;
+  s.name = "lonely";
+  s.vip = Ipv4Prefix::parse("10.9.0.1/24").value();
+  s.coordinator_state = "registered";
+  s.certificates.warnings = {"certificate 'lonely' expires in 3 days (2026-12-03T00:00:00Z): x"};
+  auto text = render_status(status_to_json(s));
+  ASSERT_TRUE(text) << text.error();
+  EXPECT_NE(text->find("\nwarning: certificate 'lonely' expires in 3 days"), std::string::npos)
+      << *text;
+  s.certificates.expired = true;
+  s.certificates.warnings = {"certificate 'lonely' expired 2026-12-03T00:00:00Z: x"};
+  text = render_status(status_to_json(s));
+  ASSERT_TRUE(text) << text.error();
+  EXPECT_NE(text->find("\nERROR: certificate 'lonely' expired"), std::string::npos) << *text;
 }
 
 TEST(RenderStatus, NoPeersAndNothingDropped) {

@@ -79,6 +79,16 @@ TEST(AssistHello, RoundTripsAndRejectsAnythingElse) {
     EXPECT_FALSE(parse_assist_hello(bad).has_value()) << "byte " << i;
   }
   EXPECT_FALSE(parse_assist_hello(Bytes{}).has_value());
+  expect_round_trip(Ping{0xdeadbeef});
+  expect_round_trip(Pong{7});
+}
+
+TEST(Control, PongIsNoLargerThanPing) {
+  Bytes ping, pong;
+  encode_control(ping, Ping{1});
+  encode_control(pong, Pong{1});
+  EXPECT_EQ(ping.size(), 5u);
+  EXPECT_LE(pong.size(), ping.size());
 }
 
 TEST(Control, RelayCarriesTheInnerDatagramUntouched) {
