@@ -259,6 +259,10 @@ void CoordinatorLink::on_message(Time now, PacketView plain) {
     events_.on_revocation_chunk(now, *c);
   } else if (auto* pong = std::get_if<wire::Pong>(&*m)) {
     on_pong(now, *pong);
+  } else if (std::holds_alternative<wire::TcpPunchOffer>(*m) ||
+             std::holds_alternative<wire::TcpPunchGo>(*m) ||
+             std::holds_alternative<wire::TcpPunchFailed>(*m)) {
+    events_.on_tcp_punch(now, *m);
   } else {
     log_.debug("coordinator sent unexpected {}", wire::control_name(*m));
   }

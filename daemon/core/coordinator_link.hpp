@@ -52,6 +52,8 @@ class CoordinatorEvents {
   virtual void on_relayed(Time now, const Endpoint& via, PacketView datagram) = 0;
   // A part of the CA-signed revocation list, unverified (the Node reassembles and checks it).
   virtual void on_revocation_chunk(Time /*now*/, const wire::RevocationChunk& /*m*/) {}
+  // TcpPunchOffer, TcpPunchGo or TcpPunchFailed (daemon/core/tcp_punch.hpp handles them).
+  virtual void on_tcp_punch(Time /*now*/, const wire::ControlMessage& /*m*/) {}
 };
 
 class CoordinatorLink {

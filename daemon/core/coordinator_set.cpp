@@ -213,4 +213,8 @@ void CoordinatorSet::on_revocation_chunk(Time now, const wire::RevocationChunk& 
   events_.on_revocation_chunk(now, m);
 }
 
+void CoordinatorSet::on_tcp_punch(Time now, const wire::ControlMessage& m) {
+  events_.on_tcp_punch(now, m);
+}
+
 }  // namespace p2p::core

@@ -86,6 +86,8 @@ class CoordinatorSet final : private CoordinatorEvents {
   void on_relayed(Time now, const Endpoint& via, PacketView datagram) override;
   // Any coordinator's part of the signed revocation list (the Node reassembles and verifies).
   void on_revocation_chunk(Time now, const wire::RevocationChunk& m) override;
+  // TcpPunchOffer, TcpPunchGo or TcpPunchFailed from any coordinator.
+  void on_tcp_punch(Time now, const wire::ControlMessage& m) override;
 
   CoordinatorLink* link_for(std::uint32_t index);
   const CoordinatorLink& shown() const { return relay() ? *relay() : *links_.front(); }

@@ -224,6 +224,11 @@ void SimCoordinator::send_udp(wire::stun::ServerSocket from, const Endpoint& to,
   net_.send(socket_endpoint(from), to, d);
 }
 
+void SimCoordinator::send_tcp(coord::ConnectionId connection, std::span<const std::uint8_t> d) {
+  net_.record(primary_, Endpoint{}, d,
+              connection != 0 ? "dropped: no TCP in SimNet" : "dropped: no connection");
+}
+
 void SimCoordinator::fill_random(std::span<std::uint8_t> out) {
   for (auto& b : out) b = static_cast<std::uint8_t>(net_.rng()());
 }

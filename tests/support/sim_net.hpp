@@ -151,6 +151,8 @@ class SimCoordinator : public coord::CoordinatorEffects {
 
   void send_udp(wire::stun::ServerSocket from, const Endpoint& to,
                 std::span<const std::uint8_t> datagram) override;
+  // SimNet carries no TCP yet: traced as a drop.
+  void send_tcp(coord::ConnectionId connection, std::span<const std::uint8_t> datagram) override;
   void fill_random(std::span<std::uint8_t> out) override;
   std::uint64_t unix_nanos() override;
 

@@ -775,3 +775,39 @@ TEST_F(ConfigTest, PortMappingErrorsNameLineAndKey) {
 
 }  // namespace
 }  // namespace p2p::config
+
+// --- coordinator.yaml tcp: { main, assist, max_connections, per_source } -------------------------
+
+namespace p2p::config {
+namespace {
+
+TEST_F(ConfigTest, TcpOffUnlessConfigured) {
+  auto c = coordinator(kCoordinatorBase);
+  EXPECT_FALSE(c.tcp.main);
+  EXPECT_FALSE(c.tcp.assist);
+}
+
+TEST_F(ConfigTest, TcpPortsAndLimitsLoad) {
+  auto c = coordinator(kCoordinatorBase +
+                       "tcp:\n  main: 0.0.0.0:443\n  assist: \"[::]:7402\"\n"
+                       "  max_connections: 100\n  per_source: 4\n");
+  EXPECT_EQ(c.tcp.main, Endpoint::parse("0.0.0.0:443"));
+  EXPECT_EQ(c.tcp.assist, Endpoint::parse("[::]:7402"));
+  EXPECT_EQ(c.tcp.max_connections, 100u);
+  EXPECT_EQ(c.tcp.per_source, 4u);
+  EXPECT_EQ(coordinator(kCoordinatorBase + "tcp: { main: 0.0.0.0:443 }\n").tcp.max_connections,
+            4096u);
+}
+
+TEST_F(ConfigTest, TcpErrorsNameLineAndKey) {
+  expect_at(coordinator_error(kCoordinatorBase + "tcp: { assist: 0.0.0.0:7402 }\n"), 4, 6,
+            "tcp.main", "missing");
+  expect_at(
+      coordinator_error(kCoordinatorBase + "tcp: { main: 1.2.3.4:443, assist: 1.2.3.4:443 }\n"), 4,
+      35, "tcp.assist", "another port");
+  expect_at(coordinator_error(kCoordinatorBase + "tcp: { main: 1.2.3.4:443, per_source: 0 }\n"), 4,
+            39, "tcp.per_source", "");
+}
+
+}  // namespace
+}  // namespace p2p::config
