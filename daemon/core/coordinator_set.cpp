@@ -21,7 +21,7 @@ CoordinatorSet::CoordinatorSet(const crypto::Identity& identity,
                                const crypto::CertificateVerifier& verify, SessionTable& table,
                                NodeEffects& fx, CoordinatorEvents& events, spdlog::logger& log,
                                DropCounters& drops)
-    : table_(table), events_(events), log_(log) {
+    : table_(table), events_(events), log_(log), drops_(drops) {
   CoordinatorEvents& self = *this;  // the links report here (a private base)
   for (std::size_t i = 0; i < coordinators.size(); ++i) {
     links_.push_back(std::make_unique<CoordinatorLink>(identity, coordinators[i],
@@ -142,7 +142,8 @@ std::vector<CoordinatorStatus> CoordinatorSet::status() const {
   std::vector<CoordinatorStatus> out;
   for (std::size_t i = 0; i < links_.size(); ++i) {
     const auto& l = *links_[i];
-    out.push_back(CoordinatorStatus{l.endpoint(), l.state_text(), l.rtt(), i == relay_});
+    out.push_back(
+        CoordinatorStatus{l.endpoint(), l.state_text(), l.rtt(), i == relay_, l.transport()});
   }
   return out;
 }
@@ -215,6 +216,59 @@ void CoordinatorSet::on_revocation_chunk(Time now, const wire::RevocationChunk& 
 
 void CoordinatorSet::on_tcp_punch(Time now, const wire::ControlMessage& m) {
   events_.on_tcp_punch(now, m);
+}
+
+}  // namespace p2p::core
+
+namespace p2p::core {
+
+void CoordinatorSet::set_tcp_ports(const std::vector<std::optional<std::uint16_t>>& ports) {
+  for (std::size_t i = 0; i < links_.size() && i < ports.size(); ++i)
+    links_[i]->set_tcp_port(ports[i]);
+}
+
+void CoordinatorSet::on_stream(Time now, std::uint32_t slot, bool open) {
+  if (slot >= links_.size()) return;
+  links_[slot]->on_stream(now, open);
+  choose_relay();
+}
+
+void CoordinatorSet::on_stream_frame(Time now, std::uint32_t slot, PacketView frame) {
+  if (slot >= links_.size()) return;
+  CoordinatorLink& l = *links_[slot];
+  // Only what a coordinator sends, and only for this link's indices.
+  auto mine = [&](std::uint32_t index) {
+    if (link_for(index) == &l) return true;
+    ++drops_.unknown_index;
+    return false;
+  };
+  switch (wire::classify(frame.span())) {
+    case wire::DatagramKind::kHandshakeResp:
+      if (auto r = wire::parse_handshake_resp(frame.span())) {
+        if (mine(r->receiver_index)) l.on_handshake_resp(now, *r);
+        break;
+      }
+      ++drops_.malformed;
+      break;
+    case wire::DatagramKind::kCookieReply:
+      if (auto r = wire::parse_cookie_reply(frame.span())) {
+        if (mine(r->receiver_index)) l.on_cookie_reply(now, *r);
+        break;
+      }
+      ++drops_.malformed;
+      break;
+    case wire::DatagramKind::kData:
+      if (auto h = wire::parse_data(frame.span())) {
+        if (mine(h->receiver_index))
+          l.on_data(now, *h,
+                    frame.sub(wire::kDataHeaderSize, frame.size() - wire::kDataHeaderSize));
+        break;
+      }
+      ++drops_.malformed;
+      break;
+    default: ++drops_.malformed; break;
+  }
+  choose_relay();
 }
 
 }  // namespace p2p::core
