@@ -20,7 +20,7 @@ MB=50
 block_udp() {  # ROUTER: drop every UDP packet it would forward
   lab_exec "$1" nft -f - <<'NFT'
 table ip udpblock {
-  chain fwd {
+  chain forward_udp {
     type filter hook forward priority -10; policy accept;
     meta l4proto udp drop
   }
