@@ -237,34 +237,27 @@ void CoordinatorSet::on_stream_frame(Time now, std::uint32_t slot, PacketView fr
   if (slot >= links_.size()) return;
   CoordinatorLink& l = *links_[slot];
   // Only what a coordinator sends, and only for this link's indices.
-  auto mine = [&](std::uint32_t index) {
-    if (link_for(index) == &l) return true;
-    ++drops_.unknown_index;
-    return false;
-  };
-  switch (wire::classify(frame.span())) {
-    case wire::DatagramKind::kHandshakeResp:
-      if (auto r = wire::parse_handshake_resp(frame.span())) {
-        if (mine(r->receiver_index)) l.on_handshake_resp(now, *r);
-        break;
-      }
+  auto take = [&](const auto& parsed, auto&& handle) {
+    if (!parsed) {
       ++drops_.malformed;
+    } else if (link_for(parsed->receiver_index) != &l) {
+      ++drops_.unknown_index;
+    } else {
+      handle(*parsed);
+    }
+  };
+  const auto d = frame.span();
+  switch (wire::classify(d)) {
+    case wire::DatagramKind::kHandshakeResp:
+      take(wire::parse_handshake_resp(d), [&](const auto& r) { l.on_handshake_resp(now, r); });
       break;
     case wire::DatagramKind::kCookieReply:
-      if (auto r = wire::parse_cookie_reply(frame.span())) {
-        if (mine(r->receiver_index)) l.on_cookie_reply(now, *r);
-        break;
-      }
-      ++drops_.malformed;
+      take(wire::parse_cookie_reply(d), [&](const auto& r) { l.on_cookie_reply(now, r); });
       break;
     case wire::DatagramKind::kData:
-      if (auto h = wire::parse_data(frame.span())) {
-        if (mine(h->receiver_index))
-          l.on_data(now, *h,
-                    frame.sub(wire::kDataHeaderSize, frame.size() - wire::kDataHeaderSize));
-        break;
-      }
-      ++drops_.malformed;
+      take(wire::parse_data(d), [&](const auto& h) {
+        l.on_data(now, h, frame.sub(wire::kDataHeaderSize, frame.size() - wire::kDataHeaderSize));
+      });
       break;
     default: ++drops_.malformed; break;
   }

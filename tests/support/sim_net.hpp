@@ -245,6 +245,7 @@ class SimNet {
   void stream_send(SimNode& node, std::uint32_t slot, std::span<const std::uint8_t> d);
   void stream_close(SimNode& node, std::uint32_t slot);
   void stream_to_node(coord::ConnectionId id, std::span<const std::uint8_t> d);
+  void stream_deliver(coord::ConnectionId id, std::span<const std::uint8_t> d, bool to_coordinator);
 
  private:
   struct Nat;

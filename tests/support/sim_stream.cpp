@@ -89,20 +89,7 @@ void SimNet::stream_open(SimNode& node, std::uint32_t slot, const Endpoint& to) 
 }
 
 void SimNet::stream_send(SimNode& node, std::uint32_t slot, std::span<const std::uint8_t> d) {
-  const auto id = stream_of(node, slot);
-  auto it = streams_.find(id);
-  if (it == streams_.end() || !it->second.open) {
-    record(node.socket(), Endpoint{}, d, "dropped: no stream");
-    return;
-  }
-  later(latency, [this, id, frame = std::vector<std::uint8_t>(d.begin(), d.end())] {
-    auto s = streams_.find(id);
-    if (s == streams_.end()) return;
-    std::vector<std::uint8_t> buf(kBufferSize);
-    std::memcpy(buf.data() + kHeadroom, frame.data(), frame.size());
-    s->second.coord->core().on_tcp(now_, id, s->second.seen_from,
-                                   PacketView(buf.data(), buf.size(), kHeadroom, frame.size()));
-  });
+  stream_deliver(stream_of(node, slot), d, true);
 }
 
 void SimNet::stream_close(SimNode& node, std::uint32_t slot) {
@@ -116,18 +103,26 @@ void SimNet::stream_close(SimNode& node, std::uint32_t slot) {
 }
 
 void SimNet::stream_to_node(coord::ConnectionId id, std::span<const std::uint8_t> d) {
+  stream_deliver(id, d, false);
+}
+
+void SimNet::stream_deliver(coord::ConnectionId id, std::span<const std::uint8_t> d,
+                            bool to_coordinator) {
   auto it = streams_.find(id);
   if (it == streams_.end() || !it->second.open) {
-    record(Endpoint{}, Endpoint{}, d, "dropped: stream gone");
+    record(Endpoint{}, Endpoint{}, d, "dropped: no stream");
     return;
   }
-  later(latency, [this, id, frame = std::vector<std::uint8_t>(d.begin(), d.end())] {
+  later(latency, [this, id, to_coordinator, frame = std::vector<std::uint8_t>(d.begin(), d.end())] {
     auto s = streams_.find(id);
-    if (s == streams_.end()) return;
+    if (s == streams_.end()) return;  // closed meanwhile
     std::vector<std::uint8_t> buf(kBufferSize);
     std::memcpy(buf.data() + kHeadroom, frame.data(), frame.size());
-    s->second.node->on_stream_frame(now_, s->second.slot,
-                                    PacketView(buf.data(), buf.size(), kHeadroom, frame.size()));
+    PacketView v(buf.data(), buf.size(), kHeadroom, frame.size());
+    if (to_coordinator)
+      s->second.coord->core().on_tcp(now_, id, s->second.seen_from, v);
+    else
+      s->second.node->on_stream_frame(now_, s->second.slot, v);
   });
 }
 
