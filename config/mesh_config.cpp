@@ -61,7 +61,9 @@ const Schema<CoordinatorEntry> kCoordinatorEntry{{
 }};
 
 CoordinatorEntry read_coordinator(const Value& v) {
-  if (v.node().IsMap()) return section(kCoordinatorEntry)(v);
+  // A mapping with neither key is more likely a mistyped endpoint ("1.2.3.4:" is one).
+  if (v.node().IsMap() && (v.child("endpoint") || v.child("tcp")))
+    return section(kCoordinatorEntry)(v);
   return CoordinatorEntry{read_remote_endpoint(v), std::nullopt};
 }
 

@@ -330,28 +330,22 @@ TEST_F(ConfigTest, UnknownKeysSuggestTheClosest) {
 // A coordinators[] entry may be a mapping that adds the coordinator's TCP main port (the
 // carrier when UDP gets no answer); plain entries have none. Errors name file, line and key.
 TEST_F(ConfigTest, CoordinatorTcpPort) {
-  auto m = mesh(kMeshBase + "  - { endpoint: 198.51.100.20:7400, tcp: 443 }
-");
+  auto m = mesh(kMeshBase + "  - { endpoint: 198.51.100.20:7400, tcp: 443 }\n");
   ASSERT_EQ(m.coordinators.size(), 2u);
   ASSERT_EQ(m.coordinator_tcp.size(), 2u);
   EXPECT_EQ(m.coordinators[1], *Endpoint::parse("198.51.100.20:7400"));
   EXPECT_FALSE(m.coordinator_tcp[0]);
   EXPECT_EQ(m.coordinator_tcp[1], std::optional<std::uint16_t>(443));
-  m = mesh(kMeshBase + "  - { endpoint: 198.51.100.20:7400 }
-");
+  m = mesh(kMeshBase + "  - { endpoint: 198.51.100.20:7400 }\n");
   EXPECT_FALSE(m.coordinator_tcp[1]);
-  auto e = mesh_error(kMeshBase + "  - { endpoint: 198.51.100.20:7400, tcp: 0 }
-");
+  auto e = mesh_error(kMeshBase + "  - { endpoint: 198.51.100.20:7400, tcp: 0 }\n");
   EXPECT_EQ(e.file(), mesh_file());
-  expect_at(e, 7, 43, "coordinators[1].tcp", "1..65535");
-  expect_at(mesh_error(kMeshBase + "  - { tcp: 443 }
-"), 7, 5, "coordinators[1]",
+  expect_at(e, 7, 42, "coordinators[1].tcp", "1..65535");
+  expect_at(mesh_error(kMeshBase + "  - { tcp: 443 }\n"), 7, 5, "coordinators[1].endpoint",
             "missing required key");
-  expect_at(mesh_error(kMeshBase + "  - { endpoint: 198.51.100.20:7400, tpc: 443 }
-"), 7, 38,
+  expect_at(mesh_error(kMeshBase + "  - { endpoint: 198.51.100.20:7400, tpc: 443 }\n"), 7, 37,
             "coordinators[1].tpc", "did you mean 'tcp'?");
-  expect_at(mesh_error(kMeshBase + "  - { endpoint: 203.0.113.10:7400, tcp: 443 }
-"), 7, 5,
+  expect_at(mesh_error(kMeshBase + "  - { endpoint: 203.0.113.10:7400, tcp: 443 }\n"), 7, 5,
             "coordinators[1]", "duplicate entry");
 }
 
@@ -772,7 +766,6 @@ TEST_F(ConfigTest, MetricsErrorsNameLineAndKey) {
             "metrics.lisen", "listen");
   expect_at(mesh_error(kMeshBase + "metrics: {}\n"), 7, 10, "metrics.listen", "missing");
 }
-
 
 // --- port_mapping ------------------------------------------------------------------------------
 
