@@ -120,6 +120,21 @@ const Schema<C::Stun> kStun{
     },
     check_stun};
 
+void check_tcp(const Value& map, C::Tcp& tcp) {
+  if (tcp.assist && tcp.main == tcp.assist)
+    map.child("assist")->fail("assist must be another port than main");
+}
+
+const Schema<C::Tcp> kTcp{
+    {
+        {"main", kRequired, into(&C::Tcp::main, read_endpoint)},
+        {"assist", kOptional, into(&C::Tcp::assist, read_endpoint)},
+        {"max_connections", kOptional,
+         into(&C::Tcp::max_connections, integer_in<std::uint64_t>(1, 1'000'000))},
+        {"per_source", kOptional, into(&C::Tcp::per_source, integer_in<std::uint64_t>(1, 65536))},
+    },
+    check_tcp};
+
 const Schema<C> kCoordinator{
     {
         {"key", kRequired, into(&C::key, read_private_key_file)},
@@ -137,6 +152,7 @@ const Schema<C> kCoordinator{
         {"log", kOptional, into(&C::log, section(log_schema()))},
         {"control_socket", kOptional, into(&C::control_socket, read_path)},
         {"metrics", kOptional, into(&C::metrics, section(metrics_schema()))},
+        {"tcp", kOptional, into(&C::tcp, section(kTcp))},
         {"revocation_list", kOptional, into(&C::revocation_list, read_path)},
     },
     check_alternate};

@@ -29,6 +29,11 @@
 //   log: { level: info }
 //   control_socket: /run/p2pvpn-coordinator.sock
 //   metrics: { listen: 127.0.0.1:9101 }  # Prometheus /metrics; off when absent
+//   tcp:                                 # for nodes whose networks block UDP; off when absent
+//     main: 0.0.0.0:443                  # long-lived framed control connections (and relay)
+//     assist: 0.0.0.0:7402               # optional: observes a node's public TCP endpoint
+//     max_connections: 4096              # open TCP connections at most; 1..1000000
+//     per_source: 32                     # from one IPv4 address or IPv6 /64; 1..65536
 //
 // Anything invalid, including an unknown key, throws ConfigError. The key, certificate and CA
 // files must exist and be readable, and the key file must not be accessible by group/others.
@@ -89,6 +94,13 @@ struct CoordinatorConfig {
   LogConfig log;
   std::filesystem::path control_socket = "/run/p2pvpn-coordinator.sock";
   MetricsConfig metrics;
+  struct Tcp {
+    std::optional<Endpoint> main;    // the main port: nodes' control connections
+    std::optional<Endpoint> assist;  // the assist port: public TCP endpoint observation
+    std::uint64_t max_connections = 4096;
+    std::uint64_t per_source = 32;
+  };
+  Tcp tcp;
   // The CA-signed revocation list (`p2pvpnctl revoke` writes it): read at start and again
   // whenever its modification time changes; absent or empty: none.
   std::filesystem::path revocation_list;

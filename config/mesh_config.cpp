@@ -48,6 +48,38 @@ void check_mesh(const Value& map, M& c) {
   }
 }
 
+// A coordinators[] entry: "IP:PORT", or { endpoint: IP:PORT, tcp: PORT } with the TCP main
+// port the node falls back to when UDP gets no answer.
+struct CoordinatorEntry {
+  Endpoint endpoint;
+  std::optional<std::uint16_t> tcp;
+};
+
+const Schema<CoordinatorEntry> kCoordinatorEntry{{
+    {"endpoint", kRequired, into(&CoordinatorEntry::endpoint, read_remote_endpoint)},
+    {"tcp", kOptional, into(&CoordinatorEntry::tcp, integer_in<std::uint16_t>(1, 65535))},
+}};
+
+CoordinatorEntry read_coordinator(const Value& v) {
+  // A mapping with neither key is more likely a mistyped endpoint ("1.2.3.4:" is one).
+  if (v.node().IsMap() && (v.child("endpoint") || v.child("tcp")))
+    return section(kCoordinatorEntry)(v);
+  return CoordinatorEntry{read_remote_endpoint(v), std::nullopt};
+}
+
+std::string coordinator_key(const CoordinatorEntry& e) {
+  return e.endpoint.to_string();
+}
+
+void read_coordinators(const Value& v, M& out) {
+  out.coordinators.clear();
+  out.coordinator_tcp.clear();
+  for (auto& e : list_of(read_coordinator, 1, coordinator_key)(v)) {
+    out.coordinators.push_back(e.endpoint);
+    out.coordinator_tcp.push_back(e.tcp);
+  }
+}
+
 const Schema<M::Node> kNode{{
     {"key", kRequired, into(&M::Node::key, read_private_key_file)},
     {"cert", kRequired, into(&M::Node::cert, read_readable_file)},
@@ -126,8 +158,7 @@ const Schema<M> kMesh{
     {
         {"node", kRequired, into(&M::node, section(kNode))},
         {"ca", kRequired, into(&M::ca, read_readable_file)},
-        {"coordinators", kRequired,
-         into(&M::coordinators, list_of(read_remote_endpoint, 1, &Endpoint::to_string))},
+        {"coordinators", kRequired, read_coordinators},
         {"tun", kOptional, into(&M::tun, section(kTun))},
         {"listen", kOptional, into(&M::listen, section(kListen))},
         {"control_socket", kOptional, into(&M::control_socket, read_path)},

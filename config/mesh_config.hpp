@@ -3,6 +3,8 @@
 //   node: { key: home-pc.key, cert: home-pc.crt }   # required; paths relative to this file
 //   ca: ca.crt                                      # required
 //   coordinators: [203.0.113.10:7400]               # required, >= 1, IPv4 or [IPv6]:port
+//     # or an entry { endpoint: 203.0.113.10:7400, tcp: 443 }: its TCP main port, used when
+//     # UDP to it gets no answer (coordinator.yaml tcp.main)
 //   tun: { name: p2p0, mtu: 1400 }                  # mtu 576..9000
 //   listen: { port: 0, address: 0.0.0.0 }           # port 0 = a free port picked at start
 //   control_socket: /run/p2pvpnd.sock
@@ -133,6 +135,8 @@ struct MeshConfig {
     bool operator==(const Performance&) const = default;
   };
   Performance performance;
+  // coordinators[i]'s TCP main port (`tcp:`), if given; as long as `coordinators`.
+  std::vector<std::optional<std::uint16_t>> coordinator_tcp;
 };
 
 // Loads and validates `file`; throws ConfigError (the only exception it throws).

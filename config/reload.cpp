@@ -64,7 +64,8 @@ ReloadPlan merge_reload(MeshConfig& running, const MeshConfig& next) {
   m.keep("node.key", r.node.key != n.node.key);
   m.keep("node.cert", r.node.cert != n.node.cert);
   m.keep("ca", r.ca != n.ca);
-  m.keep("coordinators", r.coordinators != n.coordinators);
+  m.keep("coordinators",
+         r.coordinators != n.coordinators || r.coordinator_tcp != n.coordinator_tcp);
   m.keep("tun", r.tun.name != n.tun.name || r.tun.mtu != n.tun.mtu);
   m.keep("listen", r.listen.port != n.listen.port || r.listen.address != n.listen.address);
   m.keep("control_socket", r.control_socket != n.control_socket);

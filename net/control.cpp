@@ -148,6 +148,29 @@ struct Encoder {
     w.u8(static_cast<std::uint8_t>(ControlType::kPong));
     w.u32(m.id);
   }
+  void operator()(const TcpPunchRequest& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kTcpPunchRequest));
+    w.u32(m.punch_id);
+    w.u32(m.to.value);
+    w.bytes(m.token);
+  }
+  void operator()(const TcpPunchOffer& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kTcpPunchOffer));
+    w.u32(m.punch_id);
+    w.u32(m.from.value);
+    w.bytes(m.token);
+  }
+  void operator()(const TcpPunchGo& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kTcpPunchGo));
+    w.u32(m.punch_id);
+    w.u32(m.peer.value);
+    w.endpoint(m.peer_endpoint);
+  }
+  void operator()(const TcpPunchFailed& m) {
+    w.u8(static_cast<std::uint8_t>(ControlType::kTcpPunchFailed));
+    w.u32(m.punch_id);
+    w.str8(m.reason.substr(0, kMaxReasonLength));
+  }
 };
 
 std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
@@ -251,6 +274,28 @@ std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
       if (type == ControlType::kPing) return Ping{*id};
       return Pong{*id};
     }
+    case ControlType::kTcpPunchRequest:
+    case ControlType::kTcpPunchOffer: {
+      auto id = r.u32();
+      auto vip = r.u32();
+      auto token = r.array<16>();
+      if (!id || !vip || !token) return std::nullopt;
+      if (type == ControlType::kTcpPunchRequest) return TcpPunchRequest{*id, Ipv4{*vip}, *token};
+      return TcpPunchOffer{*id, Ipv4{*vip}, *token};
+    }
+    case ControlType::kTcpPunchGo: {
+      auto id = r.u32();
+      auto vip = r.u32();
+      auto e = r.endpoint();
+      if (!id || !vip || !e) return std::nullopt;
+      return TcpPunchGo{*id, Ipv4{*vip}, *e};
+    }
+    case ControlType::kTcpPunchFailed: {
+      auto id = r.u32();
+      auto s = r.str8(kMaxReasonLength);
+      if (!id || !s) return std::nullopt;
+      return TcpPunchFailed{*id, std::move(*s)};
+    }
   }
   return std::nullopt;
 }
@@ -303,7 +348,7 @@ std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plain
   auto t = r.u8();
   if (!t) return std::nullopt;
   auto type = static_cast<ControlType>(*t);
-  bool known = (*t >= 0x01 && *t <= 0x09) || *t == 0x10 || *t == 0x11 || (*t >= 0x20 && *t <= 0x23);
+  bool known = (*t >= 0x01 && *t <= 0x09) || *t == 0x10 || *t == 0x11 || (*t >= 0x20 && *t <= 0x27);
   if (!known) return std::nullopt;
   auto m = decode_body(type, r);
   if (!m || !r.done()) return std::nullopt;
@@ -312,9 +357,11 @@ std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plain
 
 const char* control_name(const ControlMessage& m) {
   static constexpr const char* kNames[] = {
-      "Register",     "RegisterOk",     "Refused",         "PeerRequest", "Introduce",
-      "PeerUnknown",  "Goodbye",        "Relay",           "Relayed",     "PathProbe",
-      "PathProbeAck", "RevocationHave", "RevocationChunk", "Ping",        "Pong"};
+      "Register",        "RegisterOk",     "Refused",         "PeerRequest", "Introduce",
+      "PeerUnknown",     "Goodbye",        "Relay",           "Relayed",     "PathProbe",
+      "PathProbeAck",    "RevocationHave", "RevocationChunk", "Ping",        "Pong",
+      "TcpPunchRequest", "TcpPunchOffer",  "TcpPunchGo",      "TcpPunchFailed"};
+  static_assert(std::size(kNames) == std::variant_size_v<ControlMessage>);
   return kNames[m.index()];
 }
 

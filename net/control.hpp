@@ -21,8 +21,14 @@
 // them (net/revocation_push.hpp splits and reassembles): the coordinator pushes them after a
 // node's RevocationHave names an older sequence, and to every registered node when its list
 // changes. The wire does not trust them: the node verifies the reassembled list itself.
+//   TCP punching (daemon/core/tcp_punch.hpp, coordinator/core/tcp_punch_broker.hpp):
+//   node -> coordinator                      coordinator -> node
+//   TcpPunchRequest {id, to vip, token}      TcpPunchOffer {id, from vip, token}
+//                                            TcpPunchGo {id, peer vip, peer TCP endpoint}
+//                                            TcpPunchFailed {id, reason}
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -90,6 +96,10 @@ enum class ControlType : std::uint8_t {
   kRevocationChunk = 0x21,
   kPing = 0x22,
   kPong = 0x23,
+  kTcpPunchRequest = 0x24,
+  kTcpPunchOffer = 0x25,
+  kTcpPunchGo = 0x26,
+  kTcpPunchFailed = 0x27,
 };
 
 // `mapped` (Register, Introduce): the endpoint a router's port mapping (UPnP IGD, NAT-PMP,
@@ -187,9 +197,42 @@ struct Pong {
   bool operator==(const Pong&) const = default;
 };
 
+// TCP punching by simultaneous open. A token is what a node sends, alone, on the
+// coordinator's assist port (net/tcp_assist.hpp): it ties that unauthenticated TCP connection,
+// whose source is the node's public TCP endpoint, to the authenticated request or offer.
+using PunchToken = std::array<std::uint8_t, 16>;
+// A wants a TCP path to `to`: it is already connecting to the assist port with `token` from
+// the port it punches from, and listening there.
+struct TcpPunchRequest {
+  std::uint32_t punch_id = 0;
+  Ipv4 to;
+  PunchToken token{};
+  bool operator==(const TcpPunchRequest&) const = default;
+};
+// To B: A (`from`) wants a TCP path; connect to the assist port with `token` from a punch port.
+struct TcpPunchOffer {
+  std::uint32_t punch_id = 0;  // the coordinator's, echoed in the TcpPunchGo
+  Ipv4 from;
+  PunchToken token{};
+  bool operator==(const TcpPunchOffer&) const = default;
+};
+// To both sides at the same moment: connect to `peer_endpoint` now (simultaneous open).
+struct TcpPunchGo {
+  std::uint32_t punch_id = 0;
+  Ipv4 peer;
+  Endpoint peer_endpoint;  // the peer's punch port as its NAT maps it, seen on the assist port
+  bool operator==(const TcpPunchGo&) const = default;
+};
+struct TcpPunchFailed {
+  std::uint32_t punch_id = 0;
+  std::string reason;
+  bool operator==(const TcpPunchFailed&) const = default;
+};
+
 using ControlMessage =
     std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce, PeerUnknown, Goodbye, Relay,
-                 Relayed, PathProbe, PathProbeAck, RevocationHave, RevocationChunk, Ping, Pong>;
+                 Relayed, PathProbe, PathProbeAck, RevocationHave, RevocationChunk, Ping, Pong,
+                 TcpPunchRequest, TcpPunchOffer, TcpPunchGo, TcpPunchFailed>;
 
 // Appends the encoding of `m` to `out` (out is not cleared, so a caller can encode after a
 // header it already holds). Reasons, names and endpoint lists are cut to their limits; an

@@ -17,7 +17,7 @@ constexpr Duration kPendingTimeout = 10s;
 struct Coordinator::Pending {
   crypto::AuthHandshake handshake;
   std::uint32_t remote_index;
-  Endpoint from;
+  Carrier from;
   Time started;
 };
 
@@ -36,6 +36,7 @@ Coordinator::Coordinator(crypto::Identity identity, crypto::CaCertificate ca,
       stun_limiter_(RateSpec{double(settings_.stun_rate), double(settings_.stun_burst)},
                     RateSpec{4.0 * double(settings_.stun_rate), 4.0 * double(settings_.stun_burst)},
                     settings_.stun_sources, random_salt(effects)),
+      tcp_punches_(settings_.max_tcp_punches, settings_.tcp_punch_timeout),
       revocations_(settings_.revoked) {
   if (settings_.relay_burst == 0) settings_.relay_burst = settings_.relay_rate;
   scratch_.reserve(2048);
@@ -51,6 +52,16 @@ std::uint64_t Coordinator::random_salt(CoordinatorEffects& fx) {
 
 void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from,
                          PacketView packet) noexcept {
+  on_carried(now, socket, Carrier{from, 0}, packet);
+}
+
+void Coordinator::on_tcp(Time now, ConnectionId connection, const Endpoint& from,
+                         PacketView frame) noexcept {
+  on_carried(now, ServerSocket::kPrimary, Carrier{from, connection}, frame);
+}
+
+void Coordinator::on_carried(Time now, ServerSocket socket, const Carrier& from,
+                             PacketView packet) noexcept {
   // The last resort: nothing a datagram causes may stop the coordinator.
   try {
     on_datagram(now, socket, from, packet);
@@ -63,12 +74,31 @@ void Coordinator::on_udp(Time now, ServerSocket socket, const Endpoint& from,
   }
 }
 
-void Coordinator::on_datagram(Time now, ServerSocket socket, const Endpoint& from,
+void Coordinator::on_tcp_closed(ConnectionId connection) {
+  tcp_nodes_.erase(connection);
+}
+
+bool Coordinator::tcp_authenticated(ConnectionId connection) const {
+  auto it = tcp_nodes_.find(connection);
+  if (it == tcp_nodes_.end()) return false;
+  const Entry* e = registry_.by_key(it->second);
+  return e && e->tcp == connection;
+}
+
+void Coordinator::send_to(const Carrier& to, std::span<const std::uint8_t> datagram) {
+  if (to.tcp != 0) {
+    fx_.send_tcp(to.tcp, datagram);
+  } else {
+    fx_.send_udp(ServerSocket::kPrimary, to.endpoint, datagram);
+  }
+}
+
+void Coordinator::on_datagram(Time now, ServerSocket socket, const Carrier& from,
                               PacketView packet) {
   auto d = packet.span();
   const auto kind = wire::classify(d);
   if (kind == wire::DatagramKind::kStun) {
-    on_stun(now, socket, from, packet);
+    if (from.tcp == 0) on_stun(now, socket, from.endpoint, packet);  // STUN is UDP's only
     return;
   }
   if (socket != ServerSocket::kPrimary) return;  // only STUN on the discovery sockets
@@ -83,7 +113,7 @@ void Coordinator::on_datagram(Time now, ServerSocket socket, const Endpoint& fro
   }
 }
 
-void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
+void Coordinator::on_init(Time now, const Carrier& from, PacketView d) {
   auto init = wire::parse_handshake_init(d.span());
   if (!init || init->pattern != wire::Pattern::kXX) {
     ++counters_.malformed;
@@ -98,7 +128,7 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
   }
   const bool under_load = pending_.size() >= settings_.max_pending_handshakes / 4;
   using Verdict = crypto::HandshakeGuard::Verdict;
-  switch (guard_->check(now, from, d.span(), *init, under_load, guard_reply_)) {
+  switch (guard_->check(now, from.endpoint, d.span(), *init, under_load, guard_reply_)) {
     case Verdict::kAccept: break;
     case Verdict::kUnpadded:
       return crypto::count_dropped_init(*log_, now, counters_.init_unpadded, init_log_.unpadded,
@@ -111,7 +141,7 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
                                         init_log_.rate_limited, "rate limited");
     case Verdict::kCookie:
       ++counters_.cookies_sent;
-      fx_.send_udp(ServerSocket::kPrimary, from, guard_reply_);
+      send_to(from, guard_reply_);
       return;
   }
   if (pending_.size() >= settings_.max_pending_handshakes)
@@ -139,10 +169,10 @@ void Coordinator::on_init(Time now, const Endpoint& from, PacketView d) {
   pending_.emplace(
       index, std::make_unique<Pending>(Pending{std::move(hs), init->sender_index, from, now}));
   pending_deadlines_.emplace_back(now + kPendingTimeout, index);
-  fx_.send_udp(ServerSocket::kPrimary, from, out);
+  send_to(from, out);
 }
 
-void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
+void Coordinator::on_final(Time now, const Carrier& from, PacketView d) {
   auto fin = wire::parse_handshake_final(d.span());
   if (!fin) {
     ++counters_.malformed;
@@ -156,7 +186,8 @@ void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
   auto ok = hs.read(fin->noise);
   if (!ok) {
     ++counters_.handshakes_refused;
-    log_->warn("node handshake from endpoint={} refused: {}", from.to_string(), ok.error().reason);
+    log_->warn("node handshake from endpoint={} refused: {}", from.endpoint.to_string(),
+               ok.error().reason);
     // A certificate refused on the final message: tell the node why, on the channel it
     // authenticated, then forget it.
     if (auto keys = hs.split_after_rejection()) {
@@ -166,7 +197,7 @@ void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
       if (ok.error().cert_error && ok.error().cert_error->kind == crypto::CertErrorKind::revoked)
         code = wire::RefuseCode::kRevoked;
       PacketView v = wire::encode_control_packet(scratch_, wire::Refused{code, ok.error().reason});
-      if (s.seal(now, v)) fx_.send_udp(ServerSocket::kPrimary, from, v.span());
+      if (s.seal(now, v)) send_to(from, v.span());
     }
     return;
   }
@@ -177,12 +208,12 @@ void Coordinator::on_final(Time now, const Endpoint& from, PacketView d) {
                             fin->receiver_index, pending->remote_index});
 }
 
-void Coordinator::establish(Time now, const Endpoint& from, const crypto::Certificate& cert,
+void Coordinator::establish(Time now, const Carrier& from, const crypto::Certificate& cert,
                             crypto::Session session) {
   Entry* e = registry_.by_key(cert.public_key);
   if (!e) {
     e = registry_.add(
-        cert, from, now,
+        cert, from.endpoint, now,
         TokenBucket(double(settings_.relay_rate), double(settings_.relay_burst), now),
         TokenBucket(double(settings_.lookup_rate), double(settings_.lookup_burst), now),
         TokenBucket(double(settings_.introduction_rate), double(settings_.introduction_burst),
@@ -197,13 +228,16 @@ void Coordinator::establish(Time now, const Endpoint& from, const crypto::Certif
     }
   }
   registry_.replace_certificate(*e, cert);  // a re-issued certificate for the same key
-  e->observed = from;
+  e->observed = from.endpoint;
+  e->tcp = from.tcp;
+  if (from.tcp != 0) tcp_nodes_.insert_or_assign(from.tcp, cert.public_key);
   e->last_seen = now;
   registry_.add_session(*e, std::move(session));
-  log_->debug("node={} session established endpoint={}", cert.name, from.to_string());
+  log_->debug("node={} session established endpoint={} carrier={}", cert.name,
+              from.endpoint.to_string(), from.tcp != 0 ? "tcp" : "udp");
 }
 
-void Coordinator::on_data(Time now, const Endpoint& from, PacketView d) {
+void Coordinator::on_data(Time now, const Carrier& from, PacketView d) {
   auto h = wire::parse_data(d.span());
   if (!h) {
     ++counters_.malformed;
@@ -220,10 +254,12 @@ void Coordinator::on_data(Time now, const Endpoint& from, PacketView d) {
   auto n = keys->transport.decrypt(now, h->counter, body.span());
   if (!n) return;
   e.last_seen = now;
-  if (e.observed != from) {
-    log_->info("node={} moved endpoint={} (was {})", e.cert.name, from.to_string(),
-               e.observed.to_string());
-    e.observed = from;
+  if (e.observed != from.endpoint || e.tcp != from.tcp) {
+    log_->info("node={} moved endpoint={} carrier={} (was {})", e.cert.name,
+               from.endpoint.to_string(), from.tcp != 0 ? "tcp" : "udp", e.observed.to_string());
+    e.observed = from.endpoint;
+    e.tcp = from.tcp;
+    if (from.tcp != 0) tcp_nodes_.insert_or_assign(from.tcp, e.cert.public_key);
   }
   if (*n == 0) return;  // keepalive
   if (body.data()[0] == static_cast<std::uint8_t>(wire::ControlType::kRelay)) {
@@ -266,7 +302,7 @@ void Coordinator::relay(Time now, Entry& from, PacketView d, std::size_t plain_l
   from.relayed_bytes += plain_len;
   counters_.relayed_bytes += plain_len;
   ++counters_.relayed_packets;
-  fx_.send_udp(ServerSocket::kPrimary, target->observed, v.span());
+  send_to(Carrier{target->observed, target->tcp}, v.span());
 }
 
 void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) {
@@ -304,6 +340,10 @@ void Coordinator::on_control(Time now, Entry& e, const wire::ControlMessage& m) 
   }
   if (auto* q = std::get_if<wire::PeerRequest>(&m)) {
     on_peer_request(now, e, *q);
+    return;
+  }
+  if (auto* t = std::get_if<wire::TcpPunchRequest>(&m)) {
+    on_tcp_punch_request(now, e, *t);
     return;
   }
   if (std::holds_alternative<wire::Goodbye>(m)) {
@@ -357,7 +397,7 @@ void Coordinator::introduce(Time now, Entry& to, const Entry& about, std::uint32
 void Coordinator::send_control(Time now, Entry& e, const wire::ControlMessage& m) {
   if (!e.current) return;
   PacketView v = wire::encode_control_packet(scratch_, m);
-  if (e.current->seal(now, v)) fx_.send_udp(ServerSocket::kPrimary, e.observed, v.span());
+  if (e.current->seal(now, v)) send_to(Carrier{e.observed, e.tcp}, v.span());
 }
 
 void Coordinator::remove(Entry& e, const char* why) {
@@ -373,12 +413,17 @@ void Coordinator::on_tick(Time now) {
     pending_deadlines_.pop_front();
   }
   registry_.expire(now, [this](Entry& e) { remove(e, "silent"); });
+  tcp_punches_.expire(now, [&](const TcpPunchBroker::Expired& x) {
+    const char* why = x.a.observed ? "the peer never reached the assist port"
+                                   : "we never saw you on the assist port";
+    tcp_punch_failed(now, x.a.vip, x.a.punch_id, why);
+  });
 }
 
 Time Coordinator::next_deadline() const {
   Time t = registry_.next_deadline();
   if (!pending_deadlines_.empty()) t = std::min(t, pending_deadlines_.front().first);
-  return t;
+  return std::min(t, tcp_punches_.next_deadline());
 }
 
 CoordinatorStatus Coordinator::status(Time now) const {
@@ -389,7 +434,7 @@ CoordinatorStatus Coordinator::status(Time now) const {
     if (!e.registered) return;
     s.nodes.push_back(NodeEntryStatus{e.cert.name, e.cert.vip, e.observed, e.local_endpoints, e.nat,
                                       now - e.last_seen, e.relayed_bytes, e.relay_dropped,
-                                      e.lookups_refused, e.introductions_refused});
+                                      e.lookups_refused, e.introductions_refused, e.tcp != 0});
   });
   return s;
 }

@@ -24,6 +24,12 @@
 // own address, and it is charged to that address's budget like any other reply, as are
 // replies that CHANGE-REQUEST sends out of the alternate address or port.
 //
+// Carriers: a node reaches us over UDP (on_udp, the primary socket) or over a TCP connection
+// to our main port (on_tcp: one frame is one datagram, the same handshake and messages). Each
+// node's replies, introductions and relayed datagrams go back the way its last authenticated
+// datagram came (NodeEntry::observed and ::tcp), so the relay forwards between a TCP-carried
+// node and a UDP one in either direction. The shell owns the connections and their limits; it
+// asks tcp_authenticated() to close connections that never complete a handshake.
 // Revocation (coordinator_revocation.cpp): certificates are checked against the configured
 // `revoked:` fingerprints merged with the newest CA-signed revocation list handed to
 // set_revocation_list(). A new list refuses and forgets every node it revokes at once (their
@@ -45,6 +51,7 @@
 #include <vector>
 
 #include "coordinator/core/registry.hpp"
+#include "coordinator/core/tcp_punch_broker.hpp"
 #include "crypto/auth_handshake.hpp"
 #include "crypto/handshake_guard.hpp"
 #include "crypto/revocation_list.hpp"
@@ -59,11 +66,24 @@ namespace p2p::coord {
 
 using wire::stun::ServerSocket;
 
+// A TCP connection to the main port, by the id the shell gave it (never 0).
+using ConnectionId = std::uint64_t;
+
+// Where a datagram came from, and where an answer goes: the UDP endpoint, or the TCP connection
+// (tcp != 0) whose remote end is `endpoint`.
+struct Carrier {
+  Endpoint endpoint;
+  ConnectionId tcp = 0;
+  bool operator==(const Carrier&) const = default;
+};
+
 class CoordinatorEffects {
  public:
   virtual ~CoordinatorEffects() = default;
   virtual void send_udp(ServerSocket from, const Endpoint& to,
                         std::span<const std::uint8_t> datagram) = 0;
+  // One datagram as one frame on main-port connection `connection`; dropped when it is gone.
+  virtual void send_tcp(ConnectionId connection, std::span<const std::uint8_t> datagram) = 0;
   virtual void fill_random(std::span<std::uint8_t> out) = 0;
   virtual std::uint64_t unix_nanos() = 0;
 };
@@ -84,6 +104,8 @@ struct CoordinatorSettings {
   std::uint64_t stun_rate = 2048;         // STUN reply bytes per second per source address
   std::uint64_t stun_burst = 8192;        // bytes
   std::size_t stun_sources = 16384;       // source addresses remembered, at most
+  std::size_t max_tcp_punches = 4096;     // TCP punches in progress (tcp_punch_broker.hpp)
+  Duration tcp_punch_timeout = std::chrono::seconds(10);  // both sides on the assist port by then
 };
 
 using p2p::TokenBucket;
@@ -97,6 +119,7 @@ struct NodeEntryStatus {
   Duration since_seen{};
   std::uint64_t relayed_bytes = 0, relay_dropped = 0;
   std::uint64_t lookups_refused = 0, introductions_refused = 0;
+  bool tcp = false;  // carried by a TCP connection to the main port
 };
 
 struct CoordinatorStatus {
@@ -115,6 +138,9 @@ struct CoordinatorStatus {
   // Relay totals over every node ever registered (the per-node figures go with the node).
   std::uint64_t relayed_bytes = 0, relayed_packets = 0, relay_dropped = 0;
   std::size_t pending_handshakes = 0;  // XX handshakes in progress
+  // TCP punching: pairs told to connect (TcpPunchGo), requests refused or timed out, assist
+  // port hellos malformed or naming no punch in progress.
+  std::uint64_t tcp_punches = 0, tcp_punches_failed = 0, assist_unknown = 0;
   std::uint64_t revocation_sequence = 0;  // of the CA-signed list in force (0: none)
   std::uint64_t revoked_removed = 0;      // nodes forgotten when a new list revoked them
 };
@@ -130,6 +156,15 @@ class Coordinator {
 
   // Never throws: whatever a datagram causes is at worst a counted drop.
   void on_udp(Time now, ServerSocket socket, const Endpoint& from, PacketView packet) noexcept;
+  // One frame of main-port connection `connection` from `from`; never throws, like on_udp.
+  void on_tcp(Time now, ConnectionId connection, const Endpoint& from, PacketView frame) noexcept;
+  // The connection is gone: nothing more is sent to it.
+  void on_tcp_closed(ConnectionId connection);
+  // True once a node completed its handshake over the connection (and still uses it).
+  bool tcp_authenticated(ConnectionId connection) const;
+  // The hello a node sent on the TCP assist port from `from`, its public TCP endpoint
+  // (net/tcp_assist.hpp). Never answered on that connection; the shell closes it.
+  void on_assist(Time now, const Endpoint& from, std::span<const std::uint8_t> hello) noexcept;
   void on_tick(Time now);
   Time next_deadline() const;
   CoordinatorStatus status(Time now) const;
@@ -150,20 +185,25 @@ class Coordinator {
   using Entry = NodeEntry;
   struct Pending;
 
-  void on_datagram(Time now, ServerSocket socket, const Endpoint& from, PacketView packet);
-  void on_init(Time now, const Endpoint& from, PacketView d);
-  void on_final(Time now, const Endpoint& from, PacketView d);
+  void on_carried(Time now, ServerSocket socket, const Carrier& from, PacketView packet) noexcept;
+  void on_datagram(Time now, ServerSocket socket, const Carrier& from, PacketView packet);
+  void on_init(Time now, const Carrier& from, PacketView d);
+  void on_final(Time now, const Carrier& from, PacketView d);
   void on_stun(Time now, ServerSocket socket, const Endpoint& from, PacketView d);
   static std::uint64_t random_salt(CoordinatorEffects& fx);
   // The handshake with the node whose certificate is `cert` is complete: into the registry.
-  void establish(Time now, const Endpoint& from, const crypto::Certificate& cert,
+  void establish(Time now, const Carrier& from, const crypto::Certificate& cert,
                  crypto::Session session);
-  void on_data(Time now, const Endpoint& from, PacketView d);
+  void on_data(Time now, const Carrier& from, PacketView d);
+  void send_to(const Carrier& to, std::span<const std::uint8_t> datagram);
   void on_control(Time now, Entry& e, const wire::ControlMessage& m);
   void relay(Time now, Entry& from, PacketView header_and_body, std::size_t plain_len);
   void send_control(Time now, Entry& e, const wire::ControlMessage& m);
   void introduce(Time now, Entry& to, const Entry& about, std::uint32_t request_id, bool initiate);
   void on_peer_request(Time now, Entry& e, const wire::PeerRequest& q);
+  void on_tcp_punch_request(Time now, Entry& e, const wire::TcpPunchRequest& q);
+  void on_assist_hello(Time now, const Endpoint& from, std::span<const std::uint8_t> hello);
+  void tcp_punch_failed(Time now, Ipv4 vip, std::uint32_t punch_id, std::string reason);
   void remove(Entry& e, const char* why);
   std::uint32_t new_index();
   // Revocation (coordinator_revocation.cpp).
@@ -190,6 +230,11 @@ class Coordinator {
   struct {
     DropReason unpadded, bad_mac1, rate_limited, pending_full, internal;
   } init_log_;
+  // Main-port connections a node authenticated on, and that node's key (stale once the node
+  // moves to another carrier: checked against NodeEntry::tcp). At most one per connection.
+  std::unordered_map<ConnectionId, crypto::PublicKey> tcp_nodes_;
+  TcpPunchBroker tcp_punches_;
+  std::uint32_t next_punch_id_ = 1;
   DropReason registry_full_log_;  // refused registrations: one line per 10 s
   crypto::Revocations revocations_;
   std::vector<wire::RevocationChunk> revocation_chunks_;  // the list in force, split

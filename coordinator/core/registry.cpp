@@ -16,6 +16,11 @@ NodeEntry* Registry::by_key(const crypto::PublicKey& key) {
   return it == nodes_.end() ? nullptr : &it->second;
 }
 
+const NodeEntry* Registry::by_key(const crypto::PublicKey& key) const {
+  auto it = nodes_.find(key);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
 NodeEntry* Registry::by_index(std::uint32_t local_index) {
   auto it = by_index_.find(local_index);
   return it == by_index_.end() ? nullptr : it->second;

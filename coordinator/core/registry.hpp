@@ -55,6 +55,8 @@ struct NodeEntry {
   TokenBucket introduction_bucket;  // Introduces others may have us send to this node
   std::uint64_t relayed_bytes = 0, relay_dropped = 0;
   std::uint64_t lookups_refused = 0, introductions_refused = 0;
+  std::uint64_t tcp =
+      0;  // the main-port connection carrying this node (coord::ConnectionId), 0: UDP
 
  private:
   friend class Registry;
@@ -70,6 +72,7 @@ class Registry {
   Registry& operator=(const Registry&) = delete;
 
   NodeEntry* by_key(const crypto::PublicKey& key);
+  const NodeEntry* by_key(const crypto::PublicKey& key) const;
   NodeEntry* by_index(std::uint32_t local_index);
   NodeEntry* by_vip(Ipv4 vip);                // registered nodes only
   NodeEntry* by_name(std::string_view name);  // registered nodes only

@@ -60,6 +60,7 @@ json status_to_json(const CoordinatorStatus& status) {
         {"relay_dropped", n.relay_dropped},
         {"lookups_refused", n.lookups_refused},
         {"introductions_refused", n.introductions_refused},
+        {"carrier", n.tcp ? "tcp" : "udp"},
     });
   }
   return json{{"ok", true},
@@ -125,6 +126,25 @@ Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::creat
     shell->log_.coord->info("metrics at http://{}/metrics", metrics->endpoint().to_string());
     shell->metrics_.emplace(std::move(*metrics));
   }
+  if (config.tcp.main) {
+    TcpPortLimits limits;
+    limits.max_connections = config.tcp.max_connections;
+    limits.per_source = config.tcp.per_source;
+    limits.idle_timeout = config.node_timeout;
+    auto* self = shell.get();
+    auto port = TcpMainPort::open(
+        io, *config.tcp.main, limits,
+        TcpMainPort::Handlers{
+            [self](ConnectionId id, const Endpoint& from, PacketView frame) {
+              if (self->stopped_) return;
+              self->core_->on_tcp(Clock::now(), id, from, frame);
+              self->after_event();
+            },
+            [self](ConnectionId id) { self->core_->on_tcp_closed(id); },
+            [self](ConnectionId id) { return self->core_->tcp_authenticated(id); }});
+    if (!port) return fail(port.error().message);
+    shell->tcp_main_ = std::move(*port);
+  }
   return shell;
 }
 
@@ -154,6 +174,7 @@ void CoordinatorShell::start() {
                      i == 0 ? "" : " (STUN only)");
     wait(i);
   }
+  if (tcp_main_) log_.coord->info("listening on tcp={} (main)", tcp_main_->endpoint().to_string());
   if (revocation_file_) {
     (void)revocation_file_->changed();  // the stamp of what is read now
     (void)reload_revocation_list();
@@ -196,6 +217,7 @@ void CoordinatorShell::stop() {
   for (auto& s : sockets_) s->socket.close();
   if (control_) control_->close();
   if (metrics_) metrics_->close();
+  if (tcp_main_) tcp_main_->close();
   log_.coord->info("stopped");
 }
 
@@ -225,6 +247,10 @@ void CoordinatorShell::send_udp(ServerSocket from, const Endpoint& to,
   auto hold = batch_pool_ && batch_pool_->contains(datagram) ? io::UdpSocket::Hold::kReference
                                                              : io::UdpSocket::Hold::kCopy;
   sockets_[index]->socket.queue(to, datagram, hold);
+}
+
+void CoordinatorShell::send_tcp(ConnectionId connection, std::span<const std::uint8_t> datagram) {
+  if (tcp_main_) tcp_main_->send(connection, datagram);
 }
 
 void CoordinatorShell::fill_random(std::span<std::uint8_t> out) {
@@ -316,6 +342,18 @@ void CoordinatorShell::on_control(const json& request, io::ControlServer::Respon
     json listen = json::array();
     for (const auto& s : sockets_) listen.push_back(s->socket.local_endpoint().to_string());
     status["listen"] = std::move(listen);
+    if (tcp_main_) {
+      const auto& t = tcp_main_->stats();
+      status["tcp"] = json{{"main", tcp_main_->endpoint().to_string()},
+                           {"connections", tcp_main_->connections()},
+                           {"accepted", t.accepted},
+                           {"refused_full", t.refused_full},
+                           {"refused_source", t.refused_source},
+                           {"closed_unauthenticated", t.closed_unauthenticated},
+                           {"closed_idle", t.closed_idle},
+                           {"closed_by_peer", t.closed_by_peer},
+                           {"send_dropped", t.send_dropped}};
+    }
     respond(status);
   } else if (cmd != request.end() && *cmd == "reload") {
     respond(reload());

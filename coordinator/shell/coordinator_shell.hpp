@@ -18,6 +18,8 @@
 //
 // Metrics (coordinator.yaml metrics.listen): GET /metrics -> render_coordinator_metrics().
 //
+// TCP (coordinator.yaml tcp.main): a TcpMainPort (tcp_main_port.hpp) whose frames go to
+// coordinator.on_tcp() and to which send_tcp() queues; its closes go to on_tcp_closed().
 // Revocation list (coordinator.yaml revocation_list): read at start, then looked at once a
 // second (one stat) and read again when it was replaced or rewritten; reload_revocation_list()
 // reads it at once (what a configuration reload calls).
@@ -41,6 +43,7 @@
 #include "config/revocation_file.hpp"
 #include "config/startup.hpp"
 #include "coordinator/core/coordinator.hpp"
+#include "coordinator/shell/tcp_main_port.hpp"
 #include "net/asio/control_server.hpp"
 #include "net/asio/loop.hpp"
 #include "net/asio/metrics_server.hpp"
@@ -89,6 +92,8 @@ class CoordinatorShell final : public CoordinatorEffects {
   // The primary socket's endpoint (with the real port when listen asked for port 0).
   const Endpoint& endpoint() const { return sockets_[0]->socket.local_endpoint(); }
   CoordinatorStatus status() const { return core_->status(Clock::now()); }
+  // The TCP main port, when coordinator.yaml has tcp.main.
+  const TcpMainPort* tcp_main() const { return tcp_main_.get(); }
 
   // Reads the configured revocation list file and hands the list to the coordinator: true
   // when a newer list is now in force, false when there is none or it is not newer (logged);
@@ -98,6 +103,7 @@ class CoordinatorShell final : public CoordinatorEffects {
   // CoordinatorEffects
   void send_udp(wire::stun::ServerSocket from, const Endpoint& to,
                 std::span<const std::uint8_t> datagram) override;
+  void send_tcp(ConnectionId connection, std::span<const std::uint8_t> datagram) override;
   void fill_random(std::span<std::uint8_t> out) override;
   std::uint64_t unix_nanos() override;
 
@@ -129,7 +135,8 @@ class CoordinatorShell final : public CoordinatorEffects {
   std::optional<io::ControlServer> control_;
   std::optional<io::MetricsServer> metrics_;  // coordinator.yaml metrics.listen
   std::unique_ptr<Coordinator> core_;
-  std::string name_;  // the coordinator certificate's
+  std::unique_ptr<TcpMainPort> tcp_main_;  // coordinator.yaml tcp.main
+  std::string name_;                       // the coordinator certificate's
   Time last_warning_{};
   bool started_ = false, stopped_ = false;
   std::optional<config::RevocationFile> revocation_file_;

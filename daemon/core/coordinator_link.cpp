@@ -55,9 +55,18 @@ void CoordinatorLink::start(Time now) {
 
 void CoordinatorLink::stop(Time now) {
   if (slots_.current) send(now, wire::Goodbye{});
+  close_stream();
 }
 
 void CoordinatorLink::handshake(Time now) {
+  const Carrier c = handshake_carrier(now);
+  if (c == Carrier::kTcp && stream_ != Stream::kOpen) {
+    // The stream's opening answers this (on_stream); until then, or on failure, wait.
+    if (stream_ == Stream::kClosed && now >= stream_retry_) open_stream(now);
+    next_attempt_ = std::max(now, stream_retry_) + kCoordinatorRetry;
+    schedule(next_attempt_);
+    return;
+  }
   auto hs = crypto::AuthHandshake::initiator(crypto::AuthHandshake::Kind::kXX, identity_, verify_);
   auto msg = hs.write(fx_.unix_nanos());
   if (!msg) return;
@@ -67,15 +76,17 @@ void CoordinatorLink::handshake(Time now) {
   auto out = slots_.seal_initiation(now, wire::Pattern::kXX, *msg, 0, guard_keys_);
   next_attempt_ = now + kCoordinatorRetry;
   schedule(next_attempt_);
-  log_.debug("coordinator={} handshake sent", endpoint_.to_string());
-  fx_.send_udp(endpoint_, out);
+  pending_carrier_ = c;
+  log_.debug("coordinator={} handshake sent over {}", endpoint_.to_string(),
+             c == Carrier::kTcp ? "tcp" : "udp");
+  transmit(c, out);
 }
 
 void CoordinatorLink::on_cookie_reply(Time now, const wire::CookieReply& r) {
   if (auto again = slots_.on_cookie_reply(now, r, guard_keys_)) {
     log_.debug("coordinator={} is under load; initiation sent again with its cookie",
                endpoint_.to_string());
-    fx_.send_udp(endpoint_, *again);
+    transmit(pending_carrier_, *again);
   }
 }
 
@@ -113,18 +124,20 @@ void CoordinatorLink::network_changed(Time now, std::vector<Endpoint> endpoints)
 }
 
 bool CoordinatorLink::send(Time now, const wire::ControlMessage& m) {
-  if (!slots_.current) return false;
+  if (!slots_.current || (carrier_ == Carrier::kTcp && stream_ != Stream::kOpen)) return false;
   PacketView v = wire::encode_control_packet(scratch_, m);
   if (!slots_.current->seal(now, v)) return false;
-  fx_.send_udp(endpoint_, v.span());
+  transmit(carrier_, v.span());
   return true;
 }
 
 bool CoordinatorLink::send_relayed(Time now, Ipv4 to, PacketView d) {
-  if (!slots_.current || !d.push_front(wire::kRelayHeaderSize)) return false;
+  if (!slots_.current || (carrier_ == Carrier::kTcp && stream_ != Stream::kOpen) ||
+      !d.push_front(wire::kRelayHeaderSize))
+    return false;
   wire::write_relay_header(d.data(), wire::ControlType::kRelay, to);
   if (!slots_.current->seal(now, d)) return false;
-  fx_.send_udp(endpoint_, d.span());
+  transmit(carrier_, d.span());
   return true;
 }
 
@@ -143,14 +156,18 @@ void CoordinatorLink::tick(Time now) {
       !cur || state_ == State::kConnecting || (cur->transport.should_rekey(now) && !slots_.pending);
   if (state_ == State::kRefused) need_handshake = now >= next_attempt_;
   if (slots_.pending && now >= next_attempt_) {
-    // The attempt timed out. A coordinator of another network (our mac1 is keyed by our CA)
-    // drops our initiations unanswered, as it does all blind garbage: say what we know.
-    if (++unanswered_ == kUnansweredWarning)
-      log_.warn(
-          "no answer from coordinator={} to {} handshakes: it is down or unreachable, UDP to it "
-          "is blocked, or it serves another network (its CA is not our ca.crt)",
-          endpoint_.to_string(), unanswered_);
-    handshake(now);
+    if (!handshake_timed_out(now, pending_carrier_)) {
+      slots_.abandon_pending(table_);  // a UDP probe beside a live TCP session: no answer
+    } else {
+      // The attempt timed out. A coordinator of another network (our mac1 is keyed by our
+      // CA) drops our initiations unanswered, as it does all blind garbage: say what we know.
+      if (++unanswered_ == kUnansweredWarning)
+        log_.warn(
+            "no answer from coordinator={} to {} handshakes: it is down or unreachable, UDP to "
+            "it is blocked, or it serves another network (its CA is not our ca.crt)",
+            endpoint_.to_string(), unanswered_);
+      handshake(now);
+    }
   } else if (need_handshake && !slots_.pending && now >= next_attempt_) {
     handshake(now);
   }
@@ -162,6 +179,7 @@ void CoordinatorLink::tick(Time now) {
   }
   if (state_ == State::kRegistered) schedule(last_received_ + 3 * interval_ + 1ms);
   if (state_ == State::kRefused) schedule(next_attempt_);
+  carrier_tick(now);
 }
 
 void CoordinatorLink::on_handshake_resp(Time now, const wire::HandshakeResp& resp) {
@@ -180,7 +198,9 @@ void CoordinatorLink::on_handshake_resp(Time now, const wire::HandshakeResp& res
   }
   std::vector<std::uint8_t> out;
   wire::build_handshake_final(out, resp.sender_index, *msg3);
-  fx_.send_udp(endpoint_, out);
+  transmit(pending_carrier_, out);
+  const Carrier was = carrier_;
+  carrier_ = pending_carrier_;
   const auto local = slots_.pending->local_index;
   // A new session: its coordinator (perhaps restarted, perhaps older) proves itself anew.
   ping_id_ = 0;
@@ -196,6 +216,7 @@ void CoordinatorLink::on_handshake_resp(Time now, const wire::HandshakeResp& res
     log_.info("coordinator={} answers again", endpoint_.to_string());
   unanswered_ = 0;
   log_.debug("coordinator={} session established", endpoint_.to_string());
+  installed(now, was);
   send_register(now);
 }
 
@@ -229,7 +250,10 @@ void CoordinatorLink::on_message(Time now, PacketView plain) {
   if (auto* ok = std::get_if<wire::RegisterOk>(&*m)) {
     bool first = state_ != State::kRegistered;
     const std::optional<Endpoint> was = observed_;
-    bool moved = was && *was != ok->observed;
+    // Seen over another carrier is another socket, not a move of ours.
+    bool moved = was && *was != ok->observed && observed_carrier_ == carrier_;
+    observed_carrier_ = carrier_;
+    if (carrier_ == Carrier::kTcp) stream_backoff_ = kStreamBackoffMin;
     state_ = State::kRegistered;
     observed_ = ok->observed;
     if (first) next_ping_ = now;  // measure the RTT at once
@@ -259,6 +283,10 @@ void CoordinatorLink::on_message(Time now, PacketView plain) {
     events_.on_revocation_chunk(now, *c);
   } else if (auto* pong = std::get_if<wire::Pong>(&*m)) {
     on_pong(now, *pong);
+  } else if (std::holds_alternative<wire::TcpPunchOffer>(*m) ||
+             std::holds_alternative<wire::TcpPunchGo>(*m) ||
+             std::holds_alternative<wire::TcpPunchFailed>(*m)) {
+    events_.on_tcp_punch(now, *m);
   } else {
     log_.debug("coordinator sent unexpected {}", wire::control_name(*m));
   }
@@ -272,6 +300,11 @@ void CoordinatorLink::lost(Time now, const char* why) {
   ping_id_ = 0;
   misses_ = 0;
   srtt_.reset();
+  // A TCP connection that carries nothing any more may be dead without a reset: a new one.
+  if (carrier_ == Carrier::kTcp && stream_ != Stream::kClosed) {
+    close_stream();
+    stream_retry_ = now;
+  }
 }
 
 void CoordinatorLink::ping_tick(Time now) {

@@ -21,6 +21,17 @@
 // A Ping costs the coordinator no state and, at one per node every 3 s, 100k nodes send it
 // ~33k datagrams of 37 bytes a second each way.
 //
+// Carriers (coordinator_carrier.cpp): UDP, and a TCP connection to the coordinator's main
+// port when mesh.yaml gives one (set_tcp_port). Every handshake goes over one carrier and its
+// session stays on it (carrier()); the coordinator answers the way a node's last authenticated
+// datagram came, so moving is just handshaking over the other one. After
+// kUdpAttemptsBeforeTcp UDP handshakes in a row go unanswered (10 s), the link asks the shell
+// for a stream (NodeEffects::coordinator_stream_open), handshakes and registers over it; its
+// relay traffic follows. While on TCP it tries one UDP handshake every kUdpProbeInterval and
+// moves back (closing the stream) when one is answered. A stream that closes or fails to open
+// is opened again after a back-off (kStreamBackoffMin doubling to kStreamBackoffMax, reset
+// once registered over it); a session on TCP resumes on the new connection with a Register.
+//
 // Time is handed in; deadline() is when tick() next has work. Threading: none.
 #pragma once
 
@@ -52,11 +63,20 @@ class CoordinatorEvents {
   virtual void on_relayed(Time now, const Endpoint& via, PacketView datagram) = 0;
   // A part of the CA-signed revocation list, unverified (the Node reassembles and checks it).
   virtual void on_revocation_chunk(Time /*now*/, const wire::RevocationChunk& /*m*/) {}
+  // TcpPunchOffer, TcpPunchGo or TcpPunchFailed (daemon/core/tcp_punch.hpp handles them).
+  virtual void on_tcp_punch(Time /*now*/, const wire::ControlMessage& /*m*/) {}
 };
 
 class CoordinatorLink {
  public:
   enum class State { kConnecting, kRegistering, kRegistered, kRefused };
+  enum class Carrier { kUdp, kTcp };
+
+  static constexpr int kUdpAttemptsBeforeTcp = 2;
+  static constexpr Duration kUdpProbeInterval = std::chrono::seconds(30);
+  static constexpr Duration kStreamOpenTimeout = std::chrono::seconds(10);
+  static constexpr Duration kStreamBackoffMin = std::chrono::seconds(1);
+  static constexpr Duration kStreamBackoffMax = std::chrono::seconds(30);
 
   // `slot` is the link's number in its CoordinatorSet: its session indices are owned by
   // SessionOwner{true, slot}.
@@ -114,6 +134,18 @@ class CoordinatorLink {
   // "registered", "refused: <reason>"
   std::string state_text() const;
 
+  // The TCP carrier (see the top of the file). The coordinator's main port; none: UDP only.
+  void set_tcp_port(std::optional<std::uint16_t> port) { tcp_port_ = port; }
+  std::optional<Endpoint> tcp_endpoint() const;
+  // The carrier of the current session (UDP before the first).
+  Carrier carrier() const { return carrier_; }
+  const char* transport() const { return carrier_ == Carrier::kTcp ? "tcp" : "udp"; }
+  // The shell's stream opened (`open`), or closed or failed to open.
+  void on_stream(Time now, bool open);
+  bool stream_open() const { return stream_ == Stream::kOpen; }
+  // Streams asked for since the start (tests: reconnects).
+  std::uint64_t stream_opens() const { return stream_opens_; }
+
  private:
   void handshake(Time now);
   void send_register(Time now);
@@ -121,6 +153,17 @@ class CoordinatorLink {
   void ping_tick(Time now);
   void on_pong(Time now, const wire::Pong& p);
   void lost(Time now, const char* why);
+  // The TCP carrier (coordinator_carrier.cpp).
+  void transmit(Carrier c, std::span<const std::uint8_t> datagram);
+  Carrier handshake_carrier(Time now);
+  bool wants_stream() const;
+  void open_stream(Time now);
+  void close_stream();
+  void back_off(Time now);  // no stream before stream_retry_
+  // A handshake over `c` timed out; false when it was a UDP probe beside a live TCP session.
+  bool handshake_timed_out(Time now, Carrier c);
+  void carrier_tick(Time now);
+  void installed(Time now, Carrier was);
   void schedule(Time t) {
     if (t < deadline_) deadline_ = t;
   }
@@ -163,6 +206,19 @@ class CoordinatorLink {
   int misses_ = 0;
   bool answers_pings_ = false;  // this session's coordinator has answered a Ping
   std::optional<Duration> srtt_;
+  // The TCP carrier (see the top of the file).
+  enum class Stream { kClosed, kOpening, kOpen };
+  std::optional<std::uint16_t> tcp_port_;
+  Carrier carrier_ = Carrier::kUdp;          // the current session's
+  Carrier pending_carrier_ = Carrier::kUdp;  // the handshake in progress's
+  Carrier observed_carrier_ = Carrier::kUdp;
+  Stream stream_ = Stream::kClosed;
+  Time stream_since_{};  // opening since
+  Time stream_retry_{};  // not opened again before
+  Duration stream_backoff_ = kStreamBackoffMin;
+  std::uint64_t stream_opens_ = 0;
+  int udp_unanswered_ = 0;  // UDP handshakes unanswered in a row
+  Time next_udp_probe_{};
 };
 
 }  // namespace p2p::core

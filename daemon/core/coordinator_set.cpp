@@ -21,7 +21,7 @@ CoordinatorSet::CoordinatorSet(const crypto::Identity& identity,
                                const crypto::CertificateVerifier& verify, SessionTable& table,
                                NodeEffects& fx, CoordinatorEvents& events, spdlog::logger& log,
                                DropCounters& drops)
-    : table_(table), events_(events), log_(log) {
+    : table_(table), events_(events), log_(log), drops_(drops) {
   CoordinatorEvents& self = *this;  // the links report here (a private base)
   for (std::size_t i = 0; i < coordinators.size(); ++i) {
     links_.push_back(std::make_unique<CoordinatorLink>(identity, coordinators[i],
@@ -142,7 +142,8 @@ std::vector<CoordinatorStatus> CoordinatorSet::status() const {
   std::vector<CoordinatorStatus> out;
   for (std::size_t i = 0; i < links_.size(); ++i) {
     const auto& l = *links_[i];
-    out.push_back(CoordinatorStatus{l.endpoint(), l.state_text(), l.rtt(), i == relay_});
+    out.push_back(
+        CoordinatorStatus{l.endpoint(), l.state_text(), l.rtt(), i == relay_, l.transport()});
   }
   return out;
 }
@@ -211,6 +212,56 @@ void CoordinatorSet::on_relayed(Time now, const Endpoint& via, PacketView datagr
 
 void CoordinatorSet::on_revocation_chunk(Time now, const wire::RevocationChunk& m) {
   events_.on_revocation_chunk(now, m);
+}
+
+void CoordinatorSet::on_tcp_punch(Time now, const wire::ControlMessage& m) {
+  events_.on_tcp_punch(now, m);
+}
+
+}  // namespace p2p::core
+
+namespace p2p::core {
+
+void CoordinatorSet::set_tcp_ports(const std::vector<std::optional<std::uint16_t>>& ports) {
+  for (std::size_t i = 0; i < links_.size() && i < ports.size(); ++i)
+    links_[i]->set_tcp_port(ports[i]);
+}
+
+void CoordinatorSet::on_stream(Time now, std::uint32_t slot, bool open) {
+  if (slot >= links_.size()) return;
+  links_[slot]->on_stream(now, open);
+  choose_relay();
+}
+
+void CoordinatorSet::on_stream_frame(Time now, std::uint32_t slot, PacketView frame) {
+  if (slot >= links_.size()) return;
+  CoordinatorLink& l = *links_[slot];
+  // Only what a coordinator sends, and only for this link's indices.
+  auto take = [&](const auto& parsed, auto&& handle) {
+    if (!parsed) {
+      ++drops_.malformed;
+    } else if (link_for(parsed->receiver_index) != &l) {
+      ++drops_.unknown_index;
+    } else {
+      handle(*parsed);
+    }
+  };
+  const auto d = frame.span();
+  switch (wire::classify(d)) {
+    case wire::DatagramKind::kHandshakeResp:
+      take(wire::parse_handshake_resp(d), [&](const auto& r) { l.on_handshake_resp(now, r); });
+      break;
+    case wire::DatagramKind::kCookieReply:
+      take(wire::parse_cookie_reply(d), [&](const auto& r) { l.on_cookie_reply(now, r); });
+      break;
+    case wire::DatagramKind::kData:
+      take(wire::parse_data(d), [&](const auto& h) {
+        l.on_data(now, h, frame.sub(wire::kDataHeaderSize, frame.size() - wire::kDataHeaderSize));
+      });
+      break;
+    default: ++drops_.malformed; break;
+  }
+  choose_relay();
 }
 
 }  // namespace p2p::core

@@ -78,6 +78,19 @@ class CoordinatorSet final : private CoordinatorEvents {
     return relay_ < links_.size() ? links_[relay_].get() : nullptr;
   }
 
+  // The TCP carrier (coordinator_link.hpp): each coordinator's main port, in mesh.yaml's order
+  // (none: UDP only). Set before start().
+  void set_tcp_ports(const std::vector<std::optional<std::uint16_t>>& ports);
+  // The shell's stream to coordinator `slot` opened or closed, and a frame read from it: a
+  // handshake answer or Data for an index that link owns (anything else is a counted drop).
+  void on_stream(Time now, std::uint32_t slot, bool open);
+  void on_stream_frame(Time now, std::uint32_t slot, PacketView frame);
+  // "udp" or "tcp": the carrier of the coordinator the single-coordinator fields describe.
+  const char* transport() const { return links_.empty() ? "udp" : shown().transport(); }
+  const CoordinatorLink* link(std::uint32_t slot) const {
+    return slot < links_.size() ? links_[slot].get() : nullptr;
+  }
+
  private:
   // CoordinatorEvents, from the links: lookups merged, the rest passed on.
   void on_registered(Time now) override;
@@ -86,6 +99,8 @@ class CoordinatorSet final : private CoordinatorEvents {
   void on_relayed(Time now, const Endpoint& via, PacketView datagram) override;
   // Any coordinator's part of the signed revocation list (the Node reassembles and verifies).
   void on_revocation_chunk(Time now, const wire::RevocationChunk& m) override;
+  // TcpPunchOffer, TcpPunchGo or TcpPunchFailed from any coordinator.
+  void on_tcp_punch(Time now, const wire::ControlMessage& m) override;
 
   CoordinatorLink* link_for(std::uint32_t index);
   const CoordinatorLink& shown() const { return relay() ? *relay() : *links_.front(); }
@@ -111,6 +126,7 @@ class CoordinatorSet final : private CoordinatorEvents {
   wire::NatSummary nat_;
   std::optional<Endpoint> mapped_;
   std::uint32_t next_request_id_ = 1;
+  DropCounters& drops_;
 };
 
 }  // namespace p2p::core

@@ -27,6 +27,15 @@ class NodeEffects {
   // The node took a newer CA-signed revocation list (its encoding, crypto/revocation_list.hpp):
   // the shell may keep it (mesh.yaml revocation_list). Called from inside the core.
   virtual void revocation_list_accepted(std::span<const std::uint8_t> /*encoded*/) {}
+  // The coordinator link's TCP carrier (daemon/core/coordinator_link.hpp), at most one stream
+  // per coordinator `slot`: open a connection to its TCP main port `to` (the shell answers with
+  // Node::on_coordinator_stream, open or failed, and hands each frame it reads to
+  // Node::on_coordinator_frame); send one datagram on it as one frame (net/stream_frame.hpp);
+  // close it (nothing more is reported for it).
+  virtual void coordinator_stream_open(std::uint32_t /*slot*/, const Endpoint& /*to*/) {}
+  virtual void coordinator_stream_send(std::uint32_t /*slot*/,
+                                       std::span<const std::uint8_t> /*datagram*/) {}
+  virtual void coordinator_stream_close(std::uint32_t /*slot*/) {}
 
   std::uint64_t random_u64() {
     std::uint64_t v = 0;

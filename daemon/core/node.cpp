@@ -64,6 +64,7 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
       revocations_(settings_.revoked) {
   scratch_.reserve(2048);
   coord_.set_network_key(ca_.public_key);
+  coord_.set_tcp_ports(settings_.coordinator_tcp);
 }
 
 Node::~Node() = default;

@@ -118,6 +118,9 @@ struct NodeSettings {
   std::vector<std::string> revoked;     // certificate fingerprints
   std::size_t max_queued_packets = 64;  // per peer
   NodeLimits limits;
+  // Each coordinator's TCP main port, by its index in `coordinators` (none or missing: UDP
+  // only): the link's second carrier (coordinator_link.hpp).
+  std::vector<std::optional<std::uint16_t>> coordinator_tcp;
 };
 
 class Node : private CoordinatorEvents {
@@ -145,6 +148,11 @@ class Node : private CoordinatorEvents {
   void on_udp(Time now, const Endpoint& from, PacketView packet) noexcept;
   void on_tick(Time now);
   Time next_deadline() const { return deadline_; }
+  // The coordinator link's TCP carrier (NodeEffects::coordinator_stream_open): the stream to
+  // coordinator `slot` opened (`open`), or closed or failed; a frame read from it (one
+  // datagram). node_carrier.cpp.
+  void on_coordinator_stream(Time now, std::uint32_t slot, bool open);
+  void on_coordinator_frame(Time now, std::uint32_t slot, PacketView frame) noexcept;
 
   // What the shell learnt about the machine: its interface addresses (with the UDP port
   // they carry) and the result of NAT discovery. Changes re-register with the coordinator.
@@ -254,6 +262,8 @@ class Node : private CoordinatorEvents {
   void send_control_to_peer(Time now, Peer& p, const wire::ControlMessage& m,
                             std::optional<Endpoint> to);
   bool relay_allowed(const Peer& p) const;
+  // Why `p` is on the relay, for status (node_carrier.cpp).
+  std::string relay_reason(const Peer& p) const;
   // Paths and timers.
   void start_punching(Time now, Peer& p);
   void path_tick(Time now, Peer& p);

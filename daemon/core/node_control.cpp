@@ -140,6 +140,7 @@ NodeStatus Node::status(Time now) const {
   if (coord_.configured()) s.coordinator = coord_.endpoint();
   s.coordinator_state = coord_.state_text();
   s.coordinators = coord_.status();
+  s.coordinator_transport = coord_.transport();
   s.drops = drops_;
   const auto unix_now = static_cast<UnixTime>(fx_.unix_nanos() / 1'000'000'000);
   s.certificates.not_after = crypto::format_utc(identity_.certificate.not_after);
@@ -175,7 +176,7 @@ NodeStatus Node::status(Time now) const {
     } else if (p.sessions.current) {
       ps.path = "relay";
       ps.endpoint = coord_.endpoint();
-      ps.relay_reason = p.paths.relay_reason();
+      ps.relay_reason = relay_reason(p);
     } else {
       ps.path = "none";
       ps.relay_reason = p.paths.relay_reason();

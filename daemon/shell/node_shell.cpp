@@ -32,6 +32,7 @@ std::string endpoints_text(const std::vector<Endpoint>& endpoints) {
 core::NodeSettings node_settings(const config::MeshConfig& c) {
   core::NodeSettings s;
   s.coordinators = c.coordinators;
+  s.coordinator_tcp = c.coordinator_tcp;
   s.keepalive = c.keepalive;
   s.punch_enabled = c.punch.enabled;
   s.punch_timeout = c.punch.timeout;

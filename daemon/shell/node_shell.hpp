@@ -76,6 +76,7 @@
 #include "daemon/core/node.hpp"
 #include "daemon/nat/discovery_scheduler.hpp"
 #include "daemon/nat/port_mapping.hpp"
+#include "daemon/shell/coordinator_stream.hpp"
 #include "daemon/shell/port_mapper.hpp"
 #include "net/asio/control_server.hpp"
 #include "net/asio/loop.hpp"
@@ -137,6 +138,10 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   std::uint64_t unix_nanos() override;
   void public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) override;
   void revocation_list_accepted(std::span<const std::uint8_t> encoded) override;
+  // The coordinator link's TCP carrier (node_shell_stream.cpp, coordinator_stream.hpp).
+  void coordinator_stream_open(std::uint32_t slot, const Endpoint& to) override;
+  void coordinator_stream_send(std::uint32_t slot, std::span<const std::uint8_t> datagram) override;
+  void coordinator_stream_close(std::uint32_t slot) override;
 
  private:
   NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
@@ -243,7 +248,8 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   // Toward the TUN (with TSO): the packets of one UDP batch, coalesced, written at its end.
   void flush_tun();
   offload::Coalescer tun_gro_;
-  std::uint64_t tun_gro_frames_ = 0;  // writes that carried more than one segment
+  std::uint64_t tun_gro_frames_ = 0;             // writes that carried more than one segment
+  std::unique_ptr<CoordinatorStreams> streams_;  // made at the first coordinator_stream_open()
 };
 
 }  // namespace p2p::daemon

@@ -122,9 +122,10 @@ struct PortMappingStatus {
 // NodeStatus describe the one relayed traffic goes through).
 struct CoordinatorStatus {
   Endpoint endpoint;
-  std::string state;            // as NodeStatus::coordinator_state
-  std::optional<Duration> rtt;  // smoothed, from its Pings; none before the first answer
-  bool relay = false;           // relayed traffic goes through this one
+  std::string state;              // as NodeStatus::coordinator_state
+  std::optional<Duration> rtt;    // smoothed, from its Pings; none before the first answer
+  bool relay = false;             // relayed traffic goes through this one
+  std::string transport = "udp";  // the carrier: "udp", or "tcp" (its main port)
 };
 
 struct NodeStatus {
@@ -157,6 +158,7 @@ struct NodeStatus {
     std::string udp_gso = "off";      // UDP_SEGMENT
     std::string udp_gro = "off";      // UDP_GRO
   } performance;
+  std::string coordinator_transport = "udp";  // of `coordinator`: "udp" or "tcp"
 };
 
 }  // namespace p2p::core

@@ -118,10 +118,12 @@ std::string text_or_dash(const json& j, const char* key) {
   return v.is_null() ? "-" : v.get<std::string>();
 }
 
-std::string nat_text(const json& nat) {
+std::string nat_text(const json& nat, bool over_tcp = false) {
   std::string s = nat.at("type").get<std::string>();
-  // All a discovery without answers knows (the JSON keeps its schema value).
-  if (s == "UDP blocked") return "unknown (no answer to NAT discovery)";
+  // All a discovery without answers knows (the JSON keeps its schema value), unless the
+  // coordinator answers over TCP: then UDP is what is missing.
+  if (s == "UDP blocked")
+    return over_tcp ? "UDP blocked (coordinator over TCP)" : "unknown (no answer to NAT discovery)";
   const auto allocation = nat.at("allocation").get<std::string>();
   if (allocation == "sequential")
     s += fmt::format(", sequential ports (step {})", nat.at("port_step").get<int>());
@@ -137,10 +139,11 @@ std::string coordinators_line(const json& node) {
   std::string s;
   for (const auto& c : *it) {
     const json& rtt = c.at("rtt_ms");
-    s += fmt::format("{}{} {}{}{}", s.empty() ? "coordinators: " : "; ",
+    s += fmt::format("{}{} {}{}{}{}", s.empty() ? "coordinators: " : "; ",
                      c.at("endpoint").get<std::string>(), c.at("state").get<std::string>(),
                      rtt.is_null() ? "" : ", rtt " + format_rtt(rtt.get<double>()),
-                     c.at("relay").get<bool>() ? " (relay)" : "");
+                     c.at("relay").get<bool>() ? " (relay)" : "",
+                     c.value("transport", std::string("udp")) == "tcp" ? " over TCP" : "");
   }
   return s + "\n";
 }
@@ -180,12 +183,16 @@ std::string node_line(const json& node) {
   std::string coord = coordinator.at("state").get<std::string>();
   if (!coordinator.at("endpoint").is_null())
     coord = coordinator.at("endpoint").get<std::string>() + " " + coord;
+  // An older daemon has no transport.
+  const bool over_tcp = coordinator.value("transport", std::string("udp")) == "tcp";
+  if (over_tcp) coord += " over TCP";
   const auto mesh = node.at("mesh").get<std::string>();
   const auto slash = mesh.find('/');
   const std::string length = slash == std::string::npos ? "" : mesh.substr(slash);
   return fmt::format("{} {}{}, public {}, NAT {}, coordinator {}\n",
                      node.at("name").get<std::string>(), node.at("vip").get<std::string>(), length,
-                     text_or_dash(node, "public_endpoint"), nat_text(node.at("nat")), coord) +
+                     text_or_dash(node, "public_endpoint"), nat_text(node.at("nat"), over_tcp),
+                     coord) +
          coordinators_line(node);
 }
 
@@ -254,7 +261,8 @@ json status_to_json(const core::NodeStatus& s) {
     coordinators.push_back({{"endpoint", c.endpoint.to_string()},
                             {"state", c.state},
                             {"rtt_ms", milliseconds_or_null(c.rtt)},
-                            {"relay", c.relay}});
+                            {"relay", c.relay},
+                            {"transport", c.transport}});
   const Ipv4Prefix mesh{s.vip.network(), s.vip.length};
   json node = {{"name", s.name},
                {"vip", s.vip.address.to_string()},
@@ -263,7 +271,9 @@ json status_to_json(const core::NodeStatus& s) {
                {"local_endpoints", std::move(local)},
                {"nat", nat_to_json(s.nat)},
                {"coordinator",
-                {{"endpoint", endpoint_or_null(s.coordinator)}, {"state", s.coordinator_state}}},
+                {{"endpoint", endpoint_or_null(s.coordinator)},
+                 {"state", s.coordinator_state},
+                 {"transport", s.coordinator_transport}}},
                {"coordinators", std::move(coordinators)},
                {"certificate",
                 {{"not_after", s.certificates.not_after},

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "net/asio/accept_loop.hpp"
+#include "net/asio/tcp_stream.hpp"
 #include "net/http_request.hpp"
 #include "net/metrics.hpp"
 
@@ -15,26 +16,6 @@ namespace p2p::io {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-
-namespace {
-
-tcp::endpoint to_asio(const Endpoint& e) {
-  if (const auto* v4 = std::get_if<Ipv4>(&e.address)) {
-    return {asio::ip::address_v4(v4->value), e.port};
-  }
-  asio::ip::address_v6::bytes_type bytes;
-  const auto& v6 = std::get<Ipv6>(e.address);
-  std::copy(v6.bytes.begin(), v6.bytes.end(), bytes.begin());
-  return {asio::ip::address_v6(bytes), e.port};
-}
-
-Endpoint from_asio(const tcp::endpoint& e) {
-  auto text = e.address().is_v6() ? "[" + e.address().to_string() + "]:" + std::to_string(e.port())
-                                  : e.address().to_string() + ":" + std::to_string(e.port());
-  return Endpoint::parse(text).value_or(Endpoint{});
-}
-
-}  // namespace
 
 class MetricsConnection;
 
@@ -146,13 +127,13 @@ Expected<MetricsServer, IoError> MetricsServer::open(asio::io_context& io, const
   auto state = std::make_shared<State>(io, std::move(render), limits);
   state->weak_self = state;
   boost::system::error_code ec;
-  const auto ep = to_asio(listen);
+  const auto ep = to_tcp(listen);
   state->acceptor.open(ep.protocol(), ec);
   if (!ec) state->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) state->acceptor.bind(ep, ec);
   if (!ec) state->acceptor.listen(static_cast<int>(limits.max_clients) * 2, ec);
   if (ec) return fail(IoError{ec.value(), where + ": " + ec.message()});
-  state->endpoint = from_asio(state->acceptor.local_endpoint(ec));
+  state->endpoint = from_tcp(state->acceptor.local_endpoint(ec));
   accept_loop(state->weak_self);
   return MetricsServer(std::move(state));
 }

@@ -32,6 +32,7 @@ P2P_DAEMON=""
 P2P_COORDINATOR=""
 P2P_COORD_ENDPOINT=""
 P2P_COORD_PID=""
+P2P_COORD_TCP=""       # set: every mesh.yaml gives the coordinator this TCP main port
 declare -A P2P_HOST   # node NAME -> the lab host it runs in
 declare -A P2P_PID    # node NAME -> pid of its p2pvpnd
 declare -A P2P_VIP    # node NAME -> its virtual IP
@@ -113,7 +114,9 @@ p2p_listening() {  # HOST ADDR:PORT  (UDP)
   lab_exec "$1" ss -Hnlu | awk '{print $4}' | grep -qx "$2"
 }
 
-# Writes NAME's mesh.yaml (not started); $P2P_PERFORMANCE, when set, is its performance: line. YAML: extra lines (e.g. peers:, punch:). CA signs
+# Writes NAME's mesh.yaml (not started); $P2P_PERFORMANCE, when set, is its performance:
+# line. YAML: extra lines (e.g. peers:, punch:); with P2P_COORD_TCP set, the coordinator entry
+# names that TCP main port. CA signs
 # the node's certificate (unless $LAB_DIR/pki/NAME.crt was issued before) and is the CA the
 # node trusts (default: the network's, "ca").
 p2p_configure() {  # NAME HOST VIP [YAML [CA]]
@@ -125,7 +128,11 @@ p2p_configure() {  # NAME HOST VIP [YAML [CA]]
   {
     echo "node: { key: $name.key, cert: $name.crt }"
     echo "ca: ca.crt"
-    echo "coordinators: [ \"$P2P_COORD_ENDPOINT\" ]"
+    if [ -n "$P2P_COORD_TCP" ]; then
+      echo "coordinators: [ { endpoint: \"$P2P_COORD_ENDPOINT\", tcp: $P2P_COORD_TCP } ]"
+    else
+      echo "coordinators: [ \"$P2P_COORD_ENDPOINT\" ]"
+    fi
     echo "tun: { name: p2p0, mtu: 1400 }"
     echo "listen: { port: 0 }"
     echo "control_socket: $dir/ctl.sock"

@@ -29,6 +29,7 @@ struct Fx : core::NodeEffects, coord::CoordinatorEffects {
   void write_tun(std::span<const std::uint8_t>) override {}
   void send_udp(wire::stun::ServerSocket, const Endpoint&, std::span<const std::uint8_t>) override {
   }
+  void send_tcp(coord::ConnectionId, std::span<const std::uint8_t>) override {}
   void fill_random(std::span<std::uint8_t> out) override {
     for (auto& b : out) b = static_cast<std::uint8_t>(++counter * 0x9e3779b97f4a7c15ull >> 56);
   }

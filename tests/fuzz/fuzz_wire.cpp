@@ -1,6 +1,6 @@
 // Fuzz target: every parser of an incoming datagram that does not need a key - the outer
 // packet headers and the control messages (which are only decoded after authentication, but
-// are parsed as hostile all the same).
+// are parsed as hostile all the same), and the hello of the coordinator's TCP assist port.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -8,6 +8,7 @@
 
 #include "net/control.hpp"
 #include "net/packet.hpp"
+#include "net/tcp_assist.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::span<const std::uint8_t> d(data, size);
@@ -17,6 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)p2p::wire::parse_handshake_final(d);
   (void)p2p::wire::parse_data(d);
   (void)p2p::wire::parse_cookie_reply(d);
+  if (auto token = p2p::wire::parse_assist_hello(d)) {
+    auto again = p2p::wire::encode_assist_hello(*token);
+    if (!std::equal(again.begin(), again.end(), data)) __builtin_trap();
+  }
   if (auto m = p2p::wire::decode_control(d)) {
     std::vector<std::uint8_t> again;
     p2p::wire::encode_control(again, *m);

@@ -5,6 +5,7 @@
 // on_udp() alone (thread CPU time) and forget a node's client side once it has registered.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdint>
@@ -38,6 +39,7 @@ class FleetNode : public core::NodeEffects, public core::CoordinatorEvents {
   void on_introduce(Time, const wire::Introduce& m) override { introductions.push_back(m); }
   void on_peer_unknown(Time, const wire::PeerUnknown& m) override { unknown.push_back(m); }
   void on_relayed(Time, const Endpoint&, PacketView) override { ++relayed; }
+  void on_tcp_punch(Time, const wire::ControlMessage& m) override { punch_messages.push_back(m); }
   // A datagram from the coordinator.
   void receive(Time now, std::span<const std::uint8_t> d);
   Ipv4 vip() const { return identity.certificate.vip.address; }
@@ -52,6 +54,7 @@ class FleetNode : public core::NodeEffects, public core::CoordinatorEvents {
   int registered = 0, relayed = 0;
   std::vector<wire::Introduce> introductions;
   std::vector<wire::PeerUnknown> unknown;
+  std::vector<wire::ControlMessage> punch_messages;  // TcpPunchOffer, TcpPunchGo, TcpPunchFailed
 };
 
 class CoordFleet : public coord::CoordinatorEffects {
@@ -81,6 +84,10 @@ class CoordFleet : public coord::CoordinatorEffects {
   // coord::CoordinatorEffects
   void send_udp(wire::stun::ServerSocket, const Endpoint& to,
                 std::span<const std::uint8_t> d) override;
+  // The fleet's nodes all use UDP: an answer over TCP is a test failure.
+  void send_tcp(coord::ConnectionId, std::span<const std::uint8_t>) override {
+    ADD_FAILURE() << "CoordFleet has no TCP connections";
+  }
   void fill_random(std::span<std::uint8_t> out) override;
   std::uint64_t unix_nanos() override;
 

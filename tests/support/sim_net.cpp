@@ -224,6 +224,10 @@ void SimCoordinator::send_udp(wire::stun::ServerSocket from, const Endpoint& to,
   net_.send(socket_endpoint(from), to, d);
 }
 
+void SimCoordinator::send_tcp(coord::ConnectionId connection, std::span<const std::uint8_t> d) {
+  net_.stream_to_node(connection, d);
+}
+
 void SimCoordinator::fill_random(std::span<std::uint8_t> out) {
   for (auto& b : out) b = static_cast<std::uint8_t>(net_.rng()());
 }
@@ -256,6 +260,7 @@ struct SimNet::InFlight {
   Endpoint seen_from;  // the source as the receiver sees it
   Endpoint to;         // the receiving socket
   std::vector<std::uint8_t> data;
+  std::function<void()> action = {};  // set: an event on the timeline instead (later())
 };
 
 SimNet::SimNet(std::uint64_t seed, UnixTime unix_start)
@@ -317,6 +322,7 @@ void SimNet::remove_node(const std::string& name) {
   auto it = nodes_.find(name);
   if (it == nodes_.end()) return;
   hosts_.erase(it->second->socket());
+  std::erase_if(streams_, [&](const auto& x) { return x.second.node == it->second.get(); });
   nodes_.erase(it);
 }
 
@@ -500,7 +506,16 @@ void SimNet::send(const Endpoint& from, const Endpoint& to, std::span<const std:
   enqueue(seen, to, false, "sent");
 }
 
+void SimNet::later(Duration delay, std::function<void()> fn) {
+  auto f = std::make_unique<InFlight>(InFlight{Endpoint{}, Endpoint{}, {}, std::move(fn)});
+  queue_.emplace(std::make_pair(now_ + delay, seq_++), std::move(f));
+}
+
 void SimNet::deliver(const InFlight& f) {
+  if (f.action) {
+    f.action();
+    return;
+  }
   auto it = hosts_.find(f.to);
   if (it == hosts_.end()) return;
   ++delivered_;

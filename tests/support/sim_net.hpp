@@ -123,6 +123,12 @@ class SimNode : public core::NodeEffects, public nat::SchedulerEffects {
   void fill_random(std::span<std::uint8_t> out) override;
   std::uint64_t unix_nanos() override;
   void public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) override;
+  // The coordinator carrier over TCP, through SimNet's streams (sim_stream.cpp).
+  void coordinator_stream_open(std::uint32_t slot, const Endpoint& to) override;
+  void coordinator_stream_send(std::uint32_t slot, std::span<const std::uint8_t> d) override;
+  void coordinator_stream_close(std::uint32_t slot) override;
+  void on_stream(Time now, std::uint32_t slot, bool open);
+  void on_stream_frame(Time now, std::uint32_t slot, PacketView frame);
 
  private:
   // After every input, outside the Node: what the shell's after_event() does for discovery.
@@ -151,6 +157,11 @@ class SimCoordinator : public coord::CoordinatorEffects {
 
   void send_udp(wire::stun::ServerSocket from, const Endpoint& to,
                 std::span<const std::uint8_t> datagram) override;
+  // To a node's stream (sim_stream.cpp); a connection gone: traced as a drop.
+  void send_tcp(coord::ConnectionId connection, std::span<const std::uint8_t> datagram) override;
+  // Listens on the TCP main port `port` of the primary address.
+  void listen_tcp(std::uint16_t port) { tcp_port_ = port; }
+  std::optional<std::uint16_t> tcp_port() const { return tcp_port_; }
   void fill_random(std::span<std::uint8_t> out) override;
   std::uint64_t unix_nanos() override;
 
@@ -159,6 +170,7 @@ class SimCoordinator : public coord::CoordinatorEffects {
   Endpoint primary_;
   std::optional<Ipv4> alternate_;
   std::unique_ptr<coord::Coordinator> core_;
+  std::optional<std::uint16_t> tcp_port_;
 };
 
 class SimNet {
@@ -220,6 +232,21 @@ class SimNet {
   // Internal: from a host's socket.
   void send(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d);
 
+  // Coordinator TCP streams (sim_stream.cpp): ordered, lossless, `latency` each way; a
+  // connect takes a round trip. A NAT may drop all TCP as set_blocked() drops UDP; a
+  // coordinator without listen_tcp() refuses (RST after a round trip).
+  void set_tcp_blocked(int nat, bool blocked);
+  // Resets every stream of `node` (both ends told, as after a RST).
+  void reset_streams(const std::string& node);
+  std::size_t open_streams() const;
+  std::uint64_t stream_connects = 0;  // connects asked for, since the start
+  // Internal, from SimNode and SimCoordinator.
+  void stream_open(SimNode& node, std::uint32_t slot, const Endpoint& to);
+  void stream_send(SimNode& node, std::uint32_t slot, std::span<const std::uint8_t> d);
+  void stream_close(SimNode& node, std::uint32_t slot);
+  void stream_to_node(coord::ConnectionId id, std::span<const std::uint8_t> d);
+  void stream_deliver(coord::ConnectionId id, std::span<const std::uint8_t> d, bool to_coordinator);
+
  private:
   struct Nat;
   struct InFlight;
@@ -250,6 +277,18 @@ class SimNet {
   std::multimap<std::pair<Time, std::uint64_t>, std::unique_ptr<InFlight>> queue_;
   std::vector<std::string> trace_;
   std::vector<std::uint8_t> buffer_;
+  struct Stream {
+    SimNode* node;
+    std::uint32_t slot;
+    SimCoordinator* coord;
+    Endpoint seen_from;
+    bool open = false;  // connected; false while connecting
+  };
+  std::map<coord::ConnectionId, Stream> streams_;
+  coord::ConnectionId next_stream_ = 1;
+  std::vector<int> tcp_blocked_;  // NATs dropping all TCP
+  void later(Duration delay, std::function<void()> fn);
+  coord::ConnectionId stream_of(const SimNode& node, std::uint32_t slot) const;
   friend class SimNode;
   friend class SimCoordinator;
 };

@@ -327,6 +327,28 @@ TEST_F(ConfigTest, UnknownKeysSuggestTheClosest) {
   EXPECT_NE(e.message().find("coordinators"), std::string::npos) << e.what();
 }
 
+// A coordinators[] entry may be a mapping that adds the coordinator's TCP main port (the
+// carrier when UDP gets no answer); plain entries have none. Errors name file, line and key.
+TEST_F(ConfigTest, CoordinatorTcpPort) {
+  auto m = mesh(kMeshBase + "  - { endpoint: 198.51.100.20:7400, tcp: 443 }\n");
+  ASSERT_EQ(m.coordinators.size(), 2u);
+  ASSERT_EQ(m.coordinator_tcp.size(), 2u);
+  EXPECT_EQ(m.coordinators[1], *Endpoint::parse("198.51.100.20:7400"));
+  EXPECT_FALSE(m.coordinator_tcp[0]);
+  EXPECT_EQ(m.coordinator_tcp[1], std::optional<std::uint16_t>(443));
+  m = mesh(kMeshBase + "  - { endpoint: 198.51.100.20:7400 }\n");
+  EXPECT_FALSE(m.coordinator_tcp[1]);
+  auto e = mesh_error(kMeshBase + "  - { endpoint: 198.51.100.20:7400, tcp: 0 }\n");
+  EXPECT_EQ(e.file(), mesh_file());
+  expect_at(e, 7, 42, "coordinators[1].tcp", "1..65535");
+  expect_at(mesh_error(kMeshBase + "  - { tcp: 443 }\n"), 7, 5, "coordinators[1].endpoint",
+            "missing required key");
+  expect_at(mesh_error(kMeshBase + "  - { endpoint: 198.51.100.20:7400, tpc: 443 }\n"), 7, 37,
+            "coordinators[1].tpc", "did you mean 'tcp'?");
+  expect_at(mesh_error(kMeshBase + "  - { endpoint: 203.0.113.10:7400, tcp: 443 }\n"), 7, 5,
+            "coordinators[1]", "duplicate entry");
+}
+
 TEST_F(ConfigTest, InvalidAddressesAndEndpoints) {
   expect_at(mesh_error(kMeshBase + "listen: { address: 300.1.1.1 }\n"), 7, 20, "listen.address",
             "expected an IPv4 or IPv6 address, got \"300.1.1.1\"");
@@ -789,6 +811,42 @@ TEST_F(ConfigTest, PerformanceSwitchesDefaultOnAndTurnOff) {
   EXPECT_TRUE(off.tun_offload);
   expect_at(mesh_error(kMeshBase + "performance:\n  udp_gso: true\n  udp_gro: 3\n"), 9, 12,
             "performance.udp_gro", "");
+}
+
+}  // namespace
+}  // namespace p2p::config
+
+// --- coordinator.yaml tcp: { main, assist, max_connections, per_source } -------------------------
+
+namespace p2p::config {
+namespace {
+
+TEST_F(ConfigTest, TcpOffUnlessConfigured) {
+  auto c = coordinator(kCoordinatorBase);
+  EXPECT_FALSE(c.tcp.main);
+  EXPECT_FALSE(c.tcp.assist);
+}
+
+TEST_F(ConfigTest, TcpPortsAndLimitsLoad) {
+  auto c = coordinator(kCoordinatorBase +
+                       "tcp:\n  main: 0.0.0.0:443\n  assist: \"[::]:7402\"\n"
+                       "  max_connections: 100\n  per_source: 4\n");
+  EXPECT_EQ(c.tcp.main, Endpoint::parse("0.0.0.0:443"));
+  EXPECT_EQ(c.tcp.assist, Endpoint::parse("[::]:7402"));
+  EXPECT_EQ(c.tcp.max_connections, 100u);
+  EXPECT_EQ(c.tcp.per_source, 4u);
+  EXPECT_EQ(coordinator(kCoordinatorBase + "tcp: { main: 0.0.0.0:443 }\n").tcp.max_connections,
+            4096u);
+}
+
+TEST_F(ConfigTest, TcpErrorsNameLineAndKey) {
+  expect_at(coordinator_error(kCoordinatorBase + "tcp: { assist: 0.0.0.0:7402 }\n"), 4, 6,
+            "tcp.main", "missing");
+  expect_at(
+      coordinator_error(kCoordinatorBase + "tcp: { main: 1.2.3.4:443, assist: 1.2.3.4:443 }\n"), 4,
+      35, "tcp.assist", "another port");
+  expect_at(coordinator_error(kCoordinatorBase + "tcp: { main: 1.2.3.4:443, per_source: 0 }\n"), 4,
+            39, "tcp.per_source", "");
 }
 
 }  // namespace

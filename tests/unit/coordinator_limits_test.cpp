@@ -292,6 +292,9 @@ class StunLimits : public ::testing::Test, public coord::CoordinatorEffects {
                 std::span<const std::uint8_t> d) override {
     sent.push_back({from, to, d.size()});
   }
+  void send_tcp(coord::ConnectionId, std::span<const std::uint8_t>) override {
+    ADD_FAILURE() << "STUN is never answered over TCP";
+  }
   void fill_random(std::span<std::uint8_t> out) override {
     for (auto& b : out) b = 1;
   }

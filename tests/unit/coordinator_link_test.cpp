@@ -50,6 +50,7 @@ struct Datagram {
   Endpoint from;
   Endpoint to;
   Bytes data;
+  coord::ConnectionId tcp = 0;  // carried by this main-port connection, 0: UDP
   wire::DatagramKind kind() const { return wire::classify(data); }
 };
 
@@ -61,6 +62,7 @@ class CoordHost : public coord::CoordinatorEffects {
   CoordHost(Wire& net, Endpoint at, crypto::Identity id, const crypto::CaCertificate& ca,
             coord::CoordinatorSettings settings);
   void send_udp(coord::ServerSocket, const Endpoint& to, std::span<const std::uint8_t> d) override;
+  void send_tcp(coord::ConnectionId c, std::span<const std::uint8_t> d) override;
   void fill_random(std::span<std::uint8_t> out) override {
     for (auto& b : out) b = static_cast<std::uint8_t>(rng_());
   }
@@ -116,6 +118,7 @@ class NodeHost : public NodeEffects, public CoordinatorEvents {
   CoordinatorSet link;
   int registered_events = 0;
   std::vector<Bytes> relayed;
+  coord::ConnectionId tcp = 0;  // non-zero: the node reaches the coordinator over TCP
   std::vector<Endpoint> relayed_via;
   std::vector<wire::Introduce> introduced;
   std::vector<wire::PeerUnknown> unknown;
@@ -132,12 +135,13 @@ class Wire {
   std::vector<std::unique_ptr<CoordHost>> coords;
   std::vector<std::unique_ptr<NodeHost>> nodes;
 
-  void send(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d) {
+  void send(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d,
+            coord::ConnectionId tcp = 0) {
     Duration delay{};
     for (auto& c : coords) {
       if (c->endpoint == from || c->endpoint == to) delay += c->delay;
     }
-    log.push_back({now, now + delay, from, to, Bytes(d.begin(), d.end())});
+    log.push_back({now, now + delay, from, to, Bytes(d.begin(), d.end()), tcp});
     in_flight_.push_back(log.back());
   }
 
@@ -154,12 +158,16 @@ class Wire {
         if (c->endpoint == d.to && !c->silent) {
           Bytes buf(kHeadroom + d.data.size() + kTailroom);
           std::copy(d.data.begin(), d.data.end(), buf.begin() + kHeadroom);
-          c->core->on_udp(now, coord::ServerSocket::kPrimary, d.from,
-                          PacketView(buf.data(), buf.size(), kHeadroom, d.data.size()));
+          PacketView v(buf.data(), buf.size(), kHeadroom, d.data.size());
+          if (d.tcp != 0) {
+            c->core->on_tcp(now, d.tcp, d.from, v);
+          } else {
+            c->core->on_udp(now, coord::ServerSocket::kPrimary, d.from, v);
+          }
         }
       }
       for (auto& n : nodes) {
-        if (n->seen_as == d.to) n->receive(now, d.data);
+        if (n->seen_as == d.to && n->tcp == d.tcp) n->receive(now, d.data);
       }
     }
   }
@@ -229,6 +237,12 @@ void CoordHost::send_udp(coord::ServerSocket, const Endpoint& to, std::span<cons
   if (!silent) net.send(endpoint, to, d);
 }
 
+void CoordHost::send_tcp(coord::ConnectionId c, std::span<const std::uint8_t> d) {
+  for (auto& n : net.nodes) {
+    if (!silent && n->tcp == c) net.send(endpoint, n->seen_as, d, c);
+  }
+}
+
 std::uint64_t CoordHost::unix_nanos() {
   return static_cast<std::uint64_t>(net.unix_now()) * 1'000'000'000ull;
 }
@@ -250,7 +264,7 @@ NodeHost::NodeHost(Wire& w, Endpoint seen, crypto::Identity id, const crypto::Ca
 }
 
 void NodeHost::send_udp(const Endpoint& to, std::span<const std::uint8_t> d) {
-  net.send(seen_as, to, d);
+  net.send(seen_as, to, d, tcp);
 }
 
 std::uint64_t NodeHost::unix_nanos() {
@@ -527,6 +541,71 @@ TEST_F(CoordinatorLinkTest, SendRelayedReachesTheOtherRegisteredNode) {
   EXPECT_TRUE(a.link.send_relayed(net.now, ip("10.77.0.9"), v2));
   net.pump();
   EXPECT_EQ(b.relayed.size(), 1u);
+}
+
+// A node whose datagrams come over a TCP connection to the main port registers the same way,
+// and everything for it goes back over that connection, never to its endpoint over UDP; the
+// relay forwards between it and a UDP node both ways.
+TEST_F(CoordinatorLinkTest, TcpCarriedNodeRegistersAndIsRelayedToAndFromUdp) {
+  auto& c = coordinator(kCoordA);
+  auto& a = node(kNode1, "a", "10.77.0.2/24");
+  auto& b = node(kNode2, "b", "10.77.0.3/24");
+  a.tcp = 17;
+  a.link.start(net.now);
+  b.link.start(net.now);
+  net.pump();
+  ASSERT_TRUE(a.link.registered() && b.link.registered()) << trace();
+  EXPECT_TRUE(c.core->tcp_authenticated(17));
+  EXPECT_FALSE(c.core->tcp_authenticated(18));
+  for (const auto& d : net.log) {
+    if (d.to == kNode1) {
+      EXPECT_EQ(d.tcp, 17u) << "an answer to the TCP node went over UDP";
+    }
+  }
+  auto st = c.core->status(net.now);
+  ASSERT_EQ(st.nodes.size(), 2u);
+  EXPECT_EQ(st.nodes[0].tcp + st.nodes[1].tcp, 1);
+
+  const Bytes inner{0x84, 0, 0, 0, 1, 2, 3, 4, 'o', 'p', 'a', 'q', 'u', 'e', '!', '!',
+                    9,    9, 9, 9, 9, 9, 9, 9, 9,   9,   9,   9,   9,   9,   9,   9};
+  auto relay = [&](NodeHost& from, const char* to) {
+    Bytes buf(kHeadroom + inner.size() + kTailroom);
+    std::copy(inner.begin(), inner.end(), buf.begin() + kHeadroom);
+    PacketView v(buf.data(), buf.size(), kHeadroom, inner.size());
+    ASSERT_TRUE(from.link.send_relayed(net.now, ip(to), v));
+    net.pump();
+  };
+  relay(a, "10.77.0.3");
+  ASSERT_EQ(b.relayed.size(), 1u) << trace();
+  EXPECT_EQ(b.relayed[0], inner);
+  relay(b, "10.77.0.2");
+  ASSERT_EQ(a.relayed.size(), 1u) << trace();
+  EXPECT_EQ(a.relayed[0], inner);
+  EXPECT_EQ(net.log.back().tcp, 17u);
+
+  // The connection closes: it no longer counts as authenticated.
+  c.core->on_tcp_closed(17);
+  EXPECT_FALSE(c.core->tcp_authenticated(17));
+}
+
+// An initiation over TCP gets no answer larger than itself, like one over UDP: a short one
+// gets nothing at all.
+TEST_F(CoordinatorLinkTest, UnpaddedInitiationOverTcpIsNotAnswered) {
+  auto& c = coordinator(kCoordA);
+  auto& a = node(kNode1, "a", "10.77.0.2/24");
+  a.tcp = 5;
+  c.silent = true;  // the whole initiation is lost; only the cut one arrives
+  a.link.start(net.now);
+  net.pump();
+  c.silent = false;
+  ASSERT_EQ(net.log.size(), 1u);
+  Bytes init = net.log[0].data;
+  init.resize(init.size() - 40);
+  net.log.clear();
+  net.send(kNode1, kCoordA, init, 5);
+  net.pump();
+  EXPECT_EQ(net.log.size(), 1u) << trace();
+  EXPECT_EQ(c.core->status(net.now).init_unpadded, 1u);
 }
 
 // Without a session there is nothing to wrap with.

@@ -111,7 +111,9 @@ TEST(StatusJson, TopLevelAndNode) {
   EXPECT_EQ(n["local_endpoints"], json({"192.168.1.10:41641", "10.0.0.5:41641"}));
   EXPECT_EQ(n["nat"],
             json({{"type", "symmetric"}, {"allocation", "sequential"}, {"port_step", 2}}));
-  EXPECT_EQ(n["coordinator"], json({{"endpoint", "203.0.113.10:7400"}, {"state", "registered"}}));
+  EXPECT_EQ(
+      n["coordinator"],
+      json({{"endpoint", "203.0.113.10:7400"}, {"state", "registered"}, {"transport", "udp"}}));
   EXPECT_EQ(n["revocation_list"], json({{"sequence", nullptr}, {"revoked", 0}}));
 }
 
@@ -545,6 +547,53 @@ TEST(HumanUnits, RoundTripTimes) {
   EXPECT_EQ(format_rtt(99.94), "99.9 ms");
   EXPECT_EQ(format_rtt(150.4), "150 ms");
   EXPECT_EQ(format_rtt(-1), "0.00 ms");
+}
+
+// A node whose coordinator answers only over TCP (its network drops UDP): the transport in
+// the JSON (node.coordinator and each coordinators[] entry), "over TCP" in the text, and the
+// NAT called what it is, UDP blocked. An older daemon's document, without transport, still
+// renders as UDP.
+TEST(StatusJson, CoordinatorOverTcp) {
+  core::NodeStatus s;
+  s.name = "hotel";
+  s.vip = Ipv4Prefix::parse("10.9.0.4/24").value();
+  s.nat.type = wire::NatType::kUdpBlocked;
+  s.coordinator = ep("203.0.113.10:7400");
+  s.coordinator_state = "registered";
+  s.coordinator_transport = "tcp";
+  s.coordinators = {{ep("203.0.113.10:7400"), "registered", 30ms, true, "tcp"},
+                    {ep("198.51.100.20:7400"), "connecting", std::nullopt, false, "udp"}};
+  core::PeerStatus p = relayed_peer();
+  p.relay_reason = "UDP blocked";
+  s.peers = {p};
+  const json j = status_to_json(s);
+  EXPECT_EQ(j["node"]["coordinator"]["transport"], "tcp");
+  ASSERT_EQ(j["node"]["coordinators"].size(), 2u);
+  EXPECT_EQ(keys(j["node"]["coordinators"][0]),
+            (std::set<std::string>{"endpoint", "state", "rtt_ms", "relay", "transport"}));
+  EXPECT_EQ(j["node"]["coordinators"][0]["transport"], "tcp");
+  EXPECT_EQ(j["node"]["coordinators"][1]["transport"], "udp");
+  EXPECT_EQ(j["peers"][0]["relay_reason"], "UDP blocked");
+  const auto text = render_status(j);
+  ASSERT_TRUE(text) << text.error();
+  const auto l = lines(*text);
+  ASSERT_GE(l.size(), 2u) << *text;
+  EXPECT_EQ(l[0],
+            "hotel 10.9.0.4/24, public -, NAT UDP blocked (coordinator over TCP), coordinator "
+            "203.0.113.10:7400 registered over TCP");
+  EXPECT_EQ(l[1],
+            "coordinators: 203.0.113.10:7400 registered, rtt 30.0 ms (relay) over TCP; "
+            "198.51.100.20:7400 connecting");
+  EXPECT_NE(text->find("relay (UDP blocked)"), std::string::npos) << *text;
+
+  json older = j;
+  older["node"]["coordinator"].erase("transport");
+  for (auto& c : older["node"]["coordinators"]) c.erase("transport");
+  const auto old_text = render_status(older);
+  ASSERT_TRUE(old_text) << old_text.error();
+  EXPECT_EQ(lines(*old_text)[0],
+            "hotel 10.9.0.4/24, public -, NAT unknown (no answer to NAT discovery), coordinator "
+            "203.0.113.10:7400 registered");
 }
 
 }  // namespace

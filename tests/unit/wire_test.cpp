@@ -7,6 +7,7 @@
 #include "net/byte_io.hpp"
 #include "net/control.hpp"
 #include "net/packet.hpp"
+#include "net/tcp_assist.hpp"
 
 namespace p2p::wire {
 namespace {
@@ -68,6 +69,31 @@ TEST(Control, RoundTripsEveryFixedMessage) {
   expect_round_trip(Goodbye{});
   expect_round_trip(PathProbe{0x0102030405060708, ep("1.2.3.4:5")});
   expect_round_trip(PathProbeAck{42, ep("[2001:db8::1]:443")});
+  PunchToken token{};
+  for (std::size_t i = 0; i < token.size(); ++i) token[i] = static_cast<std::uint8_t>(i * 7 + 1);
+  expect_round_trip(TcpPunchRequest{12, Ipv4{0x0a4d0003}, token});
+  expect_round_trip(TcpPunchOffer{13, Ipv4{0x0a4d0002}, token});
+  expect_round_trip(TcpPunchGo{14, Ipv4{0x0a4d0003}, ep("198.51.100.9:40001")});
+  expect_round_trip(TcpPunchGo{15, Ipv4{0x0a4d0002}, ep("[2001:db8::9]:443")});
+  expect_round_trip(TcpPunchFailed{16, "no such node is registered"});
+}
+
+TEST(AssistHello, RoundTripsAndRejectsAnythingElse) {
+  PunchToken token{};
+  token.fill(0x5a);
+  AssistHello h = encode_assist_hello(token);
+  EXPECT_EQ(parse_assist_hello(h), token);
+  // One byte short, one byte more, a wrong magic or version: never a token.
+  EXPECT_FALSE(parse_assist_hello(std::span(h).first(h.size() - 1)).has_value());
+  Bytes longer(h.begin(), h.end());
+  longer.push_back(0);
+  EXPECT_FALSE(parse_assist_hello(longer).has_value());
+  for (std::size_t i : {0u, 3u, 4u}) {
+    AssistHello bad = h;
+    bad[i] ^= 0x01;
+    EXPECT_FALSE(parse_assist_hello(bad).has_value()) << "byte " << i;
+  }
+  EXPECT_FALSE(parse_assist_hello(Bytes{}).has_value());
   expect_round_trip(Ping{0xdeadbeef});
   expect_round_trip(Pong{7});
 }

@@ -1,0 +1,32 @@
+// The Node's side of the coordinator link's TCP carrier (coordinator_link.hpp): the shell's
+// stream events in, and why a relayed peer is relayed when UDP is blocked.
+#include "daemon/core/node.hpp"
+
+namespace p2p::core {
+
+void Node::on_coordinator_stream(Time now, std::uint32_t slot, bool open) {
+  coord_.on_stream(now, slot, open);
+  schedule(coord_.deadline());
+}
+
+void Node::on_coordinator_frame(Time now, std::uint32_t slot, PacketView frame) noexcept {
+  // As on_udp: whatever a frame causes is at worst a counted drop.
+  try {
+    coord_.on_stream_frame(now, slot, frame);
+    schedule(coord_.deadline());
+  } catch (...) {
+    ++drops_.internal_error;
+  }
+}
+
+std::string Node::relay_reason(const Peer& p) const {
+  // Our coordinator answers only over TCP, or the peer found no answer to NAT discovery: no
+  // UDP path could be punched, whatever the path set tried.
+  const CoordinatorLink* via = coord_.relay();
+  if ((via && via->carrier() == CoordinatorLink::Carrier::kTcp) ||
+      p.nat.type == wire::NatType::kUdpBlocked)
+    return "UDP blocked";
+  return p.paths.relay_reason();
+}
+
+}  // namespace p2p::core
