@@ -12,6 +12,8 @@
 
 namespace p2p::core {
 
+class PunchSocketEffects;  // birthday_punch.hpp
+
 class NodeEffects {
  public:
   virtual ~NodeEffects() = default;
@@ -27,6 +29,9 @@ class NodeEffects {
   // The node took a newer CA-signed revocation list (its encoding, crypto/revocation_list.hpp):
   // the shell may keep it (mesh.yaml revocation_list). Called from inside the core.
   virtual void revocation_list_accepted(std::span<const std::uint8_t> /*encoded*/) {}
+  // Extra UDP sockets for birthday punching (birthday_punch.hpp); nullptr: none, and this node
+  // does not take the symmetric side of a birthday punch.
+  virtual PunchSocketEffects* punch_sockets() { return nullptr; }
 
   std::uint64_t random_u64() {
     std::uint64_t v = 0;
