@@ -72,6 +72,7 @@
 #include "daemon/nat/discovery_scheduler.hpp"
 #include "daemon/nat/port_mapping.hpp"
 #include "daemon/shell/port_mapper.hpp"
+#include "daemon/shell/punch_sockets.hpp"
 #include "net/asio/control_server.hpp"
 #include "net/asio/loop.hpp"
 #include "net/asio/metrics_server.hpp"
@@ -131,6 +132,7 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   std::uint64_t unix_nanos() override;
   void public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) override;
   void revocation_list_accepted(std::span<const std::uint8_t> encoded) override;
+  core::PunchSocketEffects* punch_sockets() override { return punch_.get(); }
 
  private:
   NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
@@ -219,6 +221,9 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   void log_certificate_lifetimes(Time now);
   std::optional<Time> lifetimes_logged_;
   bool expiry_logged_ = false;
+  // Birthday punching's extra sockets (punch_sockets.cpp); none when punch.birthday is off.
+  void open_punch_sockets(const config::MeshConfig& config);
+  std::unique_ptr<PunchSockets> punch_;
 };
 
 }  // namespace p2p::daemon

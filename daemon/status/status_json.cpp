@@ -261,6 +261,9 @@ json status_to_json(const core::NodeStatus& s) {
   node["revocation_list"] = {
       {"sequence", s.revocation_sequence == 0 ? json(nullptr) : json(s.revocation_sequence)},
       {"revoked", s.revoked}};
+  node["birthday_punch"] = {{"attempts", s.counters.birthday_attempts},
+                            {"probes", s.counters.birthday_probes},
+                            {"successes", s.counters.birthday_successes}};
   return {{"version", kStatusVersion},
           {"node", std::move(node)},
           {"peers", std::move(peers)},
