@@ -20,7 +20,7 @@ for ((i = 1; i <= runs; i++)); do
     tail -n 30 "$out/run-$i.log"
     continue
   fi
-  line=$(grep -o 'report: birthday .*' "$out/run-$i.log" | tail -n1)
+  line=$(grep -o 'birthday outcome=.*' "$out/run-$i.log" | tail -n1 || true)
   field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
   outcome=$(field outcome)
   pa=$(field probes_a)
