@@ -105,10 +105,20 @@ const Schema<M::Peer> kPeer{
     },
     check_peer};
 
+using B = M::Punch::Birthday;
+const Schema<B> kBirthday{{
+    {"enabled", kOptional, into(&B::enabled, read_bool)},
+    {"sockets", kOptional, into(&B::sockets, integer_in<std::uint32_t>(1, 1024))},
+    {"probes_per_second", kOptional,
+     into(&B::probes_per_second, integer_in<std::uint32_t>(1, 1000))},
+    {"max_probes", kOptional, into(&B::max_probes, integer_in<std::uint32_t>(1, 8192))},
+}};
+
 const Schema<M::Punch> kPunch{{
     {"enabled", kOptional, into(&M::Punch::enabled, read_bool)},
     {"timeout", kOptional, into(&M::Punch::timeout, duration_in(1s, 5min))},
     {"port_prediction", kOptional, into(&M::Punch::port_prediction, read_bool)},
+    {"birthday", kOptional, into(&M::Punch::birthday, section(kBirthday))},
 }};
 
 const Schema<M::Relay> kRelay{{

@@ -14,7 +14,8 @@
 //   revocation_list: revoked.list                   # optional; the CA-signed list, kept here
 //   peers:                                          # per-peer overrides
 //     - { name: laptop, force: relay }              # name or vip (exactly one); direct|relay
-//   punch: { enabled: true, timeout: 10s, port_prediction: true }
+//   punch: { enabled: true, timeout: 10s, port_prediction: true,
+//            birthday: { enabled: true, sockets: 256, probes_per_second: 200, max_probes: 1024 } }
 //   relay: { allowed: true }
 //   discovery: { server: 198.51.100.7:3478, interval: 10m }   # NAT discovery; 1m..24h
 //   limits:                                         # bounds on the node's peer state
@@ -77,6 +78,14 @@ struct MeshConfig {
     bool enabled = true;
     std::chrono::milliseconds timeout = std::chrono::seconds(10);  // 1s..5m
     bool port_prediction = true;
+    // core::BirthdaySettings: a cone NAT x a symmetric NAT with random ports.
+    struct Birthday {
+      bool enabled = true;
+      std::uint32_t sockets = 256;            // 1..1024
+      std::uint32_t probes_per_second = 200;  // 1..1000
+      std::uint32_t max_probes = 1024;        // 1..8192, per side and attempt
+      bool operator==(const Birthday&) const = default;
+    } birthday;
   };
   struct Relay {
     bool allowed = true;

@@ -71,7 +71,8 @@ ReloadPlan merge_reload(MeshConfig& running, const MeshConfig& next) {
   m.keep("control_socket", r.control_socket != n.control_socket);
   m.keep("keepalive", r.keepalive != n.keepalive);
   m.keep("punch", std::tie(r.punch.enabled, r.punch.timeout, r.punch.port_prediction) !=
-                      std::tie(n.punch.enabled, n.punch.timeout, n.punch.port_prediction));
+                          std::tie(n.punch.enabled, n.punch.timeout, n.punch.port_prediction) ||
+                      !(r.punch.birthday == n.punch.birthday));
   m.keep("relay", r.relay.allowed != n.relay.allowed);
   m.keep("discovery",
          r.discovery.server != n.discovery.server || r.discovery.interval != n.discovery.interval);

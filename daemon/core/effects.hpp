@@ -12,6 +12,8 @@
 
 namespace p2p::core {
 
+class PunchSocketEffects;  // birthday_punch.hpp
+
 class NodeEffects {
  public:
   virtual ~NodeEffects() = default;
@@ -36,6 +38,9 @@ class NodeEffects {
   virtual void coordinator_stream_send(std::uint32_t /*slot*/,
                                        std::span<const std::uint8_t> /*datagram*/) {}
   virtual void coordinator_stream_close(std::uint32_t /*slot*/) {}
+  // Extra UDP sockets for birthday punching (birthday_punch.hpp); nullptr: none, and this node
+  // does not take the symmetric side of a birthday punch.
+  virtual PunchSocketEffects* punch_sockets() { return nullptr; }
 
   std::uint64_t random_u64() {
     std::uint64_t v = 0;

@@ -10,6 +10,14 @@ bool sequential(const wire::NatSummary& n) {
   return symmetric(n) && n.allocation == wire::PortAllocation::kSequential && n.port_step != 0;
 }
 
+bool random_symmetric(const wire::NatSummary& n) {
+  return symmetric(n) && n.allocation == wire::PortAllocation::kRandom;
+}
+// One mapping for every destination, but only the destinations it sent to may answer.
+bool port_restricted(const wire::NatSummary& n) {
+  return n.type == wire::NatType::kPortRestrictedCone || n.type == wire::NatType::kFirewalled;
+}
+
 // kPredictedPorts ports after `from`, `stride` steps apart; stops at the end of the port range.
 std::vector<Endpoint> predict(const Endpoint& from, int step, int stride) {
   std::vector<Endpoint> out;
@@ -29,14 +37,21 @@ const char* to_string(PunchMethod m) {
     case PunchMethod::kPredictPeer: return "predict-peer";
     case PunchMethod::kPredictBoth: return "predict-both";
     case PunchMethod::kNone: return "none";
+    case PunchMethod::kBirthday: return "birthday";
   }
   return "?";
 }
 
 PunchPlan plan_punch(const std::optional<Endpoint>& own_public, const wire::NatSummary& own_nat,
                      const std::optional<Endpoint>& peer_public, const wire::NatSummary& peer_nat,
-                     bool prediction) {
+                     bool prediction, bool birthday) {
   PunchPlan plan;
+  if (birthday && own_public && peer_public &&
+      ((port_restricted(own_nat) && random_symmetric(peer_nat)) ||
+       (random_symmetric(own_nat) && port_restricted(peer_nat)))) {
+    plan.method = PunchMethod::kBirthday;
+    return plan;
+  }
   if (symmetric(own_nat) && symmetric(peer_nat)) {
     if (!prediction || !own_public || !peer_public || !sequential(own_nat) ||
         !sequential(peer_nat) || *own_public == *peer_public) {

@@ -16,6 +16,9 @@
 //                 j = 2 * o_leader + o_other, found within the window while
 //                 2 * o_leader + o_other <= kPredictedPorts, whatever the two offsets are.
 // Both symmetric otherwise (a random allocation on either side) no prediction meets: kNone.
+//   kBirthday     a port-restricted cone (or a filtering host without NAT) and a symmetric NAT
+//                 with random ports, when allowed: birthday_punch.hpp does the punching beside
+//                 the plain candidates.
 //
 // Pure functions; no state, no I/O.
 #pragma once
@@ -30,8 +33,8 @@ namespace p2p::core {
 
 inline constexpr int kPredictedPorts = 16;
 
-enum class PunchMethod { kPlain, kPredictPeer, kPredictBoth, kNone };
-// "plain", "predict-peer", "predict-both", "none": the status's punch_method.
+enum class PunchMethod { kPlain, kPredictPeer, kPredictBoth, kNone, kBirthday };
+// "plain", "predict-peer", "predict-both", "none", "birthday": the status's punch_method.
 const char* to_string(PunchMethod m);
 
 struct PunchPlan {
@@ -40,9 +43,9 @@ struct PunchPlan {
 };
 
 // What to punch with, given both public endpoints (as the coordinator saw them) and both NAT
-// summaries. `prediction`: mesh.yaml punch.port_prediction.
+// summaries. `prediction`: mesh.yaml punch.port_prediction; `birthday`: punch.birthday.enabled.
 PunchPlan plan_punch(const std::optional<Endpoint>& own_public, const wire::NatSummary& own_nat,
                      const std::optional<Endpoint>& peer_public, const wire::NatSummary& peer_nat,
-                     bool prediction);
+                     bool prediction, bool birthday = false);
 
 }  // namespace p2p::core

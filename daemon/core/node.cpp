@@ -27,6 +27,9 @@ class Node::ProbeSender final : public PathEffects {
   void send_probe(const Endpoint& to, std::uint64_t probe_id) override {
     node_.send_control_to_peer(now_, peer_, wire::PathProbe{probe_id, to}, to);
   }
+  void send_probe_via(std::uint32_t socket, const Endpoint& to, std::uint64_t probe_id) override {
+    node_.send_control_to_peer(now_, peer_, wire::PathProbe{probe_id, to}, to, socket);
+  }
 
  private:
   Node& node_;
@@ -39,8 +42,12 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
     : identity_(std::move(identity)),
       ca_(std::move(ca)),
       settings_(std::move(settings)),
-      path_policy_{settings_.keepalive, settings_.punch_enabled, settings_.punch_timeout,
-                   settings_.port_prediction, &counters_},
+      path_policy_{settings_.keepalive,
+                   settings_.punch_enabled,
+                   settings_.punch_timeout,
+                   settings_.port_prediction,
+                   &counters_,
+                   settings_.birthday.enabled},
       fx_(effects),
       log_(std::move(log)),
       data_path_(identity_.certificate.vip),
@@ -61,7 +68,8 @@ Node::Node(crypto::Identity identity, crypto::CaCertificate ca, NodeSettings set
       lookups_(settings_.limits.lookups_per_second, settings_.limits.lookup_burst),
       queue_budget_(settings_.limits.queued_packets, settings_.limits.queued_bytes),
       queue_buffer_(kBufferSize),
-      revocations_(settings_.revoked) {
+      revocations_(settings_.revoked),
+      birthday_(settings_.birthday) {
   scratch_.reserve(2048);
   coord_.set_network_key(ca_.public_key);
   coord_.set_tcp_ports(settings_.coordinator_tcp);
@@ -219,7 +227,7 @@ bool Node::send_to_peer(Time now, Peer& p, PacketView packet, bool is_probe_or_k
 
 void Node::send_datagram(Time now, Peer& p, PacketView d, const Path* direct) {
   if (direct) {
-    fx_.send_udp(direct->endpoint, d.span());
+    send_udp_via(direct->socket, direct->endpoint, d.span());
   } else if (relay_allowed(p)) {
     coord_.send_relayed(now, p.vip, d);
   } else if (p.observed) {
@@ -228,12 +236,12 @@ void Node::send_datagram(Time now, Peer& p, PacketView d, const Path* direct) {
 }
 
 void Node::send_control_to_peer(Time now, Peer& p, const ControlMessage& m,
-                                std::optional<Endpoint> to) {
+                                std::optional<Endpoint> to, std::uint32_t socket) {
   if (!p.sessions.current) return;
   PacketView v = wire::encode_control_packet(scratch_, m);
   if (!p.sessions.current->seal(now, v)) return;
   if (to) {
-    fx_.send_udp(*to, v.span());
+    send_udp_via(socket, *to, v.span());
   } else {
     coord_.send_relayed(now, p.vip, v);
   }
@@ -340,12 +348,14 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
     return;
   }
   if (auto* probe = std::get_if<wire::PathProbe>(&*m)) {
-    if (!via_relay && p.paths.on_probe(now, from) == PathSet::ProbeSource::kMoved)
+    if (!via_relay) birthday_on_direct(now, p, from);
+    if (!via_relay && p.paths.on_probe(now, from, rx_socket_) == PathSet::ProbeSource::kMoved)
       start_punching(now, p);
     schedule(p.paths.deadline());
-    // Answer the way it came: to its source, or back through the relay.
+    // Answer the way it came: to its source (from the socket it came on), or back through the
+    // relay.
     send_control_to_peer(now, p, wire::PathProbeAck{probe->probe_id, from},
-                         via_relay ? std::nullopt : std::optional<Endpoint>(from));
+                         via_relay ? std::nullopt : std::optional<Endpoint>(from), rx_socket_);
     return;
   }
   if (auto* ack = std::get_if<wire::PathProbeAck>(&*m)) {
@@ -353,7 +363,8 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
       finish_ping(p, now - p.ping_sent, via_relay ? "relay" : "direct " + from.to_string());
       return;
     }
-    p.paths.on_ack(now, ack->probe_id, from);
+    if (!via_relay) birthday_on_direct(now, p, from);
+    p.paths.on_ack(now, ack->probe_id, from, rx_socket_);
     schedule(p.paths.deadline());
     return;
   }
@@ -370,6 +381,8 @@ void Node::start_punching(Time now, Peer& p) {
                          CandidateSources{p.observed, p.local_endpoints, p.nat, coord_.observed(),
                                           coord_.nat(), p.mapped, coord_.mapped().has_value()},
                          now - p.last_data_activity < kTrafficRecent, fx);
+  if (p.paths.punching() && p.paths.punch_method() == PunchMethod::kBirthday)
+    start_birthday(now, p);
   schedule(p.paths.deadline());
 }
 
@@ -462,6 +475,7 @@ void Node::peer_tick(Time now, Peer& p) {
   } else if (p.ping_probe != 0) {
     schedule(p.ping_sent + kPingTimeout);
   }
+  release_punch_socket(p);
 }
 
 void Node::on_tick(Time now) {
@@ -484,6 +498,7 @@ void Node::on_tick(Time now) {
     remove_peer(*peers_.find(vip));
     ++evicted_idle_;
   }
+  birthday_tick(now);
   log_drop_summary(now);
   schedule(coord_.deadline());
 }

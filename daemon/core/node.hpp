@@ -60,6 +60,7 @@
 #include "crypto/auth_handshake.hpp"
 #include "crypto/revocation_list.hpp"
 #include "crypto/transport.hpp"
+#include "daemon/core/birthday_punch.hpp"
 #include "daemon/core/coordinator_set.hpp"
 #include "daemon/core/data_path.hpp"
 #include "daemon/core/effects.hpp"
@@ -121,6 +122,7 @@ struct NodeSettings {
   // Each coordinator's TCP main port, by its index in `coordinators` (none or missing: UDP
   // only): the link's second carrier (coordinator_link.hpp).
   std::vector<std::optional<std::uint16_t>> coordinator_tcp;
+  BirthdaySettings birthday;
 };
 
 class Node : private CoordinatorEvents {
@@ -146,6 +148,10 @@ class Node : private CoordinatorEvents {
   void on_tun(Time now, PacketView packet);
   // Never throws: whatever a datagram causes is at worst a counted drop.
   void on_udp(Time now, const Endpoint& from, PacketView packet) noexcept;
+  // A datagram that arrived on one of the extra sockets of a birthday punch (`socket`, from
+  // PunchSocketEffects::open_punch_socket): handled as on_udp(), answered from that socket.
+  void on_punch_udp(Time now, std::uint32_t socket, const Endpoint& from,
+                    PacketView packet) noexcept;
   void on_tick(Time now);
   Time next_deadline() const { return deadline_; }
   // The coordinator link's TCP carrier (NodeEffects::coordinator_stream_open): the stream to
@@ -260,7 +266,9 @@ class Node : private CoordinatorEvents {
   // Seals a control message in the peer's current session and sends it to `to`, or through
   // the coordinator's relay when `to` is empty.
   void send_control_to_peer(Time now, Peer& p, const wire::ControlMessage& m,
-                            std::optional<Endpoint> to);
+                            std::optional<Endpoint> to, std::uint32_t socket = 0);
+  // Sends from the node's socket (0) or one of the extra punch sockets.
+  void send_udp_via(std::uint32_t socket, const Endpoint& to, std::span<const std::uint8_t> d);
   bool relay_allowed(const Peer& p) const;
   // Why `p` is on the relay, for status (node_carrier.cpp).
   std::string relay_reason(const Peer& p) const;
@@ -277,6 +285,14 @@ class Node : private CoordinatorEvents {
   void expire_lookup_pings(Time now);
   // A peer said Goodbye: drop its sessions and paths, show it "gone".
   void on_peer_goodbye(Time now, Peer& p);
+  // Birthday punching (node_birthday.cpp).
+  class BirthdaySender;
+  void start_birthday(Time now, Peer& p);
+  // An authenticated datagram from `p` arrived directly from `from` (on rx_socket_).
+  void birthday_on_direct(Time now, Peer& p, const Endpoint& from);
+  void birthday_tick(Time now);
+  // Closes the peer's adopted punch socket once no path uses it (or `all`: now).
+  void release_punch_socket(Peer& p, bool all = false);
   void schedule(Time t) {
     if (t < deadline_) deadline_ = t;
   }
@@ -320,6 +336,9 @@ class Node : private CoordinatorEvents {
   };
   std::vector<LookupPing> lookup_pings_;  // at most kMaxLookupPings
   static constexpr std::size_t kMaxLookupPings = 16;
+  BirthdayPunch birthday_;
+  // The socket the datagram being handled came on (0: the node's own); answers leave from it.
+  std::uint32_t rx_socket_ = 0;
 };
 
 }  // namespace p2p::core

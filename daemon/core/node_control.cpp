@@ -67,7 +67,8 @@ void Node::ping(Time now, std::variant<Ipv4, std::string> target, PingDone done)
   const Path* path = p->paths.active();
   wire::PathProbe probe{p->ping_probe, path ? path->endpoint : Endpoint{}};
   send_control_to_peer(now, *p, probe,
-                       path ? std::optional<Endpoint>(path->endpoint) : std::nullopt);
+                       path ? std::optional<Endpoint>(path->endpoint) : std::nullopt,
+                       path ? path->socket : 0);
   schedule(coord_.deadline());
 }
 
@@ -150,6 +151,9 @@ NodeStatus Node::status(Time now) const {
     s.certificates.warnings.push_back(std::move(n.text));
   }
   s.counters = counters_;
+  s.counters.birthday_attempts = birthday_.counters().attempts;
+  s.counters.birthday_probes = birthday_.counters().probes;
+  s.counters.birthday_successes = birthday_.counters().successes;
   s.revocation_sequence = revocations_.sequence();
   s.revoked = revocations_.all().size();
   s.peer_table = {peers_.size(),         settings_.limits.max_peers,

@@ -24,7 +24,7 @@ void Node::start_handshake(Time now, Peer& p) {
 
 void Node::send_initiation(Time now, Peer& p, PacketView d) {
   if (const Path* path = p.paths.active()) {
-    fx_.send_udp(path->endpoint, d.span());
+    send_udp_via(path->socket, path->endpoint, d.span());
   } else if (relay_allowed(p)) {
     coord_.send_relayed(now, p.vip, d);
   } else {
@@ -54,7 +54,7 @@ void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, Pac
                                         init_log_.rate_limited, "rate limited");
     case Verdict::kCookie:
       ++drops_.cookies_sent;
-      fx_.send_udp(from, guard_reply_);
+      send_udp_via(rx_socket_, from, guard_reply_);
       return;
   }
   auto in = handshakes_.consume_initiation(*init);
@@ -89,7 +89,7 @@ void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, Pac
   if (via_relay) {
     coord_.send_relayed(now, p.vip, *resp);
   } else {
-    fx_.send_udp(from, resp->span());
+    send_udp_via(rx_socket_, from, resp->span());
   }
   log_->info("peer={} vip={} session established (responder) via={}", p.name(), p.vip.to_string(),
              via_relay ? "relay" : from.to_string());

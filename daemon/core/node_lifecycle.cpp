@@ -43,7 +43,8 @@ void Node::stop(Time now) {
     const Path* path = p.paths.active();
     if (!path && !relay_allowed(p)) return;
     send_control_to_peer(now, p, wire::Goodbye{},
-                         path ? std::optional<Endpoint>(path->endpoint) : std::nullopt);
+                         path ? std::optional<Endpoint>(path->endpoint) : std::nullopt,
+                         path ? path->socket : 0);
   });
   coord_.stop(now);
 }

@@ -31,23 +31,24 @@ PathSet::PathSet(const PathPolicy& policy, spdlog::logger& log, std::uint64_t pr
 
 template <class Pred>
 void PathSet::erase_paths(Pred pred) {
-  std::optional<Endpoint> chosen;
-  if (active_ >= 0) chosen = paths_[active_].endpoint;
+  std::optional<std::pair<Endpoint, std::uint32_t>> chosen;
+  if (active_ >= 0) chosen = {paths_[active_].endpoint, paths_[active_].socket};
   std::erase_if(paths_, pred);
   active_ = -1;
   for (int i = 0; chosen && i < static_cast<int>(paths_.size()); ++i) {
-    if (paths_[i].endpoint == *chosen) active_ = i;
+    if (paths_[i].endpoint == chosen->first && paths_[i].socket == chosen->second) active_ = i;
   }
 }
 
-void PathSet::add_candidate(const Endpoint& ep, PathKind kind) {
+void PathSet::add_candidate(const Endpoint& ep, PathKind kind, std::uint32_t socket) {
   if (paths_.size() >= kMaxCandidates) return;
   for (const auto& x : paths_) {
-    if (x.endpoint == ep) return;
+    if (x.endpoint == ep && x.socket == socket) return;
   }
   Path path;
   path.endpoint = ep;
   path.kind = kind;
+  path.socket = socket;
   paths_.push_back(path);
 }
 
@@ -60,8 +61,8 @@ void PathSet::start_punching(Time now, const CandidateSources& c, bool traffic, 
     relay_reason_ = "punching disabled";
     return;
   }
-  const PunchPlan plan =
-      plan_punch(c.own_public, c.own_nat, c.peer_public, c.peer_nat, policy_.port_prediction);
+  const PunchPlan plan = plan_punch(c.own_public, c.own_nat, c.peer_public, c.peer_nat,
+                                    policy_.port_prediction, policy_.birthday);
   // A port mapping on either side makes even two symmetric NATs reachable.
   const bool mapped = c.peer_mapped || c.own_mapped;
   if (plan.method == PunchMethod::kNone && force_ != Force::kDirect && !mapped) {
@@ -97,12 +98,17 @@ void PathSet::start_punching(Time now, const CandidateSources& c, bool traffic, 
   tick(now, traffic, fx);
 }
 
-PathSet::ProbeSource PathSet::on_probe(Time now, const Endpoint& from) {
-  bool known =
-      std::any_of(paths_.begin(), paths_.end(), [&](const Path& x) { return x.endpoint == from; });
+bool PathSet::uses_socket(std::uint32_t socket) const {
+  return std::any_of(paths_.begin(), paths_.end(),
+                     [&](const Path& x) { return x.socket == socket; });
+}
+
+PathSet::ProbeSource PathSet::on_probe(Time now, const Endpoint& from, std::uint32_t socket) {
+  bool known = std::any_of(paths_.begin(), paths_.end(),
+                           [&](const Path& x) { return x.endpoint == from && x.socket == socket; });
   if (known || force_ == Force::kRelay) return ProbeSource::kKnown;
   const std::size_t held = paths_.size();
-  add_candidate(from, PathKind::kReflexive);
+  add_candidate(from, PathKind::kReflexive, socket);
   if (paths_.size() == held) return ProbeSource::kKnown;  // no room for more candidates
   paths_.back().next_probe = now;
   schedule(now);
@@ -118,10 +124,10 @@ PathSet::ProbeSource PathSet::on_probe(Time now, const Endpoint& from) {
   return ProbeSource::kNew;
 }
 
-bool PathSet::on_ack(Time now, std::uint64_t probe_id, const Endpoint& from) {
+bool PathSet::on_ack(Time now, std::uint64_t probe_id, const Endpoint& from, std::uint32_t socket) {
   if (probe_id == 0) return false;
   for (auto& path : paths_) {
-    if (path.probe_id != probe_id || path.endpoint != from) continue;
+    if (path.probe_id != probe_id || path.endpoint != from || path.socket != socket) continue;
     path.probe_id = 0;
     path.rtt = now - path.probe_sent;
     path.last_ack = now;
@@ -240,12 +246,12 @@ PathSet::TickResult PathSet::tick(Time now, bool traffic, PathEffects& fx) {
       path.probe_id = next_probe_id();
       path.probe_sent = now;
       path.next_probe = now + interval;
-      fx.send_probe(path.endpoint, path.probe_id);
+      send_probe(fx, path);
     } else if (probe && punching_ && !path.confirmed) {
       // Punching faster than a probe times out: send the outstanding probe again (same id,
       // so an answer to any copy confirms; the RTT counts from the first copy).
       path.next_probe = now + interval;
-      fx.send_probe(path.endpoint, path.probe_id);
+      send_probe(fx, path);
     } else if (probe) {
       path.next_probe = now + interval;
     }
@@ -260,6 +266,13 @@ PathSet::TickResult PathSet::tick(Time now, bool traffic, PathEffects& fx) {
   }
   if (!punching_ && active_ < 0 && next_retry_ != Time::max()) schedule(next_retry_);
   return result;
+}
+
+void PathSet::send_probe(PathEffects& fx, const Path& path) {
+  if (path.socket != 0)
+    fx.send_probe_via(path.socket, path.endpoint, path.probe_id);
+  else
+    fx.send_probe(path.endpoint, path.probe_id);
 }
 
 void PathSet::reset(std::string reason) {

@@ -59,6 +59,9 @@ struct Path {
   Time next_probe{};
   int unanswered = 0;      // consecutive probes without ack
   bool confirmed = false;  // acked and not since declared dead
+  // The node's socket it is used from: 0 the node's own, else an extra socket a birthday punch
+  // opened and the path adopted (birthday_punch.hpp).
+  std::uint32_t socket = 0;
 };
 
 // The node-wide settings paths follow (mesh.yaml keepalive and punch section).
@@ -68,6 +71,7 @@ struct PathPolicy {
   Duration punch_timeout = std::chrono::seconds(10);
   bool port_prediction = true;
   NodeCounters* counters = nullptr;  // where punching rounds are counted, when set
+  bool birthday = false;             // punch.birthday.enabled
 };
 
 // What candidates are gathered from: the peer's introduction and what we know of ourselves.
@@ -86,6 +90,11 @@ class PathEffects {
   virtual ~PathEffects() = default;
   // Sends PathProbe{probe_id, to} to `to`, sealed in the peer's session.
   virtual void send_probe(const Endpoint& to, std::uint64_t probe_id) = 0;
+  // The same from the extra socket `socket` (Path::socket, never 0).
+  virtual void send_probe_via(std::uint32_t /*socket*/, const Endpoint& to,
+                              std::uint64_t probe_id) {
+    send_probe(to, probe_id);
+  }
 };
 
 inline constexpr std::size_t kMaxCandidates = 24;
@@ -113,15 +122,16 @@ class PathSet {
   // then tells why: "forced", "punching disabled", "both symmetric", "no candidates").
   // `traffic` as for tick().
   void start_punching(Time now, const CandidateSources& c, bool traffic, PathEffects& fx);
-  // An authenticated PathProbe arrived directly from `from`. A source we did not know becomes a
+  // An authenticated PathProbe arrived directly from `from`, on `socket` (0: the node's own;
+  // a path is its endpoint and its socket). A source we did not know becomes a
   // peer-reflexive candidate; kMoved: it appeared while we were not punching (the peer may
   // have moved, or its NAT remapped it): every confirmed path is now being checked
   // (check_now()) and the owner should start punching again at once, beside them.
   enum class ProbeSource { kKnown, kNew, kMoved };
-  ProbeSource on_probe(Time now, const Endpoint& from);
+  ProbeSource on_probe(Time now, const Endpoint& from, std::uint32_t socket = 0);
   // A PathProbeAck: confirms the path it answers if `from` is that path's endpoint. Returns
   // whether it matched an outstanding probe.
-  bool on_ack(Time now, std::uint64_t probe_id, const Endpoint& from);
+  bool on_ack(Time now, std::uint64_t probe_id, const Endpoint& from, std::uint32_t socket = 0);
   // One probe decides every confirmed path: unanswered, it is dead (traffic falls back to the
   // relay and punching starts over); answered, nothing changes.
   void check_now(Time now);
@@ -139,6 +149,8 @@ class PathSet {
 
   const Path* active() const { return active_ >= 0 ? &paths_[active_] : nullptr; }
   std::span<const Path> paths() const { return paths_; }
+  // Whether a path is used from the extra socket `socket`.
+  bool uses_socket(std::uint32_t socket) const;
   bool punching() const { return punching_; }
   const std::string& relay_reason() const { return relay_reason_; }
   // How the last punching round went about it (hard_nat_punch.hpp).
@@ -152,8 +164,9 @@ class PathSet {
   }
 
  private:
-  void add_candidate(const Endpoint& ep, PathKind kind);
+  void add_candidate(const Endpoint& ep, PathKind kind, std::uint32_t socket = 0);
   void choose(Time now);
+  static void send_probe(PathEffects& fx, const Path& path);
   // Removes the paths matching `pred`, keeping active_ on the path it named.
   template <class Pred>
   void erase_paths(Pred pred);

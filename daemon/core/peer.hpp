@@ -70,6 +70,9 @@ struct Peer {
   Time ping_sent{};
   std::function<void(std::optional<Duration>, std::string)> ping_done;
 
+  // The extra socket a birthday punch won for this peer (0: none); closed once no path uses it.
+  std::uint32_t punch_socket = 0;
+
   // A certificate arrived (introduction or handshake): names the peer in its path's logs.
   void set_certificate(crypto::Certificate c, Force force) {
     cert = std::move(c);

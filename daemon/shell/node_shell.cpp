@@ -37,6 +37,9 @@ core::NodeSettings node_settings(const config::MeshConfig& c) {
   s.punch_enabled = c.punch.enabled;
   s.punch_timeout = c.punch.timeout;
   s.port_prediction = c.punch.port_prediction;
+  const auto& b = c.punch.birthday;
+  s.birthday = {b.enabled, static_cast<int>(b.sockets), static_cast<int>(b.probes_per_second),
+                static_cast<int>(b.max_probes)};
   s.relay_allowed = c.relay.allowed;
   s.revoked = c.revoked;
   for (const auto& p : c.peers) {
@@ -187,6 +190,7 @@ NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
     if (auto p = nat::parse_mapping_protocol(name)) mapping_protocols_.push_back(*p);
   }
   if (config.port_mapping.enabled) mapper_.emplace(io, *log_.nat);
+  open_punch_sockets(config);
   node_->set_stun_sink([this](Time now, const Endpoint& from, std::span<const std::uint8_t> d) {
     // Only feeds the run; a run this completes is finished in after_event(), outside the Node.
     discovery_.on_stun(now, from, d);
@@ -238,6 +242,7 @@ void NodeShell::stop() {
   tun_watch_.release();
   tun_.close();
   udp_.close();
+  if (punch_) punch_->close_all();
   if (control_) control_->close();
   if (metrics_) metrics_->close();
   const auto& st = udp_.stats();

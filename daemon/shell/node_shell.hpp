@@ -78,6 +78,7 @@
 #include "daemon/nat/port_mapping.hpp"
 #include "daemon/shell/coordinator_stream.hpp"
 #include "daemon/shell/port_mapper.hpp"
+#include "daemon/shell/punch_sockets.hpp"
 #include "net/asio/control_server.hpp"
 #include "net/asio/loop.hpp"
 #include "net/asio/metrics_server.hpp"
@@ -142,6 +143,7 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   void coordinator_stream_open(std::uint32_t slot, const Endpoint& to) override;
   void coordinator_stream_send(std::uint32_t slot, std::span<const std::uint8_t> datagram) override;
   void coordinator_stream_close(std::uint32_t slot) override;
+  core::PunchSocketEffects* punch_sockets() override { return punch_.get(); }
 
  private:
   NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
@@ -250,6 +252,9 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   offload::Coalescer tun_gro_;
   std::uint64_t tun_gro_frames_ = 0;             // writes that carried more than one segment
   std::unique_ptr<CoordinatorStreams> streams_;  // made at the first coordinator_stream_open()
+  // Birthday punching's extra sockets (punch_sockets.cpp); none when punch.birthday is off.
+  void open_punch_sockets(const config::MeshConfig& config);
+  std::unique_ptr<PunchSockets> punch_;
 };
 
 }  // namespace p2p::daemon

@@ -75,6 +75,11 @@ std::string render_node_metrics(const core::NodeStatus& s, std::uint64_t tun_wri
   w.counter("p2pvpn_punch_attempts_total", "Hole-punching rounds started.", c.punch_attempts);
   w.counter("p2pvpn_punch_successes_total", "Hole-punching rounds that found a direct path.",
             c.punch_successes);
+  w.counter("p2pvpn_birthday_probes_total", "Birthday-punch probes sent (either side).",
+            c.birthday_probes);
+  w.counter("p2pvpn_birthday_attempts_total", "Birthday punches started.", c.birthday_attempts);
+  w.counter("p2pvpn_birthday_successes_total", "Birthday punches that got a direct answer.",
+            c.birthday_successes);
   w.begin("p2pvpn_time_to_direct_seconds", Type::kHistogram,
           "From the start of punching to the first confirmed direct path.");
   w.histogram({}, c.time_to_direct);

@@ -11,6 +11,7 @@
 //   p2pvpn_handshakes_{started,completed,failed}_total
 //   p2pvpn_punch_attempts_total, p2pvpn_punch_successes_total
 //   p2pvpn_time_to_direct_seconds                       histogram
+//   p2pvpn_birthday_{probes,attempts,successes}_total  birthday punches (issue 13)
 #pragma once
 
 #include <cstdint>

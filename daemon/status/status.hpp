@@ -89,6 +89,11 @@ struct NodeCounters {
   std::uint64_t punch_successes = 0;       // rounds that confirmed a direct path
   // From the start of a punching round to its first confirmed direct path.
   metrics::Histogram time_to_direct{kTimeToDirectBounds};
+  // Birthday punches (daemon/core/birthday_punch.hpp): attempts started, probes sent (both
+  // roles), attempts that got a direct answer.
+  std::uint64_t birthday_attempts = 0;
+  std::uint64_t birthday_probes = 0;
+  std::uint64_t birthday_successes = 0;
 };
 
 struct PeerStatus {
@@ -105,7 +110,7 @@ struct PeerStatus {
   std::vector<PathStatus> candidates;
   std::string path_kind;  // of the direct path in use ("lan", "public", "mapped", ...), else ""
   // How the last punching round went about it: "plain", "predict-peer", "predict-both",
-  // "none" (daemon/core/hard_nat_punch.hpp).
+  // "none", "birthday" (daemon/core/hard_nat_punch.hpp).
   std::string punch_method = "plain";
 };
 

@@ -287,6 +287,9 @@ json status_to_json(const core::NodeStatus& s) {
   node["performance"] = {{"tun_offload", s.performance.tun_offload},
                          {"udp_gso", s.performance.udp_gso},
                          {"udp_gro", s.performance.udp_gro}};
+  node["birthday_punch"] = {{"attempts", s.counters.birthday_attempts},
+                            {"probes", s.counters.birthday_probes},
+                            {"successes", s.counters.birthday_successes}};
   return {{"version", kStatusVersion},
           {"node", std::move(node)},
           {"peers", std::move(peers)},

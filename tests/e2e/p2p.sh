@@ -139,6 +139,8 @@ p2p_configure() {  # NAME HOST VIP [YAML [CA]]
     echo "log: { level: $P2P_LOG_LEVEL }"
     [ -n "${P2P_PERFORMANCE:-}" ] && echo "performance: $P2P_PERFORMANCE"
     [ -n "$extra" ] && printf '%s\n' "$extra"
+    # Lines every node of a test gets (a test's own settings, e.g. no birthday punch).
+    [ -n "${P2P_NODE_YAML:-}" ] && printf '%s\n' "$P2P_NODE_YAML"
   } >"$dir/mesh.yaml"
   P2P_HOST[$name]=$host
   P2P_VIP[$name]=$vip

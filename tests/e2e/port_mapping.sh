@@ -17,6 +17,8 @@
 
 PM_FAILURES=()
 PM_NET=11.250.42
+# The pairs must be relayed without a mapping: no birthday punch (test_birthday_punch.sh).
+P2P_NODE_YAML="punch: { birthday: { enabled: false } }"
 
 pm_failed() {
   lab_log "$*"

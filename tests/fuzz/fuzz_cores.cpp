@@ -93,6 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (data[0] & 1) {
     w.coordinator->on_udp(now, static_cast<wire::stun::ServerSocket>((data[0] >> 1) & 3), from, v);
     if (w.coordinator->next_deadline() <= now) w.coordinator->on_tick(now);
+  } else if (data[0] & 0x04) {
+    w.node->on_punch_udp(now, 1, from, v);  // as read on a birthday punch's extra socket
   } else {
     w.node->on_udp(now, from, v);
     if (w.node->next_deadline() <= now) w.node->on_tick(now);

@@ -251,8 +251,8 @@ struct SimNet::Nat {
   bool blocked = false;
   std::vector<Mapping> mappings;
   std::uint16_t next_port = 20000;
-  std::set<IpAddress> hosts;  // private addresses behind it
-  std::map<std::uint16_t, Endpoint> forwards;        // external port -> inside (port mappings)
+  std::set<IpAddress> hosts;                          // private addresses behind it
+  std::map<std::uint16_t, Endpoint> forwards;         // external port -> inside (port mappings)
   std::set<std::pair<Endpoint, Endpoint>> forwarded;  // (inside, remote) flows they carried
 };
 
@@ -323,6 +323,7 @@ void SimNet::remove_node(const std::string& name) {
   if (it == nodes_.end()) return;
   hosts_.erase(it->second->socket());
   std::erase_if(streams_, [&](const auto& x) { return x.second.node == it->second.get(); });
+  std::erase_if(hosts_, [&](const auto& h) { return h.second.node == it->second.get(); });
   nodes_.erase(it);
 }
 
@@ -521,7 +522,9 @@ void SimNet::deliver(const InFlight& f) {
   ++delivered_;
   std::memcpy(buffer_.data() + kHeadroom, f.data.data(), f.data.size());
   PacketView v(buffer_.data(), buffer_.size(), kHeadroom, f.data.size());
-  if (it->second.node)
+  if (it->second.node && it->second.punch_socket != 0)
+    it->second.node->on_punch_udp(now_, it->second.punch_socket, f.seen_from, v);
+  else if (it->second.node)
     it->second.node->on_udp(now_, f.seen_from, v);
   else
     it->second.coord->core().on_udp(now_, it->second.socket, f.seen_from, v);

@@ -77,7 +77,9 @@ class SimNet;
 // A host running a Node, and once discover() is called, NAT discovery beside it over its one
 // socket, as p2pvpnd runs them (nat::DiscoveryScheduler fed the virtual time). Packets the
 // Node writes to its TUN land in `tun_out`.
-class SimNode : public core::NodeEffects, public nat::SchedulerEffects {
+class SimNode : public core::NodeEffects,
+                public nat::SchedulerEffects,
+                public core::PunchSocketEffects {
  public:
   SimNode(SimNet& net, std::string name, Endpoint socket, crypto::Identity id,
           const crypto::CaCertificate& ca, core::NodeSettings settings);
@@ -130,7 +132,29 @@ class SimNode : public core::NodeEffects, public nat::SchedulerEffects {
   void on_stream(Time now, std::uint32_t slot, bool open);
   void on_stream_frame(Time now, std::uint32_t slot, PacketView frame);
 
+  // Extra sockets for birthday punching (sim_punch_sockets.cpp): each a port of its own on the
+  // node's address (from 50000 up), so each gets a mapping of its own from the NAT.
+  core::PunchSocketEffects* punch_sockets() override {
+    return extra_sockets_enabled ? this : nullptr;
+  }
+  std::uint32_t open_punch_socket() override;
+  void send_punch(std::uint32_t socket, const Endpoint& to,
+                  std::span<const std::uint8_t> datagram) override;
+  void close_punch_socket(std::uint32_t socket) override;
+  void adopt_punch_socket(std::uint32_t socket) override { adopted.push_back(socket); }
+  void on_punch_udp(Time now, std::uint32_t socket, const Endpoint& from, PacketView datagram);
+  bool extra_sockets_enabled = true;
+  std::size_t max_extra_sockets = 100000;  // open_punch_socket() fails beyond this many open
+  std::size_t open_extra_sockets() const { return punch_.size(); }
+  std::size_t peak_extra_sockets = 0;
+  std::uint64_t extra_sockets_opened = 0;
+  std::vector<std::uint32_t> adopted;
+
  private:
+  std::map<std::uint32_t, Endpoint> punch_;  // open extra sockets
+  std::uint32_t next_punch_ = 1;
+  std::uint16_t next_punch_port_ = 50000;
+
   // After every input, outside the Node: what the shell's after_event() does for discovery.
   void after_event(Time now);
 
@@ -264,6 +288,7 @@ class SimNet {
     SimCoordinator* coord = nullptr;
     wire::stun::ServerSocket socket{};
     int nat = -1;  // the NAT the host sits behind, -1 for a public host
+    std::uint32_t punch_socket = 0;  // a node's extra socket (SimNode::open_punch_socket)
   };
   std::map<Endpoint, Receiver> hosts_;  // every socket on the network
   std::mt19937_64 rng_;

@@ -849,5 +849,38 @@ TEST_F(ConfigTest, TcpErrorsNameLineAndKey) {
             39, "tcp.per_source", "");
 }
 
+// --- punch.birthday -----------------------------------------------------------------------------
+
+TEST_F(ConfigTest, BirthdayPunchIsOnByDefaultWithItsCaps) {
+  auto c = mesh(kMeshBase);
+  EXPECT_TRUE(c.punch.birthday.enabled);
+  EXPECT_EQ(c.punch.birthday.sockets, 256u);
+  EXPECT_EQ(c.punch.birthday.probes_per_second, 200u);
+  EXPECT_EQ(c.punch.birthday.max_probes, 1024u);
+  c = mesh(kMeshBase +
+           "punch: { birthday: { enabled: false, sockets: 64, probes_per_second: 50, "
+           "max_probes: 300 } }\n");
+  EXPECT_FALSE(c.punch.birthday.enabled);
+  EXPECT_EQ(c.punch.birthday.sockets, 64u);
+  EXPECT_EQ(c.punch.birthday.probes_per_second, 50u);
+  EXPECT_EQ(c.punch.birthday.max_probes, 300u);
+}
+
+TEST_F(ConfigTest, BirthdayPunchErrorsNameLineAndKey) {
+  auto e = mesh_error(kMeshBase + "punch:\n  birthday:\n    sockets: 5000\n");
+  EXPECT_EQ(e.line(), 9) << e.what();
+  EXPECT_EQ(e.key(), "punch.birthday.sockets") << e.what();
+  e = mesh_error(kMeshBase + "punch:\n  birthday:\n    probes_per_second: 0\n");
+  EXPECT_EQ(e.line(), 9) << e.what();
+  EXPECT_EQ(e.key(), "punch.birthday.probes_per_second") << e.what();
+  e = mesh_error(kMeshBase + "punch:\n  birthday:\n    max_probes: 100000\n");
+  EXPECT_EQ(e.key(), "punch.birthday.max_probes") << e.what();
+  e = mesh_error(kMeshBase + "punch:\n  birthday:\n    enabled: yes\n");
+  EXPECT_EQ(e.key(), "punch.birthday.enabled") << e.what();
+  e = mesh_error(kMeshBase + "punch:\n  birthday:\n    socket: 10\n");
+  EXPECT_EQ(e.line(), 9) << e.what();
+  EXPECT_NE(e.message().find("sockets"), std::string::npos) << e.what();
+}
+
 }  // namespace
 }  // namespace p2p::config

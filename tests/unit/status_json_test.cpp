@@ -98,10 +98,11 @@ TEST(StatusJson, TopLevelAndNode) {
   EXPECT_EQ(j["version"], 1);
 
   const json& n = j["node"];
-  EXPECT_EQ(keys(n),
-            (std::set<std::string>{"name", "vip", "mesh", "public_endpoint", "local_endpoints",
-                                   "nat", "coordinator", "revocation_list", "certificate",
-                                   "coordinators", "port_mapping", "performance"}));
+  EXPECT_EQ(keys(n), (std::set<std::string>{"name", "vip", "mesh", "public_endpoint",
+                                            "local_endpoints", "nat", "coordinator",
+                                            "revocation_list", "certificate", "coordinators",
+                                            "port_mapping", "performance", "birthday_punch"}));
+  EXPECT_EQ(keys(n["birthday_punch"]), (std::set<std::string>{"attempts", "probes", "successes"}));
   EXPECT_EQ(keys(n["certificate"]),
             (std::set<std::string>{"not_after", "ca_not_after", "expired", "warnings"}));
   EXPECT_EQ(n["name"], "home-pc");
