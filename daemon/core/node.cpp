@@ -27,6 +27,9 @@ class Node::ProbeSender final : public PathEffects {
   void send_probe(const Endpoint& to, std::uint64_t probe_id) override {
     node_.send_control_to_peer(now_, peer_, wire::PathProbe{probe_id, to}, to);
   }
+  void send_stream_probe(std::uint32_t stream, std::uint64_t probe_id) override {
+    node_.send_control_on_stream(now_, peer_, wire::PathProbe{probe_id, peer_.tcp.remote}, stream);
+  }
 
  private:
   Node& node_;
@@ -142,6 +145,7 @@ Expected<void, crypto::CertError> Node::verify_peer(const crypto::Certificate& c
 
 // A handshake just installed a new current session for `p`.
 void Node::on_session(Time now, Peer& p) {
+  tcp_on_session(now, p);
   ++counters_.handshakes_completed;
   p.state = Peer::State::kConnected;
   p.last_handshake = now;
@@ -217,7 +221,9 @@ bool Node::send_to_peer(Time now, Peer& p, PacketView packet, bool is_probe_or_k
 }
 
 void Node::send_datagram(Time now, Peer& p, PacketView d, const Path* direct) {
-  if (direct) {
+  if (direct && direct->transport == Transport::kTcp) {
+    fx_.send_stream(direct->stream, d.span());
+  } else if (direct) {
     fx_.send_udp(direct->endpoint, d.span());
   } else if (relay_allowed(p)) {
     coord_.send_relayed(now, p.vip, d);
@@ -338,6 +344,9 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
     ++drops_.malformed;
     return;
   }
+  if (auto* probe = std::get_if<wire::PathProbe>(&*m); probe && in_stream_ != 0) {
+    return send_control_on_stream(now, p, wire::PathProbeAck{probe->probe_id, from}, in_stream_);
+  }
   if (auto* probe = std::get_if<wire::PathProbe>(&*m)) {
     if (!via_relay && p.paths.on_probe(now, from) == PathSet::ProbeSource::kMoved)
       start_punching(now, p);
@@ -349,7 +358,15 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
   }
   if (auto* ack = std::get_if<wire::PathProbeAck>(&*m)) {
     if (ack->probe_id == p.ping_probe && p.ping_probe != 0) {
-      finish_ping(p, now - p.ping_sent, via_relay ? "relay" : "direct " + from.to_string());
+      finish_ping(p, now - p.ping_sent,
+                  via_relay     ? "relay"
+                  : in_stream_ ? "direct tcp " + from.to_string()
+                               : "direct " + from.to_string());
+      return;
+    }
+    if (in_stream_ != 0) {
+      p.paths.on_stream_ack(now, ack->probe_id, in_stream_);
+      schedule(p.paths.deadline());
       return;
     }
     p.paths.on_ack(now, ack->probe_id, from);
@@ -364,6 +381,10 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
 // Paths and timers
 
 void Node::start_punching(Time now, Peer& p) {
+  if (transport_for(p) == TransportPolicy::kTcp) {  // UDP is not even tried
+    if (!p.paths.active()) p.paths.set_relay_reason("transport tcp");
+    return tcp_maybe_punch(now, p);
+  }
   ProbeSender fx(*this, p, now);
   p.paths.start_punching(now,
                          CandidateSources{p.observed, p.local_endpoints, p.nat, coord_.observed(),
@@ -378,7 +399,7 @@ void Node::path_tick(Time now, Peer& p) {
   // Our NAT may have dropped every mapping (a router restart, conntrack -F): refresh the one
   // the coordinator relays through now rather than at the next interval.
   if (r.active_lost && registered()) coord_.register_now(now);
-  if (r.retry_due) {
+  if (r.retry_due && transport_for(p) != TransportPolicy::kTcp) {
     if (registered()) {
       // Mappings may have moved since the last introduction: ask for fresh candidates, and
       // the coordinator's Introduce starts both sides punching at the same moment.
@@ -461,6 +482,7 @@ void Node::peer_tick(Time now, Peer& p) {
   } else if (p.ping_probe != 0) {
     schedule(p.ping_sent + kPingTimeout);
   }
+  tcp_tick(now, p);
 }
 
 void Node::on_tick(Time now) {

@@ -128,6 +128,7 @@ void Node::remove_peer(Peer& p) {
   drops_.queue_full += clear_queue(p);
   p.sessions.clear(sessions_);
   if (p.ping_done) finish_ping(p, std::nullopt, "peer removed");
+  tcp_close(p);
   peers_.erase(p.vip);
 }
 

@@ -35,6 +35,7 @@ core::NodeSettings node_settings(const config::MeshConfig& c) {
   s.punch_enabled = c.punch.enabled;
   s.punch_timeout = c.punch.timeout;
   s.port_prediction = c.punch.port_prediction;
+  s.tcp_assist = c.punch.tcp_assist;
   s.relay_allowed = c.relay.allowed;
   s.revoked = c.revoked;
   for (const auto& p : c.peers) {
@@ -44,8 +45,10 @@ core::NodeSettings node_settings(const config::MeshConfig& c) {
     } else {
       policy.match = p.name.value_or("");
     }
-    policy.force =
-        p.force == config::ForcedPath::relay ? core::Force::kRelay : core::Force::kDirect;
+    policy.force = !p.force                                ? core::Force::kAuto
+                   : *p.force == config::ForcedPath::relay ? core::Force::kRelay
+                                                           : core::Force::kDirect;
+    policy.transport = static_cast<core::TransportPolicy>(p.transport);
     s.policies.push_back(std::move(policy));
   }
   const auto& l = c.limits;
@@ -231,6 +234,7 @@ void NodeShell::stop() {
   udp_.close();
   if (control_) control_->close();
   if (metrics_) metrics_->close();
+  if (tcp_paths_) tcp_paths_->close_all();
   const auto& st = udp_.stats();
   log_.node->info(
       "stopped: udp received={} sent={} send_errors={} send_dropped={} tun_write_drops={} "

@@ -72,6 +72,7 @@
 #include "daemon/nat/discovery_scheduler.hpp"
 #include "daemon/nat/port_mapping.hpp"
 #include "daemon/shell/port_mapper.hpp"
+#include "daemon/shell/tcp_paths.hpp"
 #include "net/asio/control_server.hpp"
 #include "net/asio/loop.hpp"
 #include "net/asio/metrics_server.hpp"
@@ -131,6 +132,10 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   std::uint64_t unix_nanos() override;
   void public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) override;
   void revocation_list_accepted(std::span<const std::uint8_t> encoded) override;
+  // TCP paths (node_shell_tcp.cpp, tcp_paths.hpp): only with mesh.yaml punch.tcp_assist.
+  core::TcpPunchEffects* tcp_punch() override;
+  void send_stream(std::uint32_t stream, std::span<const std::uint8_t> datagram) override;
+  void close_stream(std::uint32_t stream) override;
 
  private:
   NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
@@ -219,6 +224,7 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   void log_certificate_lifetimes(Time now);
   std::optional<Time> lifetimes_logged_;
   bool expiry_logged_ = false;
+  std::unique_ptr<TcpPaths> tcp_paths_;  // made at the first TCP punch
 };
 
 }  // namespace p2p::daemon

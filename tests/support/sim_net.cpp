@@ -261,6 +261,7 @@ struct SimNet::InFlight {
   Endpoint seen_from;  // the source as the receiver sees it
   Endpoint to;         // the receiving socket
   std::vector<std::uint8_t> data;
+  std::function<void()> action;  // at(): run instead of a delivery
 };
 
 SimNet::SimNet(std::uint64_t seed, UnixTime unix_start)
@@ -447,6 +448,10 @@ void SimNet::send(const Endpoint& from, const Endpoint& to, std::span<const std:
   if (src == hosts_.end()) return;
   int nat = src->second.nat;
   auto enqueue = [&](const Endpoint& seen_from, const Endpoint& dst, bool lan, const char* how) {
+    if (drop_udp && drop_udp(seen_from, dst)) {
+      record(seen_from, dst, d, "dropped: filter");
+      return;
+    }
     if (loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < loss) {
       record(seen_from, dst, d, "lost");
       return;
@@ -505,7 +510,14 @@ void SimNet::send(const Endpoint& from, const Endpoint& to, std::span<const std:
   enqueue(seen, to, false, "sent");
 }
 
+void SimNet::at(Time t, std::function<void()> fn) {
+  auto f = std::make_unique<InFlight>();
+  f->action = std::move(fn);
+  queue_.emplace(std::make_pair(std::max(t, now_), seq_++), std::move(f));
+}
+
 void SimNet::deliver(const InFlight& f) {
+  if (f.action) return f.action();
   auto it = hosts_.find(f.to);
   if (it == hosts_.end()) return;
   ++delivered_;

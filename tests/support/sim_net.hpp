@@ -74,6 +74,14 @@ std::vector<std::uint8_t> make_udp_packet(Ipv4 src, Ipv4 dst, std::uint16_t spor
 
 class SimNet;
 
+// What a node's TCP paths ask of the simulation (tests/support/sim_streams.hpp): its punch
+// port's sockets and its established streams. Unset: the node has no TCP.
+class SimNodeTcp : public core::TcpPunchEffects {
+ public:
+  virtual void send_stream(std::uint32_t stream, std::span<const std::uint8_t> datagram) = 0;
+  virtual void close_stream(std::uint32_t stream) = 0;
+};
+
 // A host running a Node, and once discover() is called, NAT discovery beside it over its one
 // socket, as p2pvpnd runs them (nat::DiscoveryScheduler fed the virtual time). Packets the
 // Node writes to its TUN land in `tun_out`.
@@ -123,6 +131,14 @@ class SimNode : public core::NodeEffects, public nat::SchedulerEffects {
   void fill_random(std::span<std::uint8_t> out) override;
   std::uint64_t unix_nanos() override;
   void public_endpoint_moved(const Endpoint& was, const Endpoint& now_at) override;
+  core::TcpPunchEffects* tcp_punch() override { return tcp_; }
+  void send_stream(std::uint32_t stream, std::span<const std::uint8_t> datagram) override {
+    if (tcp_) tcp_->send_stream(stream, datagram);
+  }
+  void close_stream(std::uint32_t stream) override {
+    if (tcp_) tcp_->close_stream(stream);
+  }
+  void set_tcp(SimNodeTcp* tcp) { tcp_ = tcp; }
 
  private:
   // After every input, outside the Node: what the shell's after_event() does for discovery.
@@ -139,6 +155,7 @@ class SimNode : public core::NodeEffects, public nat::SchedulerEffects {
   int nat_reports_ = 0;
   bool public_moved_ = false;
   bool registered_ = false;
+  SimNodeTcp* tcp_ = nullptr;
 };
 
 class SimCoordinator : public coord::CoordinatorEffects {
@@ -183,6 +200,8 @@ class SimNet {
   Duration lan_latency = std::chrono::microseconds(300);
   Duration jitter{};  // uniform extra delay in [0, jitter): reorders
   double loss = 0.0;  // probability a datagram is lost
+  // A firewall: true drops the datagram (source as the receiver sees it, after NAT).
+  std::function<bool(const Endpoint& from, const Endpoint& to)> drop_udp;
 
   Time now() const { return now_; }
   UnixTime unix_now() const;
@@ -221,6 +240,8 @@ class SimNet {
 
   // Internal: from a host's socket.
   void send(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d);
+  // Runs `fn` at `t` (not before now) on the network's timeline, in order with deliveries.
+  void at(Time t, std::function<void()> fn);
 
  private:
   struct Nat;
