@@ -23,7 +23,7 @@ NODE_YAML="punch: { timeout: 3s, tcp_assist: 7402 }"
 block_udp() {  # ROUTER
   lab_exec "$1" nft -f - <<EOT
 table ip tcpd {
-  chain fwd {
+  chain udpblock {
     type filter hook forward priority filter - 10; policy accept;
     meta l4proto udp ip saddr != { $COORD_IPS } ip daddr != { $COORD_IPS } counter drop
   }

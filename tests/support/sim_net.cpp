@@ -439,7 +439,7 @@ int SimNet::nat_by_public(const IpAddress& a) const {
 
 void SimNet::inject(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d) {
   record(from, to, d, "injected");
-  auto f = std::make_unique<InFlight>(InFlight{from, to, {d.begin(), d.end()}});
+  auto f = std::make_unique<InFlight>(InFlight{from, to, {d.begin(), d.end()}, {}});
   queue_.emplace(std::make_pair(now_ + delay(false), seq_++), std::move(f));
 }
 
@@ -457,7 +457,7 @@ void SimNet::send(const Endpoint& from, const Endpoint& to, std::span<const std:
       return;
     }
     record(seen_from, dst, d, how);
-    auto f = std::make_unique<InFlight>(InFlight{seen_from, dst, {d.begin(), d.end()}});
+    auto f = std::make_unique<InFlight>(InFlight{seen_from, dst, {d.begin(), d.end()}, {}});
     queue_.emplace(std::make_pair(now_ + delay(lan), seq_++), std::move(f));
   };
   Endpoint seen = from;
