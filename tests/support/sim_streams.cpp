@@ -28,6 +28,11 @@ class SimStreams::Port final : public SimNodeTcp {
   Ipv4 address_;
 };
 
+SimStreams::SimStreams(SimNet& net, SimCoordinator& coordinator)
+    : net_(net), coord_(coordinator) {}
+
+SimStreams::~SimStreams() = default;
+
 void SimStreams::attach(SimNode& node, Ipv4 public_address) {
   ports_.push_back(std::make_unique<Port>(*this, node, public_address));
   node.set_tcp(ports_.back().get());

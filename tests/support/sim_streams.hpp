@@ -22,7 +22,8 @@ namespace p2p::sim {
 
 class SimStreams {
  public:
-  SimStreams(SimNet& net, SimCoordinator& coordinator) : net_(net), coord_(coordinator) {}
+  SimStreams(SimNet& net, SimCoordinator& coordinator);
+  ~SimStreams();
   // Gives `node` TCP; its punch ports appear at `public_address`.
   void attach(SimNode& node, Ipv4 public_address);
 

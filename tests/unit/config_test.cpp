@@ -842,8 +842,8 @@ TEST_F(ConfigTest, PeerTransportErrorsNameLineAndKey) {
 
 TEST_F(ConfigTest, TcpAssistPort) {
   EXPECT_EQ(mesh(kMeshBase + "punch: { tcp_assist: 7402 }\n").punch.tcp_assist, 7402);
-  expect_at(mesh_error(kMeshBase + "punch: { tcp_assist: 0 }\n"), 8, 22, "punch.tcp_assist", "");
-  expect_at(mesh_error(kMeshBase + "punch:\n  tcp_assist: 70000\n"), 9, 15, "punch.tcp_assist", "");
+  expect_at(mesh_error(kMeshBase + "punch: { tcp_assist: 0 }\n"), 7, 22, "punch.tcp_assist", "");
+  expect_at(mesh_error(kMeshBase + "punch:\n  tcp_assist: 70000\n"), 8, 15, "punch.tcp_assist", "");
 }
 
 }  // namespace

@@ -80,8 +80,8 @@ TEST_F(PathSetTcpTest, ProbedOverItsStreamAndDeadWhenUnanswered) {
   // Under traffic the active path is probed every 2 s: over the stream, never over UDP.
   const auto udp_before = fx.udp.size();
   int answered = 0;
-  for (int i = 0; i < 30; ++i) {
-    run_until(now + 1s, true);
+  for (int i = 0; i < 300; ++i) {  // 30 s, answering within 100 ms
+    run_until(now + 100ms, true);
     if (fx.tcp.empty()) continue;
     EXPECT_FALSE(set.on_stream_ack(now, fx.tcp.back().second, kStream + 1));
     answered += set.on_stream_ack(now, fx.tcp.back().second, kStream);
@@ -89,7 +89,7 @@ TEST_F(PathSetTcpTest, ProbedOverItsStreamAndDeadWhenUnanswered) {
   ASSERT_FALSE(fx.tcp.empty());
   EXPECT_EQ(fx.tcp.front().first, kStream);
   // Answered on the stream: still confirmed, with an RTT.
-  EXPECT_GE(answered, 10);
+  EXPECT_GE(answered, 5);
   EXPECT_TRUE(set.tcp()->confirmed);
   EXPECT_TRUE(set.tcp()->rtt);
   // An ack arriving over UDP from the same endpoint does not confirm the TCP path.

@@ -58,7 +58,7 @@ struct TcpLab {
     int na = net.add_nat(ip("198.51.100.1"), NatModel::port_restricted());
     int nb = net.add_nat(ip("198.51.100.2"), NatModel::port_restricted());
     auto sa = settings;
-    sa.policies.push_back({ip("10.77.0.3"), core::Force::kAuto, a_policy});
+    sa.policies = {core::PeerPolicy{std::string("b"), core::Force::kAuto, a_policy}};
     a = &net.add_node("a", na, ep("192.168.1.2:41000"), ca.issue("a", "10.77.0.2/24"), ca.cert, sa);
     b = &net.add_node("b", nb, ep("192.168.2.2:41000"), ca.issue("b", "10.77.0.3/24"), ca.cert,
                       settings);
