@@ -359,7 +359,7 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
   if (auto* ack = std::get_if<wire::PathProbeAck>(&*m)) {
     if (ack->probe_id == p.ping_probe && p.ping_probe != 0) {
       finish_ping(p, now - p.ping_sent,
-                  via_relay     ? "relay"
+                  via_relay    ? "relay"
                   : in_stream_ ? "direct tcp " + from.to_string()
                                : "direct " + from.to_string());
       return;

@@ -239,8 +239,9 @@ void Node::tcp_close(Peer& p) {
 void Node::tcp_drop(Time now, Peer& p, const char* why) {
   if (p.tcp.stream != 0) p.paths.remove_stream(now, p.tcp.stream);
   tcp_close(p);
-  p.tcp.backoff = p.tcp.backoff == Duration{} ? kFirstTcpBackoff
-                                              : std::min<Duration>(p.tcp.backoff * 2, kMaxTcpBackoff);
+  p.tcp.backoff = p.tcp.backoff == Duration{}
+                      ? kFirstTcpBackoff
+                      : std::min<Duration>(p.tcp.backoff * 2, kMaxTcpBackoff);
   p.tcp.next_punch = now + p.tcp.backoff;
   log_->info("peer={} {}; next tcp punch in {}s", p.name(), why,
              std::chrono::duration_cast<std::chrono::seconds>(p.tcp.backoff).count());

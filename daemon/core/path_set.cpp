@@ -169,9 +169,9 @@ void PathSet::choose(Time now) {
   }
   if (force_ == Force::kRelay) best = -1;
   if (best != active_) {
-    const char* was = active_ < 0                                        ? "relay"
+    const char* was = active_ < 0                                    ? "relay"
                       : paths_[active_].transport == Transport::kTcp ? "direct tcp"
-                                                                       : "direct";
+                                                                     : "direct";
     const bool udp = best >= 0 && paths_[best].transport == Transport::kUdp;
     if (udp && active_ < 0 && punching_ && policy_.counters) {  // relay -> direct
       ++policy_.counters->punch_successes;

@@ -4,8 +4,9 @@
 // (a new source, such as a router's port mapping, is another PathKind value). A TCP path is a
 // stream punched by simultaneous open (tcp_punch.hpp), added once the peer handshake over it
 // proved who is behind it (add_stream()) and removed when the stream closes; it is probed over
-// its stream like any path. Choice: UDP direct > TCP direct > the relay. The relay through the coordinator is not a Path: it is
-// what the peer falls back to while no direct path is confirmed (active() == nullptr).
+// its stream like any path. Choice: UDP direct > TCP direct > the relay. The relay through the
+// coordinator is not a Path: it is what the peer falls back to while no direct path is confirmed
+// (active() == nullptr).
 //
 // Life of a path:
 //   candidate  start_punching() gathers them (the peer's router port mapping, its public

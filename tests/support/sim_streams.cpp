@@ -28,8 +28,7 @@ class SimStreams::Port final : public SimNodeTcp {
   Ipv4 address_;
 };
 
-SimStreams::SimStreams(SimNet& net, SimCoordinator& coordinator)
-    : net_(net), coord_(coordinator) {}
+SimStreams::SimStreams(SimNet& net, SimCoordinator& coordinator) : net_(net), coord_(coordinator) {}
 
 SimStreams::~SimStreams() = default;
 
@@ -71,16 +70,13 @@ void SimStreams::arrive(Key from, Endpoint to) {
 
 void SimStreams::establish(Key a, Key b) {
   const Endpoint pa = punches_[a].pub, pb = punches_[b].pub;
+  // Both ends are open before either node hears of it: a node starts its handshake at once.
+  streams_[a] = b;
+  streams_[b] = a;
   const bool ok_a = a.first->node().on_punch_established(net_.now(), a.second, false, pb);
   const bool ok_b = b.first->node().on_punch_established(net_.now(), b.second, false, pa);
-  if (ok_a && ok_b) {
-    streams_[a] = b;
-    streams_[b] = a;
-  } else if (ok_a) {
-    net_.at(net_.now() + net_.latency, [this, a] { closed_at(a); });
-  } else if (ok_b) {
-    net_.at(net_.now() + net_.latency, [this, b] { closed_at(b); });
-  }
+  if (!ok_a) close(*a.first, a.second);
+  if (ok_a && !ok_b) close(*b.first, b.second);
 }
 
 void SimStreams::send(SimNode& n, std::uint32_t stream, std::span<const std::uint8_t> d) {

@@ -14,11 +14,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-Endpoint ep(const char* s) {
-  return *Endpoint::parse(s);
+// An address or endpoint of the lab, spelt out.
+template <class T>
+T parsed(const char* text) {
+  return *T::parse(text);
 }
-Ipv4 ip(const char* s) {
-  return *Ipv4::parse(s);
+Ipv4 ip(const char* text) {
+  return parsed<Ipv4>(text);
 }
 
 bool received(SimNode& n, const std::string& text) {
@@ -31,7 +33,7 @@ bool received(SimNode& n, const std::string& text) {
 struct TcpLab {
   SimNet net{21};
   TestCa ca{net.unix_now()};
-  Endpoint coordinator = ep("203.0.113.10:7400");
+  Endpoint coordinator = parsed<Endpoint>("203.0.113.10:7400");
   core::NodeSettings settings;
   SimCoordinator* coord = nullptr;
   std::unique_ptr<SimStreams> streams;
@@ -46,22 +48,23 @@ struct TcpLab {
     streams = std::make_unique<SimStreams>(net, *coord);
     settings.coordinators = {coordinator};
     settings.tcp_assist = 7402;
-    // UDP between the two NATs' public addresses is dropped, both ways; the coordinator
-    // (203.0.113.0/24) is still reachable over UDP.
+    // UDP between the nodes is dropped, both ways; the coordinator (203.0.113.10 and .11) is
+    // still reachable over UDP.
     net.drop_udp = [this](const Endpoint& from, const Endpoint& to) {
-      auto nat = [](const Endpoint& e) {
-        return e.address == IpAddress{ip("198.51.100.1")} ||
-               e.address == IpAddress{ip("198.51.100.2")};
+      auto is_coord = [](const Endpoint& e) {
+        return e.address == IpAddress{ip("203.0.113.10")} ||
+               e.address == IpAddress{ip("203.0.113.11")};
       };
-      return udp_between_nats_blocked && nat(from) && nat(to);
+      return udp_between_nats_blocked && !is_coord(from) && !is_coord(to);
     };
     int na = net.add_nat(ip("198.51.100.1"), NatModel::port_restricted());
     int nb = net.add_nat(ip("198.51.100.2"), NatModel::port_restricted());
     auto sa = settings;
     sa.policies = {core::PeerPolicy{std::string("b"), core::Force::kAuto, a_policy}};
-    a = &net.add_node("a", na, ep("192.168.1.2:41000"), ca.issue("a", "10.77.0.2/24"), ca.cert, sa);
-    b = &net.add_node("b", nb, ep("192.168.2.2:41000"), ca.issue("b", "10.77.0.3/24"), ca.cert,
-                      settings);
+    a = &net.add_node("a", na, parsed<Endpoint>("192.168.1.2:41000"), ca.issue("a", "10.77.0.2/24"),
+                      ca.cert, sa);
+    b = &net.add_node("b", nb, parsed<Endpoint>("192.168.2.2:41000"), ca.issue("b", "10.77.0.3/24"),
+                      ca.cert, settings);
     streams->attach(*a, ip("198.51.100.1"));
     streams->attach(*b, ip("198.51.100.2"));
     EXPECT_TRUE(
