@@ -26,6 +26,8 @@ void check_peer(const Value& map, M::Peer& peer) {
   if (peer.name.has_value() == peer.vip.has_value()) {
     map.fail("a peer needs exactly one of 'name' and 'vip'");
   }
+  // An entry overrides something: its path (force), its transport, or both.
+  if (!peer.force && !map.child("transport")) map.fail_missing("force");
 }
 
 std::string peer_identity(const M::Peer& p) {
@@ -99,9 +101,13 @@ const Schema<M::Peer> kPeer{
     {
         {"name", kOptional, into(&M::Peer::name, read_node_name)},
         {"vip", kOptional, into(&M::Peer::vip, read_ipv4)},
-        {"force", kRequired,
+        {"force", kOptional,
          into(&M::Peer::force,
               one_of<ForcedPath>({{"direct", ForcedPath::direct}, {"relay", ForcedPath::relay}}))},
+        {"transport", kOptional,
+         into(&M::Peer::transport, one_of<PeerTransport>({{"auto", PeerTransport::automatic},
+                                                          {"udp", PeerTransport::udp},
+                                                          {"tcp", PeerTransport::tcp}}))},
     },
     check_peer};
 
@@ -119,6 +125,7 @@ const Schema<M::Punch> kPunch{{
     {"timeout", kOptional, into(&M::Punch::timeout, duration_in(1s, 5min))},
     {"port_prediction", kOptional, into(&M::Punch::port_prediction, read_bool)},
     {"birthday", kOptional, into(&M::Punch::birthday, section(kBirthday))},
+    {"tcp_assist", kOptional, into(&M::Punch::tcp_assist, integer_in<std::uint16_t>(1, 65535))},
 }};
 
 const Schema<M::Relay> kRelay{{

@@ -14,7 +14,8 @@
 //   revocation_list: revoked.list                   # optional; the CA-signed list, kept here
 //   peers:                                          # per-peer overrides
 //     - { name: laptop, force: relay }              # name or vip (exactly one); direct|relay
-//   punch: { enabled: true, timeout: 10s, port_prediction: true,
+//     - { vip: 10.88.0.5, transport: tcp }          # auto|udp|tcp; force or transport or both
+//   punch: { enabled: true, timeout: 10s, port_prediction: true, tcp_assist: 7402,
 //            birthday: { enabled: true, sockets: 256, probes_per_second: 200, max_probes: 1024 } }
 //   relay: { allowed: true }
 //   discovery: { server: 198.51.100.7:3478, interval: 10m }   # NAT discovery; 1m..24h
@@ -54,6 +55,9 @@ namespace p2p::config {
 
 // A peer's path override (`force:`); without an override the daemon picks the path.
 enum class ForcedPath { direct, relay };
+// A peer's transport for direct paths (`transport:`): auto tries UDP, then TCP when UDP cannot
+// be punched; udp never punches TCP; tcp skips the UDP punch (UDP throttled, not blocked).
+enum class PeerTransport { automatic, udp, tcp };
 
 struct MeshConfig {
   struct Node {
@@ -72,7 +76,8 @@ struct MeshConfig {
   struct Peer {
     std::optional<std::string> name;
     std::optional<Ipv4> vip;
-    ForcedPath force = ForcedPath::direct;
+    std::optional<ForcedPath> force;  // none: the daemon picks (direct, relay as fallback)
+    PeerTransport transport = PeerTransport::automatic;
   };
   struct Punch {
     bool enabled = true;
@@ -86,6 +91,9 @@ struct MeshConfig {
       std::uint32_t max_probes = 1024;        // 1..8192, per side and attempt
       bool operator==(const Birthday&) const = default;
     } birthday;
+    // The coordinator's TCP assist port (on the address of the coordinator in use): where TCP
+    // punches observe our public TCP endpoint. Absent: no TCP paths are punched.
+    std::optional<std::uint16_t> tcp_assist;
   };
   struct Relay {
     bool allowed = true;

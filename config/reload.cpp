@@ -26,7 +26,7 @@ class Merge {
 };
 
 bool same(const MeshConfig::Peer& a, const MeshConfig::Peer& b) {
-  return a.name == b.name && a.vip == b.vip && a.force == b.force;
+  return a.name == b.name && a.vip == b.vip && a.force == b.force && a.transport == b.transport;
 }
 
 bool same(const std::vector<MeshConfig::Peer>& a, const std::vector<MeshConfig::Peer>& b) {

@@ -145,6 +145,17 @@ Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::creat
     if (!port) return fail(port.error().message);
     shell->tcp_main_ = std::move(*port);
   }
+  if (config.tcp.assist) {  // tcp_assist_port.hpp
+    auto* self = shell.get();
+    auto assist = TcpAssistPort::open(
+        io, *config.tcp.assist, [self](const Endpoint& from, std::span<const std::uint8_t> hello) {
+          if (self->stopped_) return;
+          self->core_->on_assist(Clock::now(), from, hello);
+          self->after_event();
+        });
+    if (!assist) return fail(assist.error().message);
+    shell->tcp_assist_ = std::move(*assist);
+  }
   return shell;
 }
 
@@ -175,6 +186,8 @@ void CoordinatorShell::start() {
     wait(i);
   }
   if (tcp_main_) log_.coord->info("listening on tcp={} (main)", tcp_main_->endpoint().to_string());
+  if (tcp_assist_)
+    log_.coord->info("listening on tcp={} (assist)", tcp_assist_->endpoint().to_string());
   if (revocation_file_) {
     (void)revocation_file_->changed();  // the stamp of what is read now
     (void)reload_revocation_list();
@@ -218,6 +231,7 @@ void CoordinatorShell::stop() {
   if (control_) control_->close();
   if (metrics_) metrics_->close();
   if (tcp_main_) tcp_main_->close();
+  if (tcp_assist_) tcp_assist_->close();
   log_.coord->info("stopped");
 }
 

@@ -43,6 +43,7 @@
 #include "config/revocation_file.hpp"
 #include "config/startup.hpp"
 #include "coordinator/core/coordinator.hpp"
+#include "coordinator/shell/tcp_assist_port.hpp"
 #include "coordinator/shell/tcp_main_port.hpp"
 #include "net/asio/control_server.hpp"
 #include "net/asio/loop.hpp"
@@ -135,13 +136,14 @@ class CoordinatorShell final : public CoordinatorEffects {
   std::optional<io::ControlServer> control_;
   std::optional<io::MetricsServer> metrics_;  // coordinator.yaml metrics.listen
   std::unique_ptr<Coordinator> core_;
-  std::unique_ptr<TcpMainPort> tcp_main_;  // coordinator.yaml tcp.main
-  std::string name_;                       // the coordinator certificate's
+  std::unique_ptr<TcpMainPort> tcp_main_;      // coordinator.yaml tcp.main
+  std::unique_ptr<TcpAssistPort> tcp_assist_;  // coordinator.yaml tcp.assist
+  std::string name_;                           // the coordinator certificate's
   Time last_warning_{};
   bool started_ = false, stopped_ = false;
   std::optional<config::RevocationFile> revocation_file_;
   io::DeadlineTimer revocation_timer_;  // the once-a-second look at revocation_file_
-  config::CoordinatorConfig config_;  // as running: what reload() compares the file with
+  config::CoordinatorConfig config_;    // as running: what reload() compares the file with
 };
 
 }  // namespace p2p::coord

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 
+#include "daemon/core/tcp_punch.hpp"
 #include "net/ip.hpp"
 
 namespace p2p::core {
@@ -41,6 +42,14 @@ class NodeEffects {
   // Extra UDP sockets for birthday punching (birthday_punch.hpp); nullptr: none, and this node
   // does not take the symmetric side of a birthday punch.
   virtual PunchSocketEffects* punch_sockets() { return nullptr; }
+  // TCP paths (issue 10). The punch port's sockets (daemon/core/tcp_punch.hpp); nullptr: this
+  // world has no TCP, and no TCP path is ever punched.
+  virtual TcpPunchEffects* tcp_punch() { return nullptr; }
+  // Sends one datagram on the established peer stream `stream` (the punch's handle); the shell
+  // frames it (net/stream_frame.hpp). Only ever called for a stream the shell handed over.
+  virtual void send_stream(std::uint32_t /*stream*/, std::span<const std::uint8_t> /*datagram*/) {}
+  // Closes the stream (its path is gone or unwanted); nothing more arrives from it.
+  virtual void close_stream(std::uint32_t /*stream*/) {}
 
   std::uint64_t random_u64() {
     std::uint64_t v = 0;

@@ -30,6 +30,9 @@ class Node::ProbeSender final : public PathEffects {
   void send_probe_via(std::uint32_t socket, const Endpoint& to, std::uint64_t probe_id) override {
     node_.send_control_to_peer(now_, peer_, wire::PathProbe{probe_id, to}, to, socket);
   }
+  void send_stream_probe(std::uint32_t stream, std::uint64_t probe_id) override {
+    node_.send_control_on_stream(now_, peer_, wire::PathProbe{probe_id, peer_.tcp.remote}, stream);
+  }
 
  private:
   Node& node_;
@@ -151,6 +154,7 @@ Expected<void, crypto::CertError> Node::verify_peer(const crypto::Certificate& c
 
 // A handshake just installed a new current session for `p`.
 void Node::on_session(Time now, Peer& p) {
+  tcp_on_session(now, p);
   ++counters_.handshakes_completed;
   p.state = Peer::State::kConnected;
   p.last_handshake = now;
@@ -226,7 +230,9 @@ bool Node::send_to_peer(Time now, Peer& p, PacketView packet, bool is_probe_or_k
 }
 
 void Node::send_datagram(Time now, Peer& p, PacketView d, const Path* direct) {
-  if (direct) {
+  if (direct && direct->transport == Transport::kTcp) {
+    fx_.send_stream(direct->stream, d.span());
+  } else if (direct) {
     send_udp_via(direct->socket, direct->endpoint, d.span());
   } else if (relay_allowed(p)) {
     coord_.send_relayed(now, p.vip, d);
@@ -347,6 +353,9 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
     ++drops_.malformed;
     return;
   }
+  if (auto* probe = std::get_if<wire::PathProbe>(&*m); probe && in_stream_ != 0) {
+    return send_control_on_stream(now, p, wire::PathProbeAck{probe->probe_id, from}, in_stream_);
+  }
   if (auto* probe = std::get_if<wire::PathProbe>(&*m)) {
     if (!via_relay) birthday_on_direct(now, p, from);
     if (!via_relay && p.paths.on_probe(now, from, rx_socket_) == PathSet::ProbeSource::kMoved)
@@ -360,7 +369,15 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
   }
   if (auto* ack = std::get_if<wire::PathProbeAck>(&*m)) {
     if (ack->probe_id == p.ping_probe && p.ping_probe != 0) {
-      finish_ping(p, now - p.ping_sent, via_relay ? "relay" : "direct " + from.to_string());
+      finish_ping(p, now - p.ping_sent,
+                  via_relay    ? "relay"
+                  : in_stream_ ? "direct tcp " + from.to_string()
+                               : "direct " + from.to_string());
+      return;
+    }
+    if (in_stream_ != 0) {
+      p.paths.on_stream_ack(now, ack->probe_id, in_stream_);
+      schedule(p.paths.deadline());
       return;
     }
     if (!via_relay) birthday_on_direct(now, p, from);
@@ -376,6 +393,10 @@ void Node::on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_r
 // Paths and timers
 
 void Node::start_punching(Time now, Peer& p) {
+  if (transport_for(p) == TransportPolicy::kTcp) {  // UDP is not even tried
+    if (!p.paths.active()) p.paths.set_relay_reason("transport tcp");
+    return tcp_maybe_punch(now, p);
+  }
   ProbeSender fx(*this, p, now);
   p.paths.start_punching(now,
                          CandidateSources{p.observed, p.local_endpoints, p.nat, coord_.observed(),
@@ -392,7 +413,7 @@ void Node::path_tick(Time now, Peer& p) {
   // Our NAT may have dropped every mapping (a router restart, conntrack -F): refresh the one
   // the coordinator relays through now rather than at the next interval.
   if (r.active_lost && registered()) coord_.register_now(now);
-  if (r.retry_due) {
+  if (r.retry_due && transport_for(p) != TransportPolicy::kTcp) {
     if (registered()) {
       // Mappings may have moved since the last introduction: ask for fresh candidates, and
       // the coordinator's Introduce starts both sides punching at the same moment.
@@ -476,6 +497,7 @@ void Node::peer_tick(Time now, Peer& p) {
     schedule(p.ping_sent + kPingTimeout);
   }
   release_punch_socket(p);
+  tcp_tick(now, p);
 }
 
 void Node::on_tick(Time now) {

@@ -81,6 +81,7 @@ namespace p2p::core {
 struct PeerPolicy {
   std::variant<Ipv4, std::string> match;  // virtual IP or certificate name
   Force force = Force::kAuto;
+  TransportPolicy transport = TransportPolicy::kAuto;
 };
 
 // The start of ping()'s answer when no such peer is known, here or to the coordinator.
@@ -123,6 +124,9 @@ struct NodeSettings {
   // only): the link's second carrier (coordinator_link.hpp).
   std::vector<std::optional<std::uint16_t>> coordinator_tcp;
   BirthdaySettings birthday;
+  // The coordinator's TCP assist port (on the address of the coordinator in use); none: no TCP
+  // paths are punched.
+  std::optional<std::uint16_t> tcp_assist;
 };
 
 class Node : private CoordinatorEvents {
@@ -209,6 +213,17 @@ class Node : private CoordinatorEvents {
                                                         const crypto::RevocationList& list);
   std::uint64_t revocation_sequence() const { return revocations_.sequence(); }
 
+  // TCP paths (node_tcp.cpp). A socket of punch `punch` completed (`inbound`: accepted) with
+  // `remote`: true when it is now the peer stream `punch` (frames go to on_stream(); the peer
+  // handshake runs over it before anything else is taken from it); false: close it.
+  bool on_punch_established(Time now, std::uint32_t punch, bool inbound, const Endpoint& remote);
+  // A connect of punch `punch` was refused or reset.
+  void on_punch_failed(Time now, std::uint32_t punch);
+  // One frame from peer stream `stream`. Never throws, as on_udp().
+  void on_stream(Time now, std::uint32_t stream, PacketView datagram) noexcept;
+  // The stream closed (the peer, an error, a timeout): its path is gone.
+  void on_stream_closed(Time now, std::uint32_t stream);
+
  private:
   class ProbeSender;
 
@@ -218,6 +233,26 @@ class Node : private CoordinatorEvents {
   void on_peer_unknown(Time now, const wire::PeerUnknown& m) override;
   void on_relayed(Time now, const Endpoint& via, PacketView datagram) override;
   void on_revocation_chunk(Time now, const wire::RevocationChunk& m) override;
+  void on_tcp_punch(Time now, const wire::ControlMessage& m) override;
+
+  // TCP paths (node_tcp.cpp).
+  TransportPolicy transport_for(const Peer& p) const;
+  // Punches a TCP path to `p` if its policy and state call for one and the backoff passed.
+  void tcp_maybe_punch(Time now, Peer& p);
+  void tcp_start(Time now, Peer& p, bool requester, std::uint32_t wire_id,
+                 const wire::PunchToken& token);
+  void tcp_tick(Time now, Peer& p);
+  // Closes the punch and the stream of `p`, if any (the caller removes the stream's path).
+  void tcp_close(Peer& p);
+  // Ends the punch and the stream (and its path) of `p`, and backs off the next punch.
+  void tcp_drop(Time now, Peer& p, const char* why);
+  // A session was installed for `p`: over its stream (in_stream_), that authenticates it.
+  void tcp_on_session(Time now, Peer& p);
+  Peer* tcp_owner(std::uint32_t handle);
+  // Answers the datagram being handled: on its stream when it came on one, else to `to`.
+  void reply_to(const Endpoint& to, std::span<const std::uint8_t> datagram);
+  void send_control_on_stream(Time now, Peer& p, const wire::ControlMessage& m,
+                              std::uint32_t stream);
 
   // Peers: the table's lifecycle (node_peers.cpp).
   // The peer for `vip`, made if new; nullptr (counted) when max_peers are in use and none is
@@ -339,6 +374,11 @@ class Node : private CoordinatorEvents {
   BirthdayPunch birthday_;
   // The socket the datagram being handled came on (0: the node's own); answers leave from it.
   std::uint32_t rx_socket_ = 0;
+  // TCP paths: punch handles (also the streams' names) -> peer; the stream whose frame is
+  // being handled (0: none); our request ids.
+  std::map<std::uint32_t, Ipv4> tcp_owners_;
+  std::uint32_t tcp_handles_ = 0, tcp_requests_ = 0;
+  std::uint32_t in_stream_ = 0;
 };
 
 }  // namespace p2p::core

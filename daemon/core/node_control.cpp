@@ -177,6 +177,7 @@ NodeStatus Node::status(Time now) const {
       ps.endpoint = a->endpoint;
       ps.rtt = a->rtt;
       ps.path_kind = to_string(a->kind);
+      ps.transport = to_string(a->transport);
     } else if (p.sessions.current) {
       ps.path = "relay";
       ps.endpoint = coord_.endpoint();
@@ -193,7 +194,8 @@ NodeStatus Node::status(Time now) const {
     ps.nat = p.nat;
     ps.punch_method = to_string(p.paths.punch_method());
     for (const auto& x : p.paths.paths()) {
-      ps.candidates.push_back(PathStatus{x.endpoint, to_string(x.kind), x.confirmed, x.rtt});
+      ps.candidates.push_back(
+          PathStatus{x.endpoint, to_string(x.kind), x.confirmed, x.rtt, to_string(x.transport)});
     }
     s.peers.push_back(std::move(ps));
   });

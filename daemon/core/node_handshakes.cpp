@@ -23,7 +23,12 @@ void Node::start_handshake(Time now, Peer& p) {
 }
 
 void Node::send_initiation(Time now, Peer& p, PacketView d) {
-  if (const Path* path = p.paths.active()) {
+  const Path* path = p.paths.active();
+  if (p.tcp.stream != 0 && !p.tcp.authenticated && p.tcp.requester) {
+    fx_.send_stream(p.tcp.stream, d.span());  // the handshake that authenticates the stream
+  } else if (path && path->transport == Transport::kTcp) {
+    fx_.send_stream(path->stream, d.span());
+  } else if (path) {
     send_udp_via(path->socket, path->endpoint, d.span());
   } else if (relay_allowed(p)) {
     coord_.send_relayed(now, p.vip, d);
@@ -54,7 +59,7 @@ void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, Pac
                                         init_log_.rate_limited, "rate limited");
     case Verdict::kCookie:
       ++drops_.cookies_sent;
-      send_udp_via(rx_socket_, from, guard_reply_);
+      reply_to(from, guard_reply_);
       return;
   }
   auto in = handshakes_.consume_initiation(*init);
@@ -89,7 +94,7 @@ void Node::on_handshake_init(Time now, const Endpoint& from, bool via_relay, Pac
   if (via_relay) {
     coord_.send_relayed(now, p.vip, *resp);
   } else {
-    send_udp_via(rx_socket_, from, resp->span());
+    reply_to(from, resp->span());
   }
   log_->info("peer={} vip={} session established (responder) via={}", p.name(), p.vip.to_string(),
              via_relay ? "relay" : from.to_string());

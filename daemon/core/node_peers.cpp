@@ -129,6 +129,7 @@ void Node::remove_peer(Peer& p) {
   p.sessions.clear(sessions_);
   if (p.ping_done) finish_ping(p, std::nullopt, "peer removed");
   release_punch_socket(p, true);
+  tcp_close(p);
   peers_.erase(p.vip);
 }
 

@@ -1,9 +1,12 @@
 // PathSet: every way to reach one peer directly, and the choice among them.
 //
-// A Path is a transport (UDP now; a TCP transport is another Transport value) and an endpoint,
-// with a kind that says where the candidate came from (a new source, such as a router's port
-// mapping, is another PathKind value). The relay through the coordinator is not a Path: it is
-// what the peer falls back to while no direct path is confirmed (active() == nullptr).
+// A Path is a transport and an endpoint, with a kind that says where the candidate came from
+// (a new source, such as a router's port mapping, is another PathKind value). A TCP path is a
+// stream punched by simultaneous open (tcp_punch.hpp), added once the peer handshake over it
+// proved who is behind it (add_stream()) and removed when the stream closes; it is probed over
+// its stream like any path. Choice: UDP direct > TCP direct > the relay. The relay through the
+// coordinator is not a Path: it is what the peer falls back to while no direct path is confirmed
+// (active() == nullptr).
 //
 // Life of a path:
 //   candidate  start_punching() gathers them (the peer's router port mapping, its public
@@ -40,7 +43,11 @@
 namespace p2p::core {
 
 enum class Force { kAuto, kDirect, kRelay };
-enum class Transport { kUdp };
+enum class Transport { kUdp, kTcp };
+const char* to_string(Transport t);
+// A peer's transport policy (mesh.yaml peers[].transport): kAuto punches UDP and, when that
+// fails, TCP; kUdp never punches TCP; kTcp skips the UDP punch.
+enum class TransportPolicy { kAuto, kUdp, kTcp };
 // Where a candidate came from: the peer's own interface (LAN), its public endpoint as the
 // coordinator saw it, a source we saw its probes come from (peer-reflexive), a port we
 // predicted for a symmetric NAT, or the port its router mapped for it (UPnP IGD, NAT-PMP,
@@ -62,6 +69,7 @@ struct Path {
   // The node's socket it is used from: 0 the node's own, else an extra socket a birthday punch
   // opened and the path adopted (birthday_punch.hpp).
   std::uint32_t socket = 0;
+  std::uint32_t stream = 0;  // kTcp: the stream it runs over (the shell's handle)
 };
 
 // The node-wide settings paths follow (mesh.yaml keepalive and punch section).
@@ -95,6 +103,8 @@ class PathEffects {
                               std::uint64_t probe_id) {
     send_probe(to, probe_id);
   }
+  // Sends PathProbe on the TCP path over `stream`. A world without streams has no TCP paths.
+  virtual void send_stream_probe(std::uint32_t /*stream*/, std::uint64_t /*probe_id*/) {}
 };
 
 inline constexpr std::size_t kMaxCandidates = 24;
@@ -135,6 +145,16 @@ class PathSet {
   // One probe decides every confirmed path: unanswered, it is dead (traffic falls back to the
   // relay and punching starts over); answered, nothing changes.
   void check_now(Time now);
+  // A TCP stream to the peer whose peer handshake completed: a confirmed TCP path (replacing
+  // any TCP path held before), chosen unless a UDP path is confirmed.
+  void add_stream(Time now, std::uint32_t stream, const Endpoint& remote);
+  // The stream closed: its path is gone (the relay, or a UDP path, takes over). True when it
+  // was the path in use.
+  bool remove_stream(Time now, std::uint32_t stream);
+  // The TCP path, if any.
+  const Path* tcp() const;
+  // A PathProbeAck that arrived on `stream`: confirms the TCP path over it.
+  bool on_stream_ack(Time now, std::uint64_t probe_id, std::uint32_t stream);
 
   // Probes what is due, declares dead what went unanswered, ends punching at its deadline.
   // `traffic`: data flowed recently (the active path is then probed every 2 s, else at the
@@ -173,6 +193,8 @@ class PathSet {
   void schedule(Time t) {
     if (t < deadline_) deadline_ = t;
   }
+  // A UDP path is in use (no background UDP punching needed).
+  bool on_udp() const { return active_ >= 0 && paths_[active_].transport == Transport::kUdp; }
 
   const PathPolicy& policy_;
   spdlog::logger& log_;

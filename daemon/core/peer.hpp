@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,11 +17,28 @@
 #include "daemon/core/data_path.hpp"
 #include "daemon/core/path_set.hpp"
 #include "daemon/core/session_table.hpp"
+#include "daemon/core/tcp_punch.hpp"
 #include "net/control.hpp"
 #include "net/ip.hpp"
 #include "net/time.hpp"
 
 namespace p2p::core {
+
+// A peer's TCP path as the Node drives it (node_tcp.cpp): the punch in progress, the stream it
+// handed over and whether the peer handshake over that stream completed.
+struct PeerTcp {
+  std::unique_ptr<TcpPunch> punch;  // in progress (its id is the shell's handle)
+  std::uint32_t wire_id = 0;        // the punch on the wire: our request's, or the offer's
+  bool requester = false;           // we asked (we then initiate the handshake on the stream)
+  std::uint32_t stream = 0;         // the punched socket handed over (0: none)
+  Endpoint remote;
+  bool authenticated = false;  // the peer handshake over the stream completed
+  Time stream_since{};
+  Time next_punch{};  // no punch before (the backoff)
+  Duration backoff{};
+  std::optional<Duration> time_to_path;  // the last punch's, from start to the handshake
+  Time punch_started{};
+};
 
 struct Peer {
   // kRefused: its certificate failed our check (revoked here, expired, another CA); no
@@ -72,6 +90,7 @@ struct Peer {
 
   // The extra socket a birthday punch won for this peer (0: none); closed once no path uses it.
   std::uint32_t punch_socket = 0;
+  PeerTcp tcp;
 
   // A certificate arrived (introduction or handshake): names the peer in its path's logs.
   void set_certificate(crypto::Certificate c, Force force) {

@@ -40,6 +40,7 @@ core::NodeSettings node_settings(const config::MeshConfig& c) {
   const auto& b = c.punch.birthday;
   s.birthday = {b.enabled, static_cast<int>(b.sockets), static_cast<int>(b.probes_per_second),
                 static_cast<int>(b.max_probes)};
+  s.tcp_assist = c.punch.tcp_assist;
   s.relay_allowed = c.relay.allowed;
   s.revoked = c.revoked;
   for (const auto& p : c.peers) {
@@ -49,8 +50,10 @@ core::NodeSettings node_settings(const config::MeshConfig& c) {
     } else {
       policy.match = p.name.value_or("");
     }
-    policy.force =
-        p.force == config::ForcedPath::relay ? core::Force::kRelay : core::Force::kDirect;
+    policy.force = !p.force                                ? core::Force::kAuto
+                   : *p.force == config::ForcedPath::relay ? core::Force::kRelay
+                                                           : core::Force::kDirect;
+    policy.transport = static_cast<core::TransportPolicy>(p.transport);
     s.policies.push_back(std::move(policy));
   }
   const auto& l = c.limits;
@@ -245,6 +248,7 @@ void NodeShell::stop() {
   if (punch_) punch_->close_all();
   if (control_) control_->close();
   if (metrics_) metrics_->close();
+  if (tcp_paths_) tcp_paths_->close_all();
   const auto& st = udp_.stats();
   log_.node->info(
       "stopped: udp received={} sent={} send_errors={} send_dropped={} tun_write_drops={} "

@@ -79,6 +79,7 @@
 #include "daemon/shell/coordinator_stream.hpp"
 #include "daemon/shell/port_mapper.hpp"
 #include "daemon/shell/punch_sockets.hpp"
+#include "daemon/shell/tcp_paths.hpp"
 #include "net/asio/control_server.hpp"
 #include "net/asio/loop.hpp"
 #include "net/asio/metrics_server.hpp"
@@ -144,6 +145,10 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   void coordinator_stream_send(std::uint32_t slot, std::span<const std::uint8_t> datagram) override;
   void coordinator_stream_close(std::uint32_t slot) override;
   core::PunchSocketEffects* punch_sockets() override { return punch_.get(); }
+  // TCP paths (node_shell_tcp.cpp, tcp_paths.hpp): only with mesh.yaml punch.tcp_assist.
+  core::TcpPunchEffects* tcp_punch() override;
+  void send_stream(std::uint32_t stream, std::span<const std::uint8_t> datagram) override;
+  void close_stream(std::uint32_t stream) override;
 
  private:
   NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
@@ -255,6 +260,7 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   // Birthday punching's extra sockets (punch_sockets.cpp); none when punch.birthday is off.
   void open_punch_sockets(const config::MeshConfig& config);
   std::unique_ptr<PunchSockets> punch_;
+  std::unique_ptr<TcpPaths> tcp_paths_;  // made at the first TCP punch
 };
 
 }  // namespace p2p::daemon

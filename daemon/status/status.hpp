@@ -21,6 +21,7 @@ struct PathStatus {
   std::string kind;
   bool confirmed = false;
   std::optional<Duration> rtt;
+  std::string transport = "udp";  // "udp" or "tcp"
 };
 
 // Counters of everything dropped, by reason (reported by status).
@@ -112,6 +113,7 @@ struct PeerStatus {
   // How the last punching round went about it: "plain", "predict-peer", "predict-both",
   // "none", "birthday" (daemon/core/hard_nat_punch.hpp).
   std::string punch_method = "plain";
+  std::string transport;  // of the direct path in use ("udp", "tcp"), else ""
 };
 
 // The router port mapping (daemon/shell/port_mapper.hpp), filled in by the shell.

@@ -71,7 +71,8 @@ json peer_to_json(const core::PeerStatus& p) {
     candidates.push_back({{"endpoint", c.endpoint.to_string()},
                           {"kind", c.kind},
                           {"confirmed", c.confirmed},
-                          {"rtt_ms", milliseconds_or_null(c.rtt)}});
+                          {"rtt_ms", milliseconds_or_null(c.rtt)},
+                          {"transport", c.transport}});
   }
   const bool relayed = p.path == "relay" && !p.relay_reason.empty();
   return {{"name", p.name},
@@ -89,7 +90,8 @@ json peer_to_json(const core::PeerStatus& p) {
           {"nat", nat_to_json(p.nat)},
           {"candidates", std::move(candidates)},
           {"path_kind", p.path_kind.empty() ? json(nullptr) : json(p.path_kind)},
-          {"punch_method", p.punch_method}};
+          {"punch_method", p.punch_method},
+          {"transport", p.transport.empty() ? json(nullptr) : json(p.transport)}};
 }
 
 json port_mapping_to_json(const core::PortMappingStatus& m) {
@@ -216,6 +218,9 @@ std::vector<std::string> peer_row(const json& p) {
   if (!p.at("relay_reason").is_null()) path += " (" + p.at("relay_reason").get<std::string>() + ")";
   // A direct path a hard-NAT punch found says so (absent from older daemons' documents).
   const auto method = p.value("punch_method", std::string("plain"));
+  // A TCP path says so: "direct tcp" (absent or null: UDP, or no direct path).
+  const bool tcp = p.contains("transport") && p.at("transport") == "tcp";
+  if (path == "direct" && tcp) path += " tcp";
   if (path == "direct" && method != "plain" && method != "none") path += " (" + method + ")";
   const json& handshake = p.at("last_handshake_seconds");
   const json& rtt = p.at("rtt_ms");

@@ -440,7 +440,7 @@ int SimNet::nat_by_public(const IpAddress& a) const {
 
 void SimNet::inject(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d) {
   record(from, to, d, "injected");
-  auto f = std::make_unique<InFlight>(InFlight{from, to, {d.begin(), d.end()}});
+  auto f = std::make_unique<InFlight>(InFlight{from, to, {d.begin(), d.end()}, {}});
   queue_.emplace(std::make_pair(now_ + delay(false), seq_++), std::move(f));
 }
 
@@ -449,12 +449,16 @@ void SimNet::send(const Endpoint& from, const Endpoint& to, std::span<const std:
   if (src == hosts_.end()) return;
   int nat = src->second.nat;
   auto enqueue = [&](const Endpoint& seen_from, const Endpoint& dst, bool lan, const char* how) {
+    if (drop_udp && drop_udp(seen_from, dst)) {
+      record(seen_from, dst, d, "dropped: filter");
+      return;
+    }
     if (loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < loss) {
       record(seen_from, dst, d, "lost");
       return;
     }
     record(seen_from, dst, d, how);
-    auto f = std::make_unique<InFlight>(InFlight{seen_from, dst, {d.begin(), d.end()}});
+    auto f = std::make_unique<InFlight>(InFlight{seen_from, dst, {d.begin(), d.end()}, {}});
     queue_.emplace(std::make_pair(now_ + delay(lan), seq_++), std::move(f));
   };
   Endpoint seen = from;
@@ -508,15 +512,17 @@ void SimNet::send(const Endpoint& from, const Endpoint& to, std::span<const std:
 }
 
 void SimNet::later(Duration delay, std::function<void()> fn) {
-  auto f = std::make_unique<InFlight>(InFlight{Endpoint{}, Endpoint{}, {}, std::move(fn)});
-  queue_.emplace(std::make_pair(now_ + delay, seq_++), std::move(f));
+  at(now_ + delay, std::move(fn));
+}
+
+void SimNet::at(Time t, std::function<void()> fn) {
+  auto f = std::make_unique<InFlight>();
+  f->action = std::move(fn);
+  queue_.emplace(std::make_pair(std::max(t, now_), seq_++), std::move(f));
 }
 
 void SimNet::deliver(const InFlight& f) {
-  if (f.action) {
-    f.action();
-    return;
-  }
+  if (f.action) return f.action();
   auto it = hosts_.find(f.to);
   if (it == hosts_.end()) return;
   ++delivered_;

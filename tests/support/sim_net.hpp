@@ -74,6 +74,14 @@ std::vector<std::uint8_t> make_udp_packet(Ipv4 src, Ipv4 dst, std::uint16_t spor
 
 class SimNet;
 
+// What a node's TCP paths ask of the simulation (tests/support/sim_streams.hpp): its punch
+// port's sockets and its established streams. Unset: the node has no TCP.
+class SimNodeTcp : public core::TcpPunchEffects {
+ public:
+  virtual void send_stream(std::uint32_t stream, std::span<const std::uint8_t> datagram) = 0;
+  virtual void close_stream(std::uint32_t stream) = 0;
+};
+
 // A host running a Node, and once discover() is called, NAT discovery beside it over its one
 // socket, as p2pvpnd runs them (nat::DiscoveryScheduler fed the virtual time). Packets the
 // Node writes to its TUN land in `tun_out`.
@@ -149,6 +157,14 @@ class SimNode : public core::NodeEffects,
   std::size_t peak_extra_sockets = 0;
   std::uint64_t extra_sockets_opened = 0;
   std::vector<std::uint32_t> adopted;
+  core::TcpPunchEffects* tcp_punch() override { return tcp_; }
+  void send_stream(std::uint32_t stream, std::span<const std::uint8_t> datagram) override {
+    if (tcp_) tcp_->send_stream(stream, datagram);
+  }
+  void close_stream(std::uint32_t stream) override {
+    if (tcp_) tcp_->close_stream(stream);
+  }
+  void set_tcp(SimNodeTcp* tcp) { tcp_ = tcp; }
 
  private:
   std::map<std::uint32_t, Endpoint> punch_;  // open extra sockets
@@ -169,6 +185,7 @@ class SimNode : public core::NodeEffects,
   int nat_reports_ = 0;
   bool public_moved_ = false;
   bool registered_ = false;
+  SimNodeTcp* tcp_ = nullptr;
 };
 
 class SimCoordinator : public coord::CoordinatorEffects {
@@ -217,6 +234,8 @@ class SimNet {
   Duration lan_latency = std::chrono::microseconds(300);
   Duration jitter{};  // uniform extra delay in [0, jitter): reorders
   double loss = 0.0;  // probability a datagram is lost
+  // A firewall: true drops the datagram (source as the receiver sees it, after NAT).
+  std::function<bool(const Endpoint& from, const Endpoint& to)> drop_udp;
 
   Time now() const { return now_; }
   UnixTime unix_now() const;
@@ -255,6 +274,8 @@ class SimNet {
 
   // Internal: from a host's socket.
   void send(const Endpoint& from, const Endpoint& to, std::span<const std::uint8_t> d);
+  // Runs `fn` at `t` (not before now) on the network's timeline, in order with deliveries.
+  void at(Time t, std::function<void()> fn);
 
   // Coordinator TCP streams (sim_stream.cpp): ordered, lossless, `latency` each way; a
   // connect takes a round trip. A NAT may drop all TCP as set_blocked() drops UDP; a
@@ -287,7 +308,7 @@ class SimNet {
     SimNode* node = nullptr;
     SimCoordinator* coord = nullptr;
     wire::stun::ServerSocket socket{};
-    int nat = -1;  // the NAT the host sits behind, -1 for a public host
+    int nat = -1;                    // the NAT the host sits behind, -1 for a public host
     std::uint32_t punch_socket = 0;  // a node's extra socket (SimNode::open_punch_socket)
   };
   std::map<Endpoint, Receiver> hosts_;  // every socket on the network

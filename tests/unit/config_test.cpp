@@ -884,3 +884,40 @@ TEST_F(ConfigTest, BirthdayPunchErrorsNameLineAndKey) {
 
 }  // namespace
 }  // namespace p2p::config
+
+// --- mesh.yaml peers[].transport and punch.tcp_assist ---------------------------------------
+
+namespace p2p::config {
+namespace {
+
+TEST_F(ConfigTest, PeerTransportLoads) {
+  auto c = mesh(kMeshBase +
+                "peers:\n  - { name: a, transport: tcp }\n  - { name: b, force: direct, "
+                "transport: udp }\n  - { vip: 10.0.0.1, force: relay }\n"
+                "  - { name: c, transport: auto }\n");
+  ASSERT_EQ(c.peers.size(), 4u);
+  EXPECT_EQ(c.peers[0].transport, PeerTransport::tcp);
+  EXPECT_FALSE(c.peers[0].force);
+  EXPECT_EQ(c.peers[1].transport, PeerTransport::udp);
+  EXPECT_EQ(c.peers[1].force, ForcedPath::direct);
+  EXPECT_EQ(c.peers[2].transport, PeerTransport::automatic);
+  EXPECT_EQ(c.peers[3].transport, PeerTransport::automatic);
+  EXPECT_FALSE(c.punch.tcp_assist);
+}
+
+TEST_F(ConfigTest, PeerTransportErrorsNameLineAndKey) {
+  expect_at(mesh_error(kMeshBase + "peers:\n  - { name: a, transport: quic }\n"), 8, 27,
+            "peers[0].transport", "");
+  expect_at(mesh_error(kMeshBase + "peers:\n  - { name: a, force: relay }\n"
+                                   "  - { name: b }\n"),
+            9, 5, "peers[1].force", "missing required key");
+}
+
+TEST_F(ConfigTest, TcpAssistPort) {
+  EXPECT_EQ(mesh(kMeshBase + "punch: { tcp_assist: 7402 }\n").punch.tcp_assist, 7402);
+  expect_at(mesh_error(kMeshBase + "punch: { tcp_assist: 0 }\n"), 7, 22, "punch.tcp_assist", "");
+  expect_at(mesh_error(kMeshBase + "punch:\n  tcp_assist: 70000\n"), 8, 15, "punch.tcp_assist", "");
+}
+
+}  // namespace
+}  // namespace p2p::config

@@ -204,10 +204,11 @@ TEST(StatusJson, PortMapping) {
 
 TEST(StatusJson, DirectPeer) {
   const json p = status_to_json(sample_status())["peers"][0];
-  EXPECT_EQ(keys(p), (std::set<std::string>{"name", "vip", "state", "path", "endpoint",
-                                            "relay_reason", "last_handshake_seconds", "rtt_ms",
-                                            "bytes_in", "bytes_out", "packets_in", "packets_out",
-                                            "nat", "candidates", "path_kind", "punch_method"}));
+  EXPECT_EQ(keys(p),
+            (std::set<std::string>{"name", "vip", "state", "path", "endpoint", "relay_reason",
+                                   "last_handshake_seconds", "rtt_ms", "bytes_in", "bytes_out",
+                                   "packets_in", "packets_out", "nat", "candidates", "path_kind",
+                                   "punch_method", "transport"}));
   EXPECT_EQ(p["name"], "laptop");
   EXPECT_EQ(p["punch_method"], "plain");
   EXPECT_EQ(p["vip"], "10.77.0.3");
@@ -231,7 +232,8 @@ TEST(StatusJson, DirectPeer) {
 
   const json& c = p["candidates"];
   ASSERT_EQ(c.size(), 2u);
-  EXPECT_EQ(keys(c[0]), (std::set<std::string>{"endpoint", "kind", "confirmed", "rtt_ms"}));
+  EXPECT_EQ(keys(c[0]),
+            (std::set<std::string>{"endpoint", "kind", "confirmed", "rtt_ms", "transport"}));
   EXPECT_EQ(c[0]["endpoint"], "192.168.1.20:5000");
   EXPECT_EQ(c[0]["kind"], "lan");
   EXPECT_EQ(c[0]["confirmed"], false);
@@ -595,6 +597,37 @@ TEST(StatusJson, CoordinatorOverTcp) {
   EXPECT_EQ(lines(*old_text)[0],
             "hotel 10.9.0.4/24, public -, NAT unknown (no answer to NAT discovery), coordinator "
             "203.0.113.10:7400 registered");
+}
+
+}  // namespace
+}  // namespace p2p::daemon
+
+// ---- TCP paths (issue 10): peers[].transport, candidates[].transport, "direct tcp" --------------
+
+namespace p2p::daemon {
+namespace {
+
+TEST(StatusJson, TransportOfPathsAndCandidates) {
+  auto s = sample_status();
+  json peers = status_to_json(s)["peers"];
+  EXPECT_TRUE(peers[0]["transport"].is_null());  // the sample's direct peer predates transports
+  EXPECT_TRUE(peers[1]["transport"].is_null());  // relayed
+  EXPECT_EQ(peers[0]["candidates"][0]["transport"], "udp");
+
+  s.peers[0].transport = "tcp";
+  s.peers[0].candidates.push_back(
+      {*Endpoint::parse("198.51.100.7:40001"), "public", true, std::nullopt, "tcp"});
+  peers = status_to_json(s)["peers"];
+  EXPECT_EQ(peers[0]["transport"], "tcp");
+  EXPECT_EQ(peers[0]["candidates"][2]["transport"], "tcp");
+  const auto text = render_status(status_to_json(s));
+  ASSERT_TRUE(text) << text.error();
+  EXPECT_NE(text->find("connected   direct tcp "), std::string::npos) << *text;
+
+  s.peers[0].transport = "udp";
+  const auto udp = render_status(status_to_json(s));
+  ASSERT_TRUE(udp) << udp.error();
+  EXPECT_EQ(udp->find("direct tcp"), std::string::npos) << *udp;
 }
 
 }  // namespace
