@@ -220,9 +220,10 @@ p2p_transfer() {  # FROM TO DST_IP PORT SIZE_MB SECONDS
 }
 
 # The UDP port NAME's p2pvpnd listens on (its one socket), from ss in its namespace.
+# NAME's main UDP port, from its log's last start (ss would also list the port mapper's and
+# the birthday punch's sockets).
 p2p_port() {  # NAME
-  lab_exec "${P2P_HOST[$1]}" ss -Hnlup | grep "pid=${P2P_PID[$1]}," | awk '{print $4}' |
-    sed 's/.*://' | head -n1
+  sed -n 's/.*listening on udp=.*:\([0-9]*\) tun=.*/\1/p' "$LAB_DIR/logs/$1.log" | tail -n1
 }
 
 p2p_vip() { printf '%s' "${P2P_VIP[$1]}"; }  # NAME: its virtual IP
