@@ -4,6 +4,23 @@
 
 namespace p2p::core {
 
+TcpPunch::TcpPunch(std::uint32_t id, Ipv4 peer, const wire::PunchToken& token,
+                   TcpPunchTiming timing)
+    : id_(id), peer_(peer), token_(token), timing_(timing) {
+  for (std::uint8_t b : token_) jitter_state_ = (jitter_state_ << 8 | jitter_state_ >> 56) ^ b;
+  jitter_state_ ^= std::uint64_t{peer_.value} * 0x9e3779b97f4a7c15ULL;
+}
+
+Duration TcpPunch::next_retry_interval() {
+  // splitmix64: cheap, and only has to differ between the two sides.
+  std::uint64_t z = (jitter_state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  const auto span = static_cast<std::uint64_t>(std::max<Duration::rep>(timing_.retry.count(), 1));
+  return timing_.retry / 2 + Duration(static_cast<Duration::rep>(z % span));
+}
+
 void TcpPunch::start(Time now, TcpPunchEffects& fx, const Endpoint& assist) {
   if (state_ != State::kIdle) return;
   state_ = State::kWaitingForGo;
@@ -24,7 +41,7 @@ void TcpPunch::on_go(Time now, TcpPunchEffects& fx, const Endpoint& peer_endpoin
 void TcpPunch::connect(Time now, TcpPunchEffects& fx) {
   ++attempts_;
   fx.punch_connect(id_, peer_endpoint_);
-  next_retry_ = now + timing_.retry;
+  next_retry_ = now + next_retry_interval();
   deadline_ = std::min(next_retry_, give_up_);
 }
 

@@ -12,6 +12,10 @@
 //
 // A SYN that reaches the peer's NAT before the peer's own SYN has left it is dropped (or
 // answered with a RST); the kernel would retransmit only after a second, so we retry sooner.
+// Retries are jittered (uniform in [retry/2, 3*retry/2), seeded by the token and the peer so
+// the two sides differ): where NATs answer early SYNs with a RST, each RST kills the attempt
+// it answers, and two sides retrying at one fixed period would keep the offset between their
+// SYNs, refusing each other forever.
 // Every wait is bounded: no Go within `go_timeout`, or no socket within `punch_timeout` of
 // the Go, and the punch fails (the caller falls back to the relay).
 #pragma once
@@ -48,8 +52,7 @@ class TcpPunch {
  public:
   enum class State { kIdle, kWaitingForGo, kConnecting, kEstablished, kFailed };
 
-  TcpPunch(std::uint32_t id, Ipv4 peer, const wire::PunchToken& token, TcpPunchTiming timing)
-      : id_(id), peer_(peer), token_(token), timing_(timing) {}
+  TcpPunch(std::uint32_t id, Ipv4 peer, const wire::PunchToken& token, TcpPunchTiming timing);
 
   void start(Time now, TcpPunchEffects& fx, const Endpoint& assist);
   // TcpPunchGo for this punch (the caller matched its id and peer).
@@ -79,6 +82,7 @@ class TcpPunch {
  private:
   void fail(TcpPunchEffects& fx, std::string reason);
   void connect(Time now, TcpPunchEffects& fx);
+  Duration next_retry_interval();
 
   std::uint32_t id_;
   Ipv4 peer_;
@@ -89,6 +93,7 @@ class TcpPunch {
   Time started_{}, done_{}, give_up_{}, next_retry_{};
   Time deadline_ = Time::max();
   int attempts_ = 0, resets_ = 0;
+  std::uint64_t jitter_state_ = 0;
   bool inbound_ = false;
   std::string failure_;
 };

@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Direct TCP paths (issue 10) between two port-restricted cones (nftables masquerade, which
-# drops an unsolicited inbound SYN) whose routers drop UDP: the pair punches a TCP path by
-# simultaneous open through the coordinator's assist port and carries 50 MiB over it intact
-# (SHA-256 both ends); then UDP is unblocked mid-transfer and the pair moves to UDP without
-# breaking the transfer.
-#   case 1: UDP dropped in alice's router only; case 2: in both routers (carol and dave).
-# NOTE: the routers drop UDP in their forward chain except to and from the coordinator's
-# addresses: a node whose network drops ALL UDP cannot register over UDP, and registering
-# over the coordinator's TCP main port is another branch's work (the coordinator carrier).
+# drops an unsolicited inbound SYN) whose routers drop ALL UDP: the blocked nodes register
+# over the coordinator's TCP main port, the pair punches a TCP path by simultaneous open
+# through the coordinator's assist port and carries 50 MiB over it intact (SHA-256 both
+# ends); then UDP is unblocked mid-transfer and the pair moves to UDP without breaking the
+# transfer.
+#   case 1: UDP dropped in alice's router only (a UDP-blocked node and a normal one);
+#   case 2: in both routers (carol and dave).
 # Prints the time from the first ping to the TCP path for each case, and the 50 MiB time.
 # e2e-timeout: 400
 set -euo pipefail
@@ -17,15 +16,14 @@ source "$here/lib.sh"
 # shellcheck source=tests/e2e/p2p.sh
 source "$here/p2p.sh"
 
-COORD_IPS="203.0.113.10, 203.0.113.11"
 NODE_YAML="punch: { timeout: 3s, tcp_assist: 7402 }"
 
-block_udp() {  # ROUTER
-  lab_exec "$1" nft -f - <<EOT
+block_udp() {  # ROUTER: drop every UDP packet it would forward, the coordinator's included
+  lab_exec "$1" nft -f - <<'EOT'
 table ip tcpd {
   chain udpblock {
     type filter hook forward priority filter - 10; policy accept;
-    meta l4proto udp ip saddr != { $COORD_IPS } ip daddr != { $COORD_IPS } counter drop
+    meta l4proto udp counter drop
   }
 }
 EOT
@@ -33,6 +31,15 @@ EOT
 
 unblock_udp() {  # ROUTER
   lab_exec "$1" nft delete table ip tcpd
+}
+
+coord_transport() {  # NAME: how it reaches the coordinator (udp or tcp)
+  p2p_status "$1" 2>/dev/null | jq -r '.node.coordinator.transport // empty' 2>/dev/null || true
+}
+
+expect_coord_transport() {  # NAME TRANSPORT
+  [ "$(coord_transport "$1")" = "$2" ] ||
+    fail "$1 reaches the coordinator over '$(coord_transport "$1")', not $2"
 }
 
 on_transport() {  # NAME PEER TRANSPORT
@@ -60,6 +67,7 @@ tcp_case() {  # CASE A A_VIP B B_VIP
 main() {
   local t0 ms transfer status=0
   p2p_lab 203.0.113.11 "tcp: { main: 203.0.113.10:7401, assist: 203.0.113.10:7402 }"
+  P2P_COORD_TCP=7401
   wait_for 10 "assist port" sh -c \
     "ip netns exec '$(lab_ns coord)' ss -Hntl | awk '{print \$4}' | grep -qx 203.0.113.10:7402" ||
     fail "the coordinator does not listen on its assist port"
@@ -69,6 +77,8 @@ main() {
   lab_host bob port-restricted 2
   block_udp r-alice
   tcp_case "one side blocks UDP" alice 10.77.0.2 bob 10.77.0.3
+  expect_coord_transport alice tcp
+  expect_coord_transport bob udp
   t0=$(now_ms)
   p2p_transfer alice bob 10.77.0.3 5001 50 120 || fail "50 MiB over the TCP path: corrupt or short"
   ms=$(($(now_ms) - t0))
@@ -81,6 +91,8 @@ main() {
   block_udp r-carol
   block_udp r-dave
   tcp_case "both sides block UDP" carol 10.77.0.4 dave 10.77.0.5
+  expect_coord_transport carol tcp
+  expect_coord_transport dave tcp
   t0=$(now_ms)
   p2p_transfer carol dave 10.77.0.5 5002 50 120 || fail "50 MiB over the TCP path: corrupt or short"
   ms=$(($(now_ms) - t0))

@@ -46,11 +46,19 @@ void SimStreams::open(SimNode& n, std::uint32_t punch, Ipv4 address, const Endpo
 }
 
 void SimStreams::connect(SimNode& n, std::uint32_t punch, const Endpoint& to) {
-  auto it = punches_.find({&n, punch});
+  const Key from{&n, punch};
+  if (auto d = syn_delay_.find(&n); d != syn_delay_.end() && d->second > Duration::zero()) {
+    net_.at(net_.now() + d->second, [this, from, to] { depart(from, to); });
+    return;
+  }
+  depart(from, to);
+}
+
+void SimStreams::depart(Key from, const Endpoint& to) {
+  auto it = punches_.find(from);
   if (it == punches_.end() || it->second.closed) return;
   it->second.connected_to = to;
   ++syns;
-  const Key from{&n, punch};
   net_.at(net_.now() + net_.latency, [this, from, to] { arrive(from, to); });
 }
 
@@ -64,6 +72,7 @@ void SimStreams::arrive(Key from, Endpoint to) {
   }
   if (!rst) return;  // dropped by the peer's NAT
   ++resets;
+  p->second.connected_to.reset();  // the RST kills the attempt (and its conntrack entry)
   net_.at(net_.now() + net_.latency,
           [this, from] { from.first->node().on_punch_failed(net_.now(), from.second); });
 }

@@ -20,6 +20,7 @@
 #include "coordinator/core/coordinator.hpp"
 #include "daemon/core/coordinator_set.hpp"
 #include "net/packet.hpp"
+#include "tests/support/sim_helpers.hpp"
 #include "tests/support/sim_net.hpp"
 
 namespace p2p::core {
@@ -28,12 +29,8 @@ namespace {
 using namespace std::chrono_literals;
 using Bytes = std::vector<std::uint8_t>;
 
-Endpoint ep(const char* s) {
-  return *Endpoint::parse(s);
-}
-Ipv4 ip(const char* s) {
-  return *Ipv4::parse(s);
-}
+using sim::ep;
+using sim::ip;
 
 constexpr UnixTime kUnixStart = 1'800'000'000;
 // A Ping or Pong in its Data datagram: what tests tell apart from Registers by size.

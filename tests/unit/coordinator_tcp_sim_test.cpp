@@ -4,26 +4,13 @@
 // back to UDP when UDP answers again, and a connection that dies is opened again.
 #include <gtest/gtest.h>
 
+#include "tests/support/sim_helpers.hpp"
 #include "tests/support/sim_net.hpp"
 
 namespace p2p::sim {
 namespace {
 
 using namespace std::chrono_literals;
-
-Endpoint ep(const char* s) {
-  return *Endpoint::parse(s);
-}
-Ipv4 ip(const char* s) {
-  return *Ipv4::parse(s);
-}
-
-bool received(SimNode& n, const std::string& text) {
-  for (const auto& p : n.tun_out) {
-    if (p.size() >= 28 && std::string(p.begin() + 28, p.end()) == text) return true;
-  }
-  return false;
-}
 
 struct Lab {
   SimNet net;
@@ -63,10 +50,7 @@ struct Lab {
     return net.run_until([&] { return received(*a, text + " from b"); }, limit);
   }
   std::optional<core::PeerStatus> peer(SimNode& n, Ipv4 vip) {
-    for (auto& p : n.node().status(net.now()).peers) {
-      if (p.vip == vip) return p;
-    }
-    return std::nullopt;
+    return peer_status(n.node().status(net.now()), vip);
   }
 };
 

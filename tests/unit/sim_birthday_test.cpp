@@ -5,6 +5,7 @@
 // flowing, and the next attempt waits for the back-off.
 #include <gtest/gtest.h>
 
+#include "tests/support/sim_helpers.hpp"
 #include "tests/support/sim_net.hpp"
 
 namespace p2p::sim {
@@ -12,25 +13,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-Endpoint ep(const char* s) {
-  return *Endpoint::parse(s);
-}
-Ipv4 ip(const char* s) {
-  return *Ipv4::parse(s);
-}
-
-bool received(SimNode& n, const std::string& text) {
-  for (const auto& p : n.tun_out) {
-    if (p.size() >= 28 && std::string(p.begin() + 28, p.end()) == text) return true;
-  }
-  return false;
-}
-
 std::optional<core::PeerStatus> peer(SimNode& n, SimNet& net, Ipv4 vip) {
-  for (auto& p : n.node().status(net.now()).peers) {
-    if (p.vip == vip) return p;
-  }
-  return std::nullopt;
+  return peer_status(n.node().status(net.now()), vip);
 }
 
 // a behind a port-restricted cone (198.51.100.1), b behind a symmetric NAT with random ports

@@ -7,24 +7,13 @@
 #include <string_view>
 
 #include "daemon/status/status_json.hpp"
+#include "tests/support/sim_helpers.hpp"
 #include "tests/support/sim_net.hpp"
 
 namespace p2p::sim {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Whether the node wrote a packet ending in `text` to its TUN.
-bool received(const SimNode& n, std::string_view text) {
-  return std::any_of(n.tun_out.begin(), n.tun_out.end(), [&](const auto& packet) {
-    return std::string_view(reinterpret_cast<const char*>(packet.data()), packet.size())
-        .ends_with(text);
-  });
-}
-
-Ipv4 ip(const char* s) {
-  return *Ipv4::parse(s);
-}
 
 struct World {
   SimNet net{5};

@@ -5,25 +5,13 @@
 #include <gtest/gtest.h>
 
 #include "crypto/cert_lifetime.hpp"
+#include "tests/support/sim_helpers.hpp"
 #include "tests/support/sim_net.hpp"
 
 namespace p2p::sim {
 namespace {
 
 using namespace std::chrono_literals;
-
-Endpoint ep(const char* s) {
-  return *Endpoint::parse(s);
-}
-Ipv4 ip(const char* s) {
-  return *Ipv4::parse(s);
-}
-
-std::optional<core::PeerStatus> peer_status(const core::NodeStatus& s, const std::string& name) {
-  for (const auto& p : s.peers)
-    if (p.name == name) return p;
-  return std::nullopt;
-}
 
 struct World {
   SimNet net{11};

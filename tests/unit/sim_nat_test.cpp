@@ -5,15 +5,13 @@
 // behind one NAT, mappings flushed mid-transfer.
 #include <gtest/gtest.h>
 
+#include "tests/support/sim_helpers.hpp"
 #include "tests/support/sim_net.hpp"
 
 namespace p2p::sim {
 namespace {
 
 using namespace std::chrono_literals;
-
-Endpoint ep(const char* s) { return *Endpoint::parse(s); }
-Ipv4 ip(const char* s) { return *Ipv4::parse(s); }
 
 enum class Kind { kNone, kFull, kRestricted, kPortRestricted, kSymmetricRandom, kSymmetricSequential };
 const char* name(Kind k) {
@@ -59,13 +57,6 @@ bool expect_direct(Kind a, Kind b) {
     return x == Kind::kSymmetricRandom && y == Kind::kPortRestricted;
   };
   return !sym_random_vs_port_restricted(a, b) && !sym_random_vs_port_restricted(b, a);
-}
-
-bool received(SimNode& n, const std::string& text) {
-  for (const auto& p : n.tun_out) {
-    if (p.size() >= 28 && std::string(p.begin() + 28, p.end()) == text) return true;
-  }
-  return false;
 }
 
 std::optional<core::PeerStatus> peer(SimNode& n, SimNet& net, Ipv4 vip) {
@@ -497,7 +488,6 @@ TEST(SimNat, UdpFoundBlockedIsRelearntOnceTheNodeRegisters) {
   EXPECT_FALSE(a.nat_report()->udp_blocked);
   EXPECT_EQ(a.node().status(lab.net.now()).nat.type, wire::NatType::kPortRestrictedCone);
 }
-
 
 // Issue 13: with a router port mapping on one side, the pairs that stay relayed above
 // (port-restricted x symmetric, symmetric x symmetric) go direct over a "mapped" path.

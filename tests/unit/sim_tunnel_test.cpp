@@ -6,38 +6,13 @@
 #include <algorithm>
 
 #include "net/packet.hpp"
+#include "tests/support/sim_helpers.hpp"
 #include "tests/support/sim_net.hpp"
 
 namespace p2p::sim {
 namespace {
 
 using namespace std::chrono_literals;
-
-Endpoint ep(const char* s) {
-  return *Endpoint::parse(s);
-}
-Ipv4 ip(const char* s) {
-  return *Ipv4::parse(s);
-}
-
-std::string payload_of(const std::vector<std::uint8_t>& ip_packet) {
-  return std::string(ip_packet.begin() + 28, ip_packet.end());
-}
-
-bool received(SimNode& n, const std::string& text) {
-  for (const auto& p : n.tun_out) {
-    if (p.size() >= 28 && payload_of(p) == text) return true;
-  }
-  return false;
-}
-
-// A copy, so that it outlives the status it came from.
-std::optional<core::PeerStatus> peer_status(const core::NodeStatus& s, const std::string& name) {
-  for (const auto& p : s.peers) {
-    if (p.name == name) return p;
-  }
-  return std::nullopt;
-}
 
 struct World {
   SimNet net{7};

@@ -6,6 +6,7 @@
 // The punch port and the streams are tests/support/sim_streams.hpp.
 #include <gtest/gtest.h>
 
+#include "tests/support/sim_helpers.hpp"
 #include "tests/support/sim_net.hpp"
 #include "tests/support/sim_streams.hpp"
 
@@ -14,26 +15,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// An address or endpoint of the lab, spelt out.
-template <class T>
-T parsed(const char* text) {
-  return *T::parse(text);
-}
-Ipv4 ip(const char* text) {
-  return parsed<Ipv4>(text);
-}
-
-bool received(SimNode& n, const std::string& text) {
-  for (const auto& p : n.tun_out) {
-    if (p.size() >= 28 && std::string(p.begin() + 28, p.end()) == text) return true;
-  }
-  return false;
-}
-
 struct TcpLab {
   SimNet net{21};
   TestCa ca{net.unix_now()};
-  Endpoint coordinator = parsed<Endpoint>("203.0.113.10:7400");
+  Endpoint coordinator = ep("203.0.113.10:7400");
   core::NodeSettings settings;
   SimCoordinator* coord = nullptr;
   std::unique_ptr<SimStreams> streams;
@@ -61,9 +46,9 @@ struct TcpLab {
     int nb = net.add_nat(ip("198.51.100.2"), NatModel::port_restricted());
     auto sa = settings;
     sa.policies = {core::PeerPolicy{std::string("b"), core::Force::kAuto, a_policy}};
-    a = &net.add_node("a", na, parsed<Endpoint>("192.168.1.2:41000"), ca.issue("a", "10.77.0.2/24"),
+    a = &net.add_node("a", na, ep("192.168.1.2:41000"), ca.issue("a", "10.77.0.2/24"),
                       ca.cert, sa);
-    b = &net.add_node("b", nb, parsed<Endpoint>("192.168.2.2:41000"), ca.issue("b", "10.77.0.3/24"),
+    b = &net.add_node("b", nb, ep("192.168.2.2:41000"), ca.issue("b", "10.77.0.3/24"),
                       ca.cert, settings);
     streams->attach(*a, ip("198.51.100.1"));
     streams->attach(*b, ip("198.51.100.2"));
@@ -71,10 +56,7 @@ struct TcpLab {
         net.run_until([&] { return a->node().registered() && b->node().registered(); }, 10s));
   }
   std::optional<core::PeerStatus> peer(SimNode& n, Ipv4 vip) {
-    for (auto& p : n.node().status(net.now()).peers) {
-      if (p.vip == vip) return p;
-    }
-    return std::nullopt;
+    return peer_status(n.node().status(net.now()), vip);
   }
   // Both sides' path to each other is `path` ("direct"/"relay") over `transport` ("" for relay).
   bool on(const char* path, const char* transport) {
@@ -119,8 +101,13 @@ TEST(TcpPathSim, UdpDroppedBetweenConesGivesADirectTcpPath) {
 TEST(TcpPathSim, NatsThatResetEarlySynsStillGiveATcpPath) {
   TcpLab lab;
   lab.streams->rst = true;
+  // b's SYNs leave 100 ms late: a's first SYN meets b's NAT before b's own has opened it, is
+  // answered with a RST and dies; only a's retry (or a later one) can complete the open.
+  lab.streams->delay_syns(*lab.b, 100ms);
   ASSERT_TRUE(lab.run_with_traffic([&] { return lab.on("direct", "tcp"); }, 60s))
       << lab.net.trace_tail();
+  EXPECT_GT(lab.streams->resets, 0u);
+  EXPECT_GT(lab.streams->syns, 2u);  // more than one SYN each way: the reset one was retried
   EXPECT_TRUE(lab.delivers("after resets"));
 }
 
