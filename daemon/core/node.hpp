@@ -306,6 +306,9 @@ class Node : private CoordinatorEvents {
   void send_udp_via(std::uint32_t socket, const Endpoint& to, std::span<const std::uint8_t> d);
   bool relay_allowed(const Peer& p) const;
   // Why `p` is on the relay, for status (node_carrier.cpp).
+  // Whether UDP between us and `p` is known not to work (our coordinator link runs over TCP,
+  // or the peer's NAT discovery found UDP blocked).
+  bool udp_blocked_with(const Peer& p) const;
   std::string relay_reason(const Peer& p) const;
   // Paths and timers.
   void start_punching(Time now, Peer& p);

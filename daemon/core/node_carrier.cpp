@@ -19,14 +19,16 @@ void Node::on_coordinator_frame(Time now, std::uint32_t slot, PacketView frame) 
   }
 }
 
-std::string Node::relay_reason(const Peer& p) const {
+bool Node::udp_blocked_with(const Peer& p) const {
   // Our coordinator answers only over TCP, or the peer found no answer to NAT discovery: no
   // UDP path could be punched, whatever the path set tried.
   const CoordinatorLink* via = coord_.relay();
-  if ((via && via->carrier() == CoordinatorLink::Carrier::kTcp) ||
-      p.nat.type == wire::NatType::kUdpBlocked)
-    return "UDP blocked";
-  return p.paths.relay_reason();
+  return (via && via->carrier() == CoordinatorLink::Carrier::kTcp) ||
+         p.nat.type == wire::NatType::kUdpBlocked;
+}
+
+std::string Node::relay_reason(const Peer& p) const {
+  return udp_blocked_with(p) ? "UDP blocked" : p.paths.relay_reason();
 }
 
 }  // namespace p2p::core

@@ -62,8 +62,9 @@ void Node::tcp_maybe_punch(Time now, Peer& p) {
   if (p.paths.force() == Force::kRelay || !settings_.punch_enabled || p.paths.active()) return;
   const TransportPolicy policy = transport_for(p);
   if (policy == TransportPolicy::kUdp) return;
+  // With UDP blocked on either side the UDP punch round cannot succeed: do not wait for it.
   if (policy == TransportPolicy::kAuto &&
-      (p.paths.punching() || identity_.certificate.vip.address > p.vip))
+      ((p.paths.punching() && !udp_blocked_with(p)) || identity_.certificate.vip.address > p.vip))
     return;
   wire::PunchToken token;
   fx_.fill_random(token);

@@ -42,6 +42,14 @@ expect_coord_transport() {  # NAME TRANSPORT
     fail "$1 reaches the coordinator over '$(coord_transport "$1")', not $2"
 }
 
+registered_both() {  # NAME NAME
+  local n
+  for n in "$@"; do
+    [ "$(p2p_status "$n" 2>/dev/null | jq -r .node.coordinator.state 2>/dev/null)" = registered ] ||
+      return 1
+  done
+}
+
 on_transport() {  # NAME PEER TRANSPORT
   p2p_path_is "$1" "$2" direct && [ "$(p2p_peer "$1" "$2" transport)" = "$3" ]
 }
@@ -52,6 +60,10 @@ tcp_case() {  # CASE A A_VIP B B_VIP
   local label=$1 a=$2 avip=$3 b=$4 bvip=$5 t0 ms
   p2p_node "$a" "$a" "$avip" "$NODE_YAML"
   p2p_node "$b" "$b" "$bvip" "$NODE_YAML"
+  # A node whose network drops all UDP registers over TCP after two unanswered UDP handshakes.
+  wait_for 40 "$a and $b registered" registered_both "$a" "$b" ||
+    fail "$label: not registered: $(p2p_status "$a" | jq -c .node.coordinator)" \
+      "$(p2p_status "$b" | jq -c .node.coordinator)"
   p2p_wait_ping "$a" "$bvip" 20 || fail "$label: $a cannot ping $b (relay)"
   t0=$(now_ms)
   lab_exec "$a" ping -q -n -i 0.2 -c 100 "$bvip" >/dev/null 2>&1 &

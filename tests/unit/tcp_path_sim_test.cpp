@@ -26,13 +26,20 @@ struct TcpLab {
   SimNode* b = nullptr;
   bool udp_between_nats_blocked = true;
 
-  explicit TcpLab(core::TransportPolicy a_policy = core::TransportPolicy::kAuto) {
+  // `a_udp_blocked`: a's network drops all UDP, so a registers over the coordinator's TCP
+  // main port (443).
+  explicit TcpLab(core::TransportPolicy a_policy = core::TransportPolicy::kAuto,
+                  bool a_udp_blocked = false) {
     coord =
         &net.add_coordinator(coordinator, ip("203.0.113.11"),
                              ca.issue("coord", "10.77.0.1/24", crypto::Role::coordinator), ca.cert);
     streams = std::make_unique<SimStreams>(net, *coord);
     settings.coordinators = {coordinator};
     settings.tcp_assist = 7402;
+    if (a_udp_blocked) {
+      coord->listen_tcp(443);
+      settings.coordinator_tcp = {443};
+    }
     // UDP between the nodes is dropped, both ways; the coordinator (203.0.113.10 and .11) is
     // still reachable over UDP.
     net.drop_udp = [this](const Endpoint& from, const Endpoint& to) {
@@ -44,6 +51,7 @@ struct TcpLab {
     };
     int na = net.add_nat(ip("198.51.100.1"), NatModel::port_restricted());
     int nb = net.add_nat(ip("198.51.100.2"), NatModel::port_restricted());
+    if (a_udp_blocked) net.set_blocked(na, true);
     auto sa = settings;
     sa.policies = {core::PeerPolicy{std::string("b"), core::Force::kAuto, a_policy}};
     a = &net.add_node("a", na, ep("192.168.1.2:41000"), ca.issue("a", "10.77.0.2/24"),
@@ -52,8 +60,8 @@ struct TcpLab {
                       ca.cert, settings);
     streams->attach(*a, ip("198.51.100.1"));
     streams->attach(*b, ip("198.51.100.2"));
-    EXPECT_TRUE(
-        net.run_until([&] { return a->node().registered() && b->node().registered(); }, 10s));
+    EXPECT_TRUE(net.run_until([&] { return a->node().registered() && b->node().registered(); },
+                              a_udp_blocked ? 20s : 10s));
   }
   std::optional<core::PeerStatus> peer(SimNode& n, Ipv4 vip) {
     return peer_status(n.node().status(net.now()), vip);
@@ -96,6 +104,17 @@ TEST(TcpPathSim, UdpDroppedBetweenConesGivesADirectTcpPath) {
   lab.run_with_traffic([] { return false; }, 60s);
   EXPECT_TRUE(lab.on("direct", "tcp"));
   EXPECT_EQ(lab.streams->open_streams(), 1u);
+}
+
+TEST(TcpPathSim, AUdpBlockedNodePunchesTcpWithoutAUdpRound) {
+  TcpLab lab(core::TransportPolicy::kAuto, true);
+  ASSERT_EQ(lab.a->node().status(lab.net.now()).coordinator_transport, "tcp");
+  auto t = lab.run_with_traffic([&] { return lab.on("direct", "tcp"); }, 60s);
+  ASSERT_TRUE(t) << lab.net.trace_tail();
+  // UDP cannot work from a's network, so the TCP punch starts at once rather than after the
+  // UDP punch round (10 s): the introduction, the assist exchange and the handshake.
+  EXPECT_LT(*t, 3s);
+  EXPECT_TRUE(lab.delivers("from a udp-blocked network"));
 }
 
 TEST(TcpPathSim, NatsThatResetEarlySynsStillGiveATcpPath) {
