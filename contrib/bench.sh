@@ -183,17 +183,10 @@ probe_over_tcp() {  # ROW LEFT RIGHT
   done
 }
 
-# Pings (one per check, so the pair has traffic to punch for) until NAME -> PEER is direct
-# over TCP.
-tcp_direct_now() {  # NAME PEER PEER_VIP
-  p2p_ping "$1" "$3" 1 || true
-  p2p_on_direct "$1" "$2" tcp
-}
-
 setup_tcp_direct() { setup_udp_blocked_pair tleft tright port-restricted 3; }
 probe_tcp_direct() {
   probe_over_tcp tcp-direct tleft tright || return 1
-  if ! wait_for 60 "tleft -> tright direct over TCP" tcp_direct_now tleft tright 10.77.0.7; then
+  if ! wait_for 60 "tleft -> tright direct over TCP" p2p_direct_now tleft tright tcp; then
     bench_warn "tcp-direct: tleft -> tright is '$(p2p_peer tleft tright path)'" \
       "'$(p2p_peer tleft tright transport)', not direct over TCP"
     return 1

@@ -22,6 +22,8 @@
 #   p2p_ping HOST VIP [COUNT]         ping through the tunnel, quietly
 #   p2p_block_udp ROUTER              the router drops every UDP packet it would forward
 #   p2p_on_direct NAME PEER TRANSPORT NAME's status shows PEER direct over TRANSPORT (udp|tcp)
+#   p2p_direct_now NAME PEER TRANSPORT
+#                                     one ping to PEER (traffic to punch for), then p2p_on_direct
 #   p2p_coordinator_over NAME TRANSPORT
 #                                     NAME is registered with the coordinator over TRANSPORT
 #
@@ -289,6 +291,12 @@ NFT
 
 p2p_on_direct() {  # NAME PEER TRANSPORT
   p2p_path_is "$1" "$2" direct && [ "$(p2p_peer "$1" "$2" transport)" = "$3" ]
+}
+
+# For wait_for: a punch starts from traffic, so each check sends some.
+p2p_direct_now() {  # NAME PEER TRANSPORT
+  p2p_ping "${P2P_HOST[$1]}" "${P2P_VIP[$2]}" 1 || true
+  p2p_on_direct "$@"
 }
 
 p2p_coordinator_over() {  # NAME TRANSPORT
