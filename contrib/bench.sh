@@ -2,15 +2,21 @@
 # The benchmark: p2pvpn against the raw underlay and two userspace references, on one
 # namespace topology (needs root):
 #
-#   internet bridge -- coord 203.0.113.10 (coordinator, relay)
+#   internet bridge -- coord 203.0.113.10 (coordinator, relay; TCP main port 443, assist 7402)
 #                   -- left  203.0.113.101 / right 203.0.113.102    (public, no NAT)
 #                   -- two routers with symmetric NATs, sleft / sright behind them
+#                   -- two port-restricted cone routers that drop all UDP, tleft / tright
+#                   -- two symmetric NAT routers that drop all UDP, uleft / uright
 #
 # Rows: underlay (left -> right directly), p2pvpn direct (left -> right), p2pvpn relayed
-# (sleft -> sright: both symmetric, so through the coordinator), wireguard-go and fastd
-# (salsa2012+umac; fastd 22 has no chacha20-poly1305) between left and right, each set up by
-# hand. Every tunnel has MTU 1400. Every row is set up once; then the whole set of rows is
-# measured --runs times, interleaved (run 1 of every row, then run 2, ...). Per row and run:
+# (sleft -> sright: both symmetric, so through the coordinator), p2pvpn TCP direct (tleft ->
+# tright: port-restricted cones whose routers drop all UDP, registered over the coordinator's
+# TCP main port, on a TCP path punched by simultaneous open), p2pvpn TCP relayed (uleft ->
+# uright: symmetric NATs that drop all UDP, so relayed over the TCP main connections),
+# wireguard-go and fastd (salsa2012+umac; fastd 22 has no chacha20-poly1305) between left and
+# right, each set up by hand. Every tunnel has MTU 1400. Every row is set up once; then the
+# whole set of rows is measured --runs times, interleaved (run 1 of every row, then run 2,
+# ...). Per row and run:
 #   - iperf3 TCP for --time seconds with 1 and with 4 streams (Mbit/s received);
 #   - CPU seconds per GB: utime+stime (/proc/PID/stat) of the tunnel processes of both ends,
 #     plus the coordinator when relaying, during the 1-stream run, per GB received;
@@ -22,30 +28,28 @@
 #   - added RTT under load: pings 10 ms apart while the 1-stream iperf3 runs (from its
 #     second second to a second before its end), p50 and p99, minus the same baseline.
 # The report gives, per figure, every run's value and the median, the ratio to wireguard-go's
-# figure in the same run and the median of those ratios; relayed / direct throughput; and a
+# figure in the same run and the median of those ratios; relayed / direct throughput, and TCP
+# over UDP (TCP direct / UDP direct, TCP relayed / UDP relayed) from the same run; and a
 # Markdown summary of medians and ratios for a closing note. Every iperf3 and ping is bounded
 # by timeout(1); traffic stays inside the namespaces this script makes, and the lab's trap
 # removes them on any exit (tests/e2e/lib.sh).
 #
 #   contrib/bench.sh [--build DIR] [--no-build] [--runs N] [--time SECONDS] [--rows LIST]
 # --runs: default 3; --time: iperf3 seconds, default 10; LIST: a comma-separated subset of
-# underlay,p2pvpn,relay,wireguard-go,fastd (default all). The underlay ping baseline is
-# measured in every run whatever LIST says.
+# underlay,p2pvpn,relay,tcp-direct,tcp-relay,wireguard-go,fastd (default all). The TCP rows
+# are measured only when their probe finds the pair on the intended path and transport (both
+# ends registered over TCP; TCP direct, or settled on the relay). The underlay ping baseline
+# is measured in every run whatever LIST says.
 #
-# Adding a row (tcp-direct and tcp-relay will come from the TCP transport work) is a setup
-# function, a probe function and one bench_row line, next to the others below:
-#   setup_tcp_direct() {   # once, before run 1: own hosts, so p2p0 and the ports stay free
-#     need_coordinator; lab_host tleft none 3; lab_host tright none 4
-#     need_iperf_server tright
-#     p2p_node tleft tleft 10.77.0.6 "<the TCP transport's mesh.yaml lines>"
-#     p2p_node tright tright 10.77.0.7 "<the same>"
-#   }
-#   probe_tcp_direct() {   # before each measurement: where to measure, which pids to charge
-#     probe tleft 10.77.0.7 "$(p2p_pid tleft)" "$(p2p_pid tright)"
-#   }
-#   bench_row tcp-direct "p2pvpn TCP direct" setup_tcp_direct probe_tcp_direct
-# and for tcp-relay likewise, plus `bench_pair tcp-relay tcp-direct` for its relayed/direct
-# ratio. A probe that returns non-zero skips the row in that run (its figures show "-").
+# Adding a row is a setup function, a probe function and one bench_row line, next to the
+# others below (setup_tcp_direct and probe_tcp_direct are an example):
+#   setup_ROW()  once, before run 1: its own hosts (so p2p0 and the ports stay free), the
+#                shared pieces it needs (need_coordinator, need_iperf_server), its nodes;
+#   probe_ROW()  before each measurement: checks the row is what it claims (path, transport)
+#                and calls `probe HOST ADDR PID...` (where to measure, which pids to charge);
+#   bench_row ROW "LABEL" setup_ROW probe_ROW
+# plus `bench_pair NUM DEN` for a throughput ratio between two rows. A probe that returns
+# non-zero skips the row in that run (its figures show "-").
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=tests/e2e/lib.sh
@@ -106,12 +110,14 @@ probe() {  # HOST ADDR [PID...]
 }
 
 # Shared pieces the setups ask for; each is made once.
+BENCH_TCP_MAIN=443
+BENCH_TCP_ASSIST=7402
 declare -A BENCH_HAVE
-need_coordinator() {
+need_coordinator() {  # with the TCP main and assist ports (only the TCP rows' nodes use them)
   [ -n "${BENCH_HAVE[coordinator]:-}" ] && return 0
   BENCH_HAVE[coordinator]=1
   p2p_init "$build_dir"
-  p2p_coordinator coord
+  p2p_coordinator coord "" "tcp: { main: 203.0.113.10:$BENCH_TCP_MAIN, assist: 203.0.113.10:$BENCH_TCP_ASSIST }"
 }
 need_iperf_server() {  # HOST
   [ -n "${BENCH_HAVE[iperf-$1]:-}" ] && return 0
@@ -151,6 +157,53 @@ probe_relay() {
   wait_for 20 "sleft -> sright settled on the relay" p2p_relay_settled sleft sright ||
     bench_warn "relay: sleft -> sright is '$(p2p_peer sleft sright path)', not settled on the relay"
   probe sleft 10.77.0.5 "$(p2p_pid sleft)" "$(p2p_pid sright)" "$(p2p_coordinator_pid)"
+}
+
+# Two nodes behind NAT routers of TYPE (LAN indices N and N+1) that drop all UDP: they
+# register over the coordinator's TCP main port and may punch TCP paths through its assist
+# port.
+setup_udp_blocked_pair() {  # LEFT RIGHT TYPE N
+  local left=$1 right=$2 type=$3 n=$4 yaml="punch: { tcp_assist: $BENCH_TCP_ASSIST }"
+  need_coordinator
+  lab_host "$left" "$type" "$n"
+  lab_host "$right" "$type" $((n + 1))
+  p2p_block_udp "r-$left"
+  p2p_block_udp "r-$right"
+  need_iperf_server "$right"
+  P2P_COORD_TCP=$BENCH_TCP_MAIN p2p_node "$left" "$left" "10.77.0.$((n + 3))" "$yaml"
+  P2P_COORD_TCP=$BENCH_TCP_MAIN p2p_node "$right" "$right" "10.77.0.$((n + 4))" "$yaml"
+}
+
+# Both ends registered over TCP (UDP gets no answer), else the row is not what it says.
+probe_over_tcp() {  # ROW LEFT RIGHT
+  local name
+  for name in "$2" "$3"; do
+    wait_for 40 "$name registered over TCP" p2p_coordinator_over "$name" tcp ||
+      { bench_warn "$1: $name is not registered over TCP"; return 1; }
+  done
+}
+
+setup_tcp_direct() { setup_udp_blocked_pair tleft tright port-restricted 3; }
+probe_tcp_direct() {
+  probe_over_tcp tcp-direct tleft tright || return 1
+  if ! wait_for 60 "tleft -> tright direct over TCP" p2p_direct_now tleft tright tcp; then
+    bench_warn "tcp-direct: tleft -> tright is '$(p2p_peer tleft tright path)'" \
+      "'$(p2p_peer tleft tright transport)', not direct over TCP"
+    return 1
+  fi
+  probe tleft 10.77.0.7 "$(p2p_pid tleft)" "$(p2p_pid tright)"
+}
+
+setup_tcp_relay() { setup_udp_blocked_pair uleft uright symmetric 5; }
+probe_tcp_relay() {
+  probe_over_tcp tcp-relay uleft uright || return 1
+  p2p_wait_ping uleft 10.77.0.9 30 || true
+  if ! wait_for 30 "uleft -> uright settled on the relay" p2p_relay_settled uleft uright; then
+    bench_warn "tcp-relay: uleft -> uright is '$(p2p_peer uleft uright path)'" \
+      "($(p2p_peer uleft uright relay_reason)), not settled on the relay"
+    return 1
+  fi
+  probe uleft 10.77.0.9 "$(p2p_pid uleft)" "$(p2p_pid uright)" "$(p2p_coordinator_pid)"
 }
 
 # wireguard-go between left (10.88.0.1) and right (10.88.0.2). Its UAPI socket lives in the
@@ -222,9 +275,14 @@ probe_fastd() { probe left 10.99.0.2 "${FASTD_PIDS[@]}"; }
 bench_row underlay "underlay" setup_underlay probe_underlay
 bench_row p2pvpn "p2pvpn direct" setup_p2pvpn probe_p2pvpn
 bench_row relay "p2pvpn relayed" setup_relay probe_relay
+bench_row tcp-direct "p2pvpn TCP direct" setup_tcp_direct probe_tcp_direct
+bench_row tcp-relay "p2pvpn TCP relayed" setup_tcp_relay probe_tcp_relay
 bench_row wireguard-go "wireguard-go" setup_wireguard probe_wireguard
 bench_row fastd "fastd" setup_fastd probe_fastd
 bench_pair relay p2pvpn
+bench_pair tcp-relay tcp-direct
+bench_pair tcp-direct p2pvpn
+bench_pair tcp-relay relay
 
 # --- main ---------------------------------------------------------------------------------------
 

@@ -9,7 +9,11 @@
 #   act 2  the home PC behind a symmetric NAT whose router speaks UPnP IGD (Debian's
 #          miniupnpd), the laptop behind a hotel's symmetric NAT: two symmetric NATs, yet the
 #          home router maps a port for the PC, and the laptop reaches it directly over it.
-#   act 3  carol and dave behind symmetric NATs without any port mapping: no direct path can
+#   act 3  erin's laptop in a hotel whose network drops all UDP (behind a port-restricted cone
+#          NAT): UDP gets no answer, so it registers over the coordinator's TCP port 443, and
+#          reaches alice over a TCP connection punched through both NATs by simultaneous open
+#          (the coordinator's assist port, 7402, tells each side the other's public endpoint).
+#   act 4  carol and dave behind symmetric NATs without any port mapping: no direct path can
 #          exist; the status says the path is the coordinator's relay, and why.
 #
 #   contrib/demo.sh [--keep] [--no-build] [--build DIR] [--help]
@@ -29,6 +33,9 @@ do_build=1
 build_dir=$top/build
 P2P_LOG_LEVEL=info
 LAB_PREFIX=p2pdemo-
+# Every node knows the coordinator's TCP assist port (act 3) and, as in the port mapping tests,
+# does no birthday punch (act 4's pair must stay relayed).
+P2P_NODE_YAML="punch: { birthday: { enabled: false }, tcp_assist: 7402 }"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -49,6 +56,11 @@ settled() {  # NAME PEER
   p2p_path_is "$1" "$2" direct || p2p_relay_settled "$1" "$2"
 }
 
+# Act 3's: a relayed peer's reason is "UDP blocked" at once; the TCP punch comes after.
+settled_tcp() {  # NAME PEER
+  p2p_direct_now "$1" "$2" tcp
+}
+
 show_status() {  # NAME...
   local name
   for name in "$@"; do
@@ -61,7 +73,10 @@ explain() {  # NAME PEER
   local path reason
   path=$(p2p_peer "$1" "$2" path)
   reason=$(p2p_peer "$1" "$2" relay_reason)
-  if [ "$path" = direct ]; then
+  if [ "$path" = direct ] && [ "$(p2p_peer "$1" "$2" transport)" = tcp ]; then
+    echo "$1 -> $2: direct over TCP, peer to peer at $(p2p_peer "$1" "$2" endpoint):" \
+      "one TCP connection punched through both NATs by simultaneous open"
+  elif [ "$path" = direct ]; then
     echo "$1 -> $2: direct, peer to peer at $(p2p_peer "$1" "$2" endpoint)" \
       "(candidate kind $(p2p_peer "$1" "$2" path_kind), punch $(p2p_peer "$1" "$2" punch_method))"
   else
@@ -81,15 +96,19 @@ add_node() {  # NAME TYPE N
   wait_for 20 "$name's NAT discovery" p2p_nat_is "$name" "$(p2p_nat_name "$type")" || true
 }
 
-# A pings B, both statuses once the path has settled, and what the path is and why.
-show_pair() {  # A B WHY...
-  local a=$1 b=$2; shift 2
+# A pings B, both statuses once the path has settled (SETTLED A B), and what the path is and
+# why.
+show_pair() {  # A B SETTLED WHY...
+  local a=$1 b=$2 settled=$3 t0 ms; shift 3
+  t0=$(now_ms)
   ping_peer "$a" "$b"
-  wait_for 30 "$a's path to $b to settle" settled "$a" "$b" || true
+  wait_for 40 "$a's path to $b to settle" "$settled" "$a" "$b" || true
+  ms=$(($(now_ms) - t0))
   show_status "$a" "$b"
   say "the path"
   explain "$a" "$b"
   echo "($*)"
+  echo "$(ms_to_s "$ms") s from the first ping to this path"
 }
 
 ping_peer() {  # NAME PEER
@@ -115,11 +134,12 @@ main() {
   lab_internet
   lab_public_host coord 203.0.113.10 203.0.113.11
   ip -n "$(lab_ns coord)" route add "$PM_NET.0/24" dev eth0
-  p2p_coordinator coord 203.0.113.11
-  echo "coordinator  203.0.113.10:7400 (RFC 5780 second address 203.0.113.11)"
+  p2p_coordinator coord 203.0.113.11 "tcp: { main: 203.0.113.10:443, assist: 203.0.113.10:7402 }"
+  echo "coordinator  203.0.113.10:7400 (RFC 5780 second address 203.0.113.11), TCP main port" \
+    "443 and assist port 7402"
   add_node alice port-restricted 1
   add_node bob restricted 2
-  show_pair alice bob "both NATs keep one public port per socket: each side sends to the" \
+  show_pair alice bob settled "both NATs keep one public port per socket: each side sends to the" \
     "other's public endpoint, which opens its own NAT for the answer, and the path is direct"
 
   say "act 2: the home PC behind a symmetric NAT whose router maps ports (UPnP IGD), the laptop behind a hotel's symmetric NAT"
@@ -132,18 +152,35 @@ main() {
   ip -n "$(lab_ns r-laptop)" route add "$PM_NET.0/24" dev eth0
   wait_for 30 "home's port mapping" pm_has_mapping home upnp || true
   echo "home's router mapped $(pm_mapping home external) to it (lease $(pm_mapping home lease_seconds | cut -d. -f1) s)"
-  show_pair laptop home "two symmetric NATs could not be punched, but the home router forwards" \
+  show_pair laptop home settled "two symmetric NATs could not be punched, but the home router forwards" \
     "the mapped port to the PC, so the laptop's packets get in (candidate kind \"mapped\")"
 
-  say "act 3: carol and dave behind symmetric NATs, neither with a port mapping"
+  say "act 3: erin's laptop in a hotel whose network drops all UDP (port-restricted cone NAT)"
+  local t0
+  lab_host erin port-restricted 6
+  p2p_block_udp r-erin
+  t0=$(now_ms)
+  P2P_COORD_TCP=443 p2p_node erin erin 10.77.0.7
+  echo "erin         10.77.0.7   LAN 192.168.6.10, port-restricted cone NAT 203.0.113.26," \
+    "no UDP gets out; mesh.yaml: coordinators: [ { endpoint: $P2P_COORD_ENDPOINT, tcp: 443 } ]"
+  wait_for 40 "erin registered over TCP" p2p_coordinator_over erin tcp ||
+    fail "erin did not register over the coordinator's TCP port"
+  echo "erin's UDP handshakes got no answer: registered over TCP 443 after" \
+    "$(ms_to_s $(($(now_ms) - t0))) s"
+  show_pair erin alice settled_tcp "UDP is blocked, but both NATs keep one public port per TCP" \
+    "socket: each side connects from its punch port to the other's public endpoint at the same" \
+    "time, which opens its own NAT for the other's SYN; without it, the TCP relay"
+  ping_peer erin alice
+
+  say "act 4: carol and dave behind symmetric NATs, neither with a port mapping"
   add_node carol symmetric 3
   add_node dave symmetric 4
-  show_pair carol dave "two symmetric NATs give every destination a new random port, so" \
+  show_pair carol dave settled "two symmetric NATs give every destination a new random port, so" \
     "neither side can learn an endpoint the other's NAT would let in"
 
   if ((keep)); then
     say "the lab stays up until Ctrl-C"
-    echo "a shell in a node:   ip netns exec ${LAB_PREFIX}alice bash   (also bob, home, laptop, carol, dave, coord)"
+    echo "a shell in a node:   ip netns exec ${LAB_PREFIX}alice bash   (also bob, home, laptop, erin, carol, dave, coord)"
     echo "status on a node:    ip netns exec ${LAB_PREFIX}alice $P2P_CTL status --socket $LAB_DIR/nodes/alice/ctl.sock"
     echo "logs:                $LAB_DIR/logs/"
     trap 'keep=0' INT  # Ctrl-C: the normal way out of --keep

@@ -20,6 +20,12 @@
 #   p2p_peer NAME PEER FIELD          one field of PEER's entry in NAME's status ("" if absent)
 #   p2p_wait_path NAME PEER PATH SECS until NAME's status shows PEER on PATH (direct|relay)
 #   p2p_ping HOST VIP [COUNT]         ping through the tunnel, quietly
+#   p2p_block_udp ROUTER              the router drops every UDP packet it would forward
+#   p2p_on_direct NAME PEER TRANSPORT NAME's status shows PEER direct over TRANSPORT (udp|tcp)
+#   p2p_direct_now NAME PEER TRANSPORT
+#                                     one ping to PEER (traffic to punch for), then p2p_on_direct
+#   p2p_coordinator_over NAME TRANSPORT
+#                                     NAME is registered with the coordinator over TRANSPORT
 #
 #   p2p_build TOP BUILD_DIR           install the dependencies, configure and build
 #
@@ -269,3 +275,31 @@ p2p_build() {  # TOP BUILD_DIR
   ninja -C "$2" -j "$(nproc)" p2pvpnd p2pvpnctl p2pvpn-coordinator
 }
 p2p_host() { printf '%s' "${P2P_HOST[$1]}"; }  # NAME: the lab host its daemon runs in
+
+# A network that drops all UDP (a hotel's, an airport's): ROUTER forwards no UDP at all, so
+# its nodes register over the coordinator's TCP main port (P2P_COORD_TCP).
+p2p_block_udp() {  # ROUTER
+  lab_exec "$1" nft -f - <<'NFT'
+table ip p2p_udpblock {
+  chain forward_udp {
+    type filter hook forward priority -10; policy accept;
+    meta l4proto udp drop
+  }
+}
+NFT
+}
+
+p2p_on_direct() {  # NAME PEER TRANSPORT
+  p2p_path_is "$1" "$2" direct && [ "$(p2p_peer "$1" "$2" transport)" = "$3" ]
+}
+
+# For wait_for: a punch starts from traffic, so each check sends some.
+p2p_direct_now() {  # NAME PEER TRANSPORT
+  p2p_ping "${P2P_HOST[$1]}" "${P2P_VIP[$2]}" 1 || true
+  p2p_on_direct "$@"
+}
+
+p2p_coordinator_over() {  # NAME TRANSPORT
+  [ "$(p2p_status "$1" 2>/dev/null |
+    jq -r '"\(.node.coordinator.state) \(.node.coordinator.transport)"' 2>/dev/null)" = "registered $2" ]
+}

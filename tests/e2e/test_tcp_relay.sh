@@ -17,17 +17,6 @@ source "$here/p2p.sh"
 
 MB=50
 
-block_udp() {  # ROUTER: drop every UDP packet it would forward
-  lab_exec "$1" nft -f - <<'NFT'
-table ip udpblock {
-  chain forward_udp {
-    type filter hook forward priority -10; policy accept;
-    meta l4proto udp drop
-  }
-}
-NFT
-}
-
 transport() {  # NAME
   p2p_status "$1" 2>/dev/null | jq -r '.node.coordinator.transport // empty' 2>/dev/null || true
 }
@@ -77,7 +66,7 @@ wait_for 10 "coordinator tcp 443" sh -c \
 # (a) a UDP-blocked node behind a port-restricted NAT, and a normal public node.
 lab_host normal none 1
 lab_host blocked port-restricted 2
-block_udp r-blocked
+p2p_block_udp r-blocked
 p2p_node normal normal 10.77.0.2
 wait_for 20 "normal registered" registered normal || fail "normal did not register"
 [ "$(transport normal)" = udp ] || fail "normal is on $(transport normal), not udp"
@@ -91,8 +80,8 @@ transfer a normal blocked 10.77.0.3 5002
 # (b) two symmetric NATs, both dropping all UDP: relayed over TCP on both sides.
 lab_host sa symmetric 3
 lab_host sb symmetric 4
-block_udp r-sa
-block_udp r-sb
+p2p_block_udp r-sa
+p2p_block_udp r-sb
 p2p_configure sa sa 10.77.0.4
 p2p_configure sb sb 10.77.0.5
 p2p_start sb
