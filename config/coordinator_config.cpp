@@ -135,6 +135,11 @@ const Schema<C::Tcp> kTcp{
     },
     check_tcp};
 
+const Schema<C::Performance> kPerformance{{
+    {"udp_gso", kOptional, into(&C::Performance::udp_gso, read_bool)},
+    {"udp_gro", kOptional, into(&C::Performance::udp_gro, read_bool)},
+}};
+
 const Schema<C> kCoordinator{
     {
         {"key", kRequired, into(&C::key, read_private_key_file)},
@@ -154,6 +159,7 @@ const Schema<C> kCoordinator{
         {"metrics", kOptional, into(&C::metrics, section(metrics_schema()))},
         {"tcp", kOptional, into(&C::tcp, section(kTcp))},
         {"revocation_list", kOptional, into(&C::revocation_list, read_path)},
+        {"performance", kOptional, into(&C::performance, section(kPerformance))},
     },
     check_alternate};
 

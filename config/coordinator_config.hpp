@@ -34,6 +34,9 @@
 //     assist: 0.0.0.0:7402               # optional: observes a node's public TCP endpoint
 //     max_connections: 4096              # open TCP connections at most; 1..1000000
 //     per_source: 32                     # from one IPv4 address or IPv6 /64; 1..65536
+//   performance:                         # the UDP sockets' offloads, each where the kernel
+//     udp_gso: true                      #   has it (probed at start); false: one datagram
+//     udp_gro: true                      #   per send / per receive, for comparison
 //
 // Anything invalid, including an unknown key, throws ConfigError. The key, certificate and CA
 // files must exist and be readable, and the key file must not be accessible by group/others.
@@ -104,6 +107,12 @@ struct CoordinatorConfig {
   // The CA-signed revocation list (`p2pvpnctl revoke` writes it): read at start and again
   // whenever its modification time changes; absent or empty: none.
   std::filesystem::path revocation_list;
+  struct Performance {
+    bool udp_gso = true;  // UDP_SEGMENT on send: a run to one node in one sendmsg
+    bool udp_gro = true;  // UDP_GRO on receive: a node's datagrams in one buffer
+    bool operator==(const Performance&) const = default;
+  };
+  Performance performance;
 
   // The RFC 5780 alternate endpoint, when configured.
   std::optional<Endpoint> alternate() const;

@@ -109,6 +109,7 @@ ReloadPlan merge_reload(CoordinatorConfig& running, const CoordinatorConfig& nex
   m.keep("stun", stun(r.stun) != stun(n.stun));
   m.keep("control_socket", r.control_socket != n.control_socket);
   m.keep("metrics", r.metrics.listen != n.metrics.listen);
+  m.keep("performance", !(r.performance == n.performance));
   return m.done();
 }
 

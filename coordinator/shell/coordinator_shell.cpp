@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <boost/asio/post.hpp>
 #include <chrono>
 
 #include "config/reload.hpp"
@@ -96,9 +97,16 @@ Expected<std::unique_ptr<CoordinatorShell>, std::string> CoordinatorShell::creat
   }
   for (std::size_t i = 0; i < endpoints.size(); ++i) {
     auto batch = i == 0 ? kBatch : kAlternateBatch;
-    auto udp = io::UdpSocket::open(io, endpoints[i], io::UdpOptions{.max_batch = batch});
+    // Offloads on the primary socket only: the others answer single STUN requests.
+    const bool primary = i == 0;
+    auto udp = io::UdpSocket::open(io, endpoints[i],
+                                   io::UdpOptions{.max_batch = batch,
+                                                  .gso = primary && config.performance.udp_gso,
+                                                  .gro = primary && config.performance.udp_gro});
     if (!udp) return fail(udp.error().message);
     shell->sockets_.push_back(std::make_unique<Socket>(std::move(*udp), batch));
+    auto& s = *shell->sockets_.back();
+    if (s.socket.gro() == io::UdpSocket::Offload::kOn) s.in_place.resize(kInPlaceBatch);
   }
 
   wire::stun::ServerConfig stun_config;
@@ -167,11 +175,13 @@ CoordinatorShell::CoordinatorShell(asio::io_context& io, CoordinatorLoggers logs
                core_->on_tick(Clock::now());
                after_event();
              }),
-      revocation_timer_(io, [this] {
-        if (stopped_) return;
-        if (revocation_file_->changed()) (void)reload_revocation_list();
-        revocation_timer_.arm(Clock::now() + kRevocationPoll);
-      }) {}
+      revocation_timer_(io,
+                        [this] {
+                          if (stopped_) return;
+                          if (revocation_file_->changed()) (void)reload_revocation_list();
+                          revocation_timer_.arm(Clock::now() + kRevocationPoll);
+                        }),
+      io_(io) {}
 
 CoordinatorShell::~CoordinatorShell() {
   stop();
@@ -181,8 +191,11 @@ void CoordinatorShell::start() {
   if (started_ || stopped_) return;
   started_ = true;
   for (std::size_t i = 0; i < sockets_.size(); ++i) {
-    log_.coord->info("listening on udp={}{}", sockets_[i]->socket.local_endpoint().to_string(),
-                     i == 0 ? "" : " (STUN only)");
+    const auto& u = sockets_[i]->socket;
+    log_.coord->info("listening on udp={}{}", u.local_endpoint().to_string(),
+                     i == 0 ? fmt::format(" (udp_gso {}, udp_gro {})", io::to_string(u.gso()),
+                                          io::to_string(u.gro()))
+                            : std::string(" (STUN only)"));
     wait(i);
   }
   if (tcp_main_) log_.coord->info("listening on tcp={} (main)", tcp_main_->endpoint().to_string());
@@ -258,9 +271,25 @@ void CoordinatorShell::send_udp(ServerSocket from, const Endpoint& to,
                                 std::span<const std::uint8_t> datagram) {
   auto index = static_cast<std::size_t>(from);
   if (index >= sockets_.size()) return;  // the core only names sockets that exist
-  auto hold = batch_pool_ && batch_pool_->contains(datagram) ? io::UdpSocket::Hold::kReference
-                                                             : io::UdpSocket::Hold::kCopy;
-  sockets_[index]->socket.queue(to, datagram, hold);
+  Socket& s = *sockets_[index];
+  const bool held =
+      receiving_ && (receiving_->pool.contains(datagram) || receiving_->socket.holds(datagram));
+  if (held && receiving_ == &s) {
+    // In the buffers of the batch being read (a relayed datagram): sent when it is done.
+    if (relay_batch_.add(to, datagram)) return;
+    drain_relay_batch();
+    relay_batch_.add(to, datagram);
+    return;
+  }
+  s.socket.queue(to, datagram, held ? io::UdpSocket::Hold::kReference : io::UdpSocket::Hold::kCopy);
+}
+
+void CoordinatorShell::drain_relay_batch() {
+  if (!receiving_) return;
+  io::UdpSocket& socket = receiving_->socket;
+  relay_batch_.drain([&](const Endpoint& to, std::span<const std::uint8_t> datagram) {
+    socket.queue(to, datagram, io::UdpSocket::Hold::kReference);
+  });
 }
 
 void CoordinatorShell::send_tcp(ConnectionId connection, std::span<const std::uint8_t> datagram) {
@@ -288,7 +317,7 @@ void CoordinatorShell::on_readable(std::size_t index) {
   const auto which = static_cast<ServerSocket>(index);
   // A socket whose send queue the kernel would not take is not read until it drains.
   for (int round = 0; round < kRoundsPerWake && s.socket.queued() == 0; ++round) {
-    auto n = s.socket.receive_batch(s.pool, s.rx);
+    auto n = receive_round(s, which);
     if (!n) {
       Time now = Clock::now();
       if (now - last_warning_ >= kWarningInterval) {
@@ -298,22 +327,44 @@ void CoordinatorShell::on_readable(std::size_t index) {
       break;
     }
     if (*n == 0) break;
-    Time now = Clock::now();
-    batch_pool_ = &s.pool;
-    for (std::size_t i = 0; i < *n; ++i) {
-      core_->on_udp(now, which, s.rx[i].from, s.pool.view(i, s.rx[i].length));
-    }
-    batch_pool_ = nullptr;
-    flush_all();  // what the kernel leaves is copied out of the pool the next read reuses
-    if (*n < s.rx.size()) break;
+    flush_all();  // what the kernel leaves is copied out of the buffers the next read reuses
+    if (s.in_place.empty() && *n < s.rx.size()) break;
   }
   after_event();
   if (stopped_) return;
   if (s.socket.queued() > 0) {
     s.paused = true;  // on_sendable() resumes
   } else {
-    wait(index);
+    resume(index);
   }
+}
+
+void CoordinatorShell::resume(std::size_t index) {
+  if (!sockets_[index]->socket.has_pending()) return wait(index);
+  // Datagrams already read (a coalesced buffer not yet handed out): no readability to wait for.
+  asio::post(io_, [this, index] {
+    if (!stopped_) on_readable(index);
+  });
+}
+
+Expected<std::size_t, io::IoError> CoordinatorShell::receive_round(Socket& s, ServerSocket which) {
+  const bool in_place = !s.in_place.empty();
+  auto n = in_place ? s.socket.receive_in_place(s.in_place) : s.socket.receive_batch(s.pool, s.rx);
+  if (!n || *n == 0) return n;
+  const Time now = Clock::now();
+  receiving_ = &s;
+  for (std::size_t i = 0; i < *n; ++i) {
+    if (in_place) {
+      auto bytes = s.in_place[i].bytes;
+      core_->on_udp(now, which, s.in_place[i].from,
+                    PacketView(bytes.data(), bytes.size(), 0, bytes.size()));
+    } else {
+      core_->on_udp(now, which, s.rx[i].from, s.pool.view(i, s.rx[i].length));
+    }
+  }
+  drain_relay_batch();
+  receiving_ = nullptr;
+  return n;
 }
 
 void CoordinatorShell::flush_all() {
@@ -338,7 +389,7 @@ void CoordinatorShell::on_sendable(std::size_t index) {
   flush(index);
   if (s.socket.queued() > 0 || !s.paused) return;
   s.paused = false;
-  wait(index);
+  resume(index);
 }
 
 void CoordinatorShell::after_event() {
@@ -356,6 +407,14 @@ void CoordinatorShell::on_control(const json& request, io::ControlServer::Respon
     json listen = json::array();
     for (const auto& s : sockets_) listen.push_back(s->socket.local_endpoint().to_string());
     status["listen"] = std::move(listen);
+    const auto& primary = sockets_[0]->socket;
+    status["performance"] =
+        json{{"udp_gso", io::to_string(primary.gso())}, {"udp_gro", io::to_string(primary.gro())}};
+    const auto& u = primary.stats();
+    status["udp"] = json{{"received", u.received},         {"sent", u.sent},
+                         {"gso_sends", u.gso_sends},       {"gro_buffers", u.gro_buffers},
+                         {"send_blocked", u.send_blocked}, {"send_dropped", u.send_dropped},
+                         {"send_errors", u.send_errors}};
     if (tcp_main_) {
       const auto& t = tcp_main_->stats();
       status["tcp"] = json{{"main", tcp_main_->endpoint().to_string()},

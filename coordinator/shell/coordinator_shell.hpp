@@ -10,6 +10,16 @@
 // buffer it arrived in (queued by reference, never copied). `now` is read once per batch; the
 // one timer follows coordinator.next_deadline().
 //
+// Offloads (coordinator.yaml performance, the primary socket only; net/asio/udp_socket.hpp):
+// with udp_gro the primary socket is read in place (receive_in_place): a node's datagrams
+// arrive in one coalesced buffer and the core is handed views into it, so a relayed datagram
+// is re-sealed and sent from there without a copy. The datagrams a batch sends that still lie
+// in its receive buffers wait in a UdpSendBatch (net/udp_send_batch.hpp) until the batch is
+// done and are then queued grouped by destination, so that with udp_gso a run of same-size
+// datagrams to one node leaves in one UDP_SEGMENT send. What the kernel does not take is
+// copied into the socket's bounded queue (full: a counted drop) and the socket is not read
+// again until it drains: the loop never blocks.
+//
 // Control socket (control_socket in coordinator.yaml, default /run/p2pvpn-coordinator.sock,
 // the protocol of p2pvpnd's): {"cmd":"status"} -> status_to_json() below plus
 // "kind":"coordinator", "name" (the certificate's) and "listen" (every UDP socket, primary
@@ -51,6 +61,7 @@
 #include "net/asio/packet_pool.hpp"
 #include "net/asio/udp_socket.hpp"
 #include "net/expected.hpp"
+#include "net/udp_send_batch.hpp"
 
 namespace p2p::coord {
 
@@ -63,7 +74,10 @@ struct CoordinatorLoggers {
 // "seconds_since_seen","relayed_bytes","relay_dropped"}...],"counters":{"handshakes_refused",
 // "malformed","stun_answered","init_unpadded","init_bad_mac1","init_rate_limited",
 // "cookies_sent","init_pending_full","internal_error","revoked_removed"},
-// "revocation_sequence"} (the CA-signed revocation list in force; 0: none).
+// "revocation_sequence"} (the CA-signed revocation list in force; 0: none). The control
+// socket's answer adds "performance":{"udp_gso","udp_gro"} ("on", "off", "unsupported") and
+// "udp":{"received","sent","gso_sends","gro_buffers","send_blocked","send_dropped",
+// "send_errors"} (the primary socket's).
 nlohmann::json status_to_json(const CoordinatorStatus& status);
 
 class CoordinatorShell final : public CoordinatorEffects {
@@ -71,6 +85,8 @@ class CoordinatorShell final : public CoordinatorEffects {
   static constexpr std::size_t kBatch = 64;
   static constexpr std::size_t kAlternateBatch = 8;  // STUN-only sockets
   static constexpr int kRoundsPerWake = 4;
+  // Datagrams handed to the core per in-place receive (udp_gro), and held for grouping.
+  static constexpr std::size_t kInPlaceBatch = 1024;
 
   // Opens the sockets (and the control socket unless `control_socket` is empty). The message
   // says what failed.
@@ -114,13 +130,20 @@ class CoordinatorShell final : public CoordinatorEffects {
     io::UdpSocket socket;
     io::PacketPool pool;
     std::vector<io::ReceivedDatagram> rx;
-    bool paused = false;            // not read until its send queue drains
-    bool waiting_sendable = false;  // an async_wait_sendable() is pending
+    bool paused = false;                        // not read until its send queue drains
+    bool waiting_sendable = false;              // an async_wait_sendable() is pending
+    std::vector<io::ReceivedInPlace> in_place;  // sized when the socket has gro on
   };
 
   CoordinatorShell(boost::asio::io_context& io, CoordinatorLoggers logs);
   void wait(std::size_t index);
   void on_readable(std::size_t index);
+  // Reads on: at once when the socket holds datagrams already read, else when readable.
+  void resume(std::size_t index);
+  // One receive into `s` handed to the core (in place with gro); how many datagrams.
+  Expected<std::size_t, io::IoError> receive_round(Socket& s, ServerSocket which);
+  // Queues relay_batch_'s datagrams on the socket being read, grouped by destination.
+  void drain_relay_batch();
   void after_event();
   void flush_all();
   // Flushes one socket; when the kernel leaves some of its queue, waits for room once.
@@ -131,7 +154,6 @@ class CoordinatorShell final : public CoordinatorEffects {
 
   CoordinatorLoggers log_;
   std::vector<std::unique_ptr<Socket>> sockets_;  // index = wire::stun::ServerSocket
-  const io::PacketPool* batch_pool_ = nullptr;
   io::DeadlineTimer timer_;
   std::optional<io::ControlServer> control_;
   std::optional<io::MetricsServer> metrics_;  // coordinator.yaml metrics.listen
@@ -144,6 +166,9 @@ class CoordinatorShell final : public CoordinatorEffects {
   std::optional<config::RevocationFile> revocation_file_;
   io::DeadlineTimer revocation_timer_;  // the once-a-second look at revocation_file_
   config::CoordinatorConfig config_;    // as running: what reload() compares the file with
+  boost::asio::io_context& io_;
+  Socket* receiving_ = nullptr;  // the socket whose receive batch the core is handling
+  UdpSendBatch relay_batch_{kInPlaceBatch};
 };
 
 }  // namespace p2p::coord

@@ -46,6 +46,10 @@ Expected<std::string, std::string> render_coordinator_status(const json& status)
     if (auto seq = status.find("revocation_sequence");
         seq != status.end() && seq->get<std::uint64_t>() > 0)
       out += fmt::format("revocation list {} in force\n", seq->get<std::uint64_t>());
+    // The primary socket's offloads (coordinator.yaml performance); an older coordinator has none.
+    if (auto perf = status.find("performance"); perf != status.end())
+      out += fmt::format("udp offloads: gso {}, gro {}\n", perf->value("udp_gso", "?"),
+                         perf->value("udp_gro", "?"));
     return out;
   } catch (const json::exception& e) {
     return fail(std::string("malformed coordinator status: ") + e.what());

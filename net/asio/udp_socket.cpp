@@ -364,9 +364,8 @@ bool UdpSocket::has_pending() const {
   return gro_buf_ && gro_buf_->msg < gro_buf_->count;
 }
 
-Expected<std::size_t, IoError> UdpSocket::receive_coalesced(PacketPool& pool,
-                                                            std::span<ReceivedDatagram> out,
-                                                            std::size_t n) {
+template <class Take>
+Expected<std::size_t, IoError> UdpSocket::take_coalesced(std::size_t n, Take take) {
   auto& g = *gro_buf_;
   std::size_t kept = 0;
   bool read = false;  // one recvmmsg per call at most
@@ -411,23 +410,48 @@ Expected<std::size_t, IoError> UdpSocket::receive_coalesced(PacketPool& pool,
       }
       continue;
     }
-    const std::span<const std::uint8_t> buffer{g.data.data() + g.msg * kGroBufferSize,
-                                               g.length[g.msg]};
+    std::uint8_t* const base = g.data.data() + g.msg * kGroBufferSize;
+    const std::span<const std::uint8_t> buffer{base, g.length[g.msg]};
     if (g.seg >= udp_offload::gro_segment_count(buffer.size(), g.gso_size[g.msg])) {
       ++g.msg;
       g.seg = 0;
       continue;
     }
     auto datagram = udp_offload::gro_segment(buffer, g.gso_size[g.msg], g.seg++);
-    if (datagram.size() > PacketPool::kPacketCapacity) {
-      ++stats_.truncated;
-      continue;
-    }
-    std::memcpy(pool.packet(kept), datagram.data(), datagram.size());
-    out[kept++] = ReceivedDatagram{datagram.size(), g.from[g.msg]};
+    const std::span<std::uint8_t> bytes{base + (datagram.data() - buffer.data()), datagram.size()};
+    if (take(kept, bytes, g.from[g.msg])) ++kept;
   }
   stats_.received += kept;
   return kept;
+}
+
+Expected<std::size_t, IoError> UdpSocket::receive_coalesced(PacketPool& pool,
+                                                            std::span<ReceivedDatagram> out,
+                                                            std::size_t n) {
+  return take_coalesced(n, [&](std::size_t i, std::span<std::uint8_t> d, const Endpoint& from) {
+    if (d.size() > PacketPool::kPacketCapacity) {
+      ++stats_.truncated;
+      return false;
+    }
+    std::memcpy(pool.packet(i), d.data(), d.size());
+    out[i] = ReceivedDatagram{d.size(), from};
+    return true;
+  });
+}
+
+Expected<std::size_t, IoError> UdpSocket::receive_in_place(std::span<ReceivedInPlace> out) {
+  if (!gro_buf_) return fail(system_error("in-place receive on " + local_.to_string(), EOPNOTSUPP));
+  return take_coalesced(out.size(),
+                        [&](std::size_t i, std::span<std::uint8_t> d, const Endpoint& from) {
+                          out[i] = ReceivedInPlace{d, from};
+                          return true;
+                        });
+}
+
+bool UdpSocket::holds(std::span<const std::uint8_t> bytes) const {
+  if (!gro_buf_ || bytes.empty()) return false;
+  const std::uint8_t* begin = gro_buf_->data.data();
+  return bytes.data() >= begin && bytes.data() + bytes.size() <= begin + gro_buf_->data.size();
 }
 
 void UdpSocket::async_wait_sendable(std::function<void(const boost::system::error_code&)> handler) {

@@ -27,6 +27,11 @@
 // datagram per pool buffer; what does not fit into one receive_batch() stays for the next
 // (has_pending(): call receive_batch() again before waiting for readability).
 //
+// In-place receive (gro on): receive_in_place() hands out views of the datagrams in those
+// coalesced buffers, each cut by its buffer's segment size, nothing copied. A view may be
+// written (a relay re-seals it in place) and queued by reference (holds() says it lies in
+// those buffers); it stays valid until the next receive_in_place() or receive_batch().
+//
 // Errors for single datagrams (unreachable network, no route) are counted and skipped; the
 // data path never throws and allocates nothing after open(). Not thread-safe; one io_context.
 #pragma once
@@ -64,6 +69,12 @@ struct UdpOptions {
 
 struct ReceivedDatagram {
   std::size_t length = 0;  // bytes at pool.packet(i)
+  Endpoint from;
+};
+
+// A datagram where receive_in_place() left it, in the socket's own buffers.
+struct ReceivedInPlace {
+  std::span<std::uint8_t> bytes;
   Endpoint from;
 };
 
@@ -137,6 +148,13 @@ class UdpSocket {
   // Closes the socket; pending waits complete with operation_aborted.
   void close();
 
+  // Up to out.size() datagrams, as views into the coalesced buffers (at most one recvmmsg per
+  // call; what does not fit stays for the next, has_pending()). Needs gro() == kOn: otherwise
+  // an error (EOPNOTSUPP), and receive_batch() is the way. An error only when nothing was read.
+  Expected<std::size_t, IoError> receive_in_place(std::span<ReceivedInPlace> out);
+  // True when `bytes` lie inside the coalesced receive buffers.
+  bool holds(std::span<const std::uint8_t> bytes) const;
+
  private:
   // Keeps the unsent datagrams [from, queued_) at the front of the queue, copying referenced
   // ones into the arena (dropping, counted, those that no longer fit).
@@ -147,6 +165,10 @@ class UdpSocket {
   std::size_t build_messages(std::size_t from, bool split_first);
   Expected<std::size_t, IoError> receive_coalesced(PacketPool& pool,
                                                    std::span<ReceivedDatagram> out, std::size_t n);
+  // Hands the coalesced buffers' datagrams, one by one, to `take(bytes, from)` (false: stop)
+  // until `n` were taken, reading with one recvmmsg when none is left. Returns how many.
+  template <class Take>
+  Expected<std::size_t, IoError> take_coalesced(std::size_t n, Take take);
 
   struct Buffers;     // the mmsghdr/iovec/sockaddr arrays, allocated once
   struct GroBuffers;  // the coalesced receive buffers, allocated once when gro is on

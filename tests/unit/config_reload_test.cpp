@@ -105,5 +105,17 @@ TEST_F(ConfigReloadTest, CoordinatorRuntimeKeysApplyOthersNeedRestart) {
   EXPECT_EQ(running.listen.port, 7400);
 }
 
+TEST_F(ConfigReloadTest, CoordinatorOffloadSwitchesNeedRestart) {
+  const std::string base = "key: coord.key\ncert: coord.crt\nca: ca.crt\n";
+  write("coordinator.yaml", base);
+  CoordinatorConfig running = load_coordinator_config(dir_ / "coordinator.yaml");
+  write("coordinator.yaml", base + "performance: { udp_gro: false }\n");
+  auto plan = reload_file(running, load_coordinator_config);
+  ASSERT_TRUE(plan) << plan.error();
+  EXPECT_TRUE(plan->applied.empty());
+  EXPECT_EQ(plan->needs_restart, (std::vector<std::string>{"performance"}));
+  EXPECT_TRUE(running.performance.udp_gro);  // the sockets keep what they were opened with
+}
+
 }  // namespace
 }  // namespace p2p::config

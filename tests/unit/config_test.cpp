@@ -813,6 +813,22 @@ TEST_F(ConfigTest, PerformanceSwitchesDefaultOnAndTurnOff) {
             "performance.udp_gro", "");
 }
 
+TEST_F(ConfigTest, CoordinatorPerformanceSwitchesDefaultOnAndTurnOff) {
+  const auto on = coordinator(kCoordinatorBase).performance;
+  EXPECT_TRUE(on.udp_gso);
+  EXPECT_TRUE(on.udp_gro);
+  auto off = coordinator(kCoordinatorBase + "performance: { udp_gso: false, udp_gro: false }\n")
+                 .performance;
+  EXPECT_FALSE(off.udp_gso);
+  EXPECT_FALSE(off.udp_gro);
+  EXPECT_FALSE(
+      coordinator(kCoordinatorBase + "performance: { udp_gro: false }\n").performance.udp_gro);
+  expect_at(coordinator_error(kCoordinatorBase + "performance:\n  udp_gso: true\n  udp_gro: 3\n"),
+            6, 12, "performance.udp_gro", "");
+  expect_at(coordinator_error(kCoordinatorBase + "performance: { tun_offload: false }\n"), 4, 16,
+            "performance.tun_offload", "");
+}
+
 }  // namespace
 }  // namespace p2p::config
 

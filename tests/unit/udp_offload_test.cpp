@@ -1,7 +1,9 @@
 // UDP segmentation offload: the run and split arithmetic (net/udp_offload.hpp), then the
 // socket on loopback with UDP_SEGMENT and UDP_GRO on (net/asio/udp_socket.hpp): a run of
 // same-size datagrams leaves in one message and arrives coalesced, and every datagram comes
-// out again, in order, byte for byte, one per pool buffer.
+// out again, in order, byte for byte, one per pool buffer. Then the relay's way (the
+// coordinator's shell): datagrams read in place from the coalesced buffers, and sends grouped
+// by destination (UdpSendBatch) so that interleaved runs still leave one message each.
 #include <gtest/gtest.h>
 #include <poll.h>
 
@@ -15,6 +17,7 @@
 #include "net/asio/packet_pool.hpp"
 #include "net/asio/udp_socket.hpp"
 #include "net/udp_offload.hpp"
+#include "net/udp_send_batch.hpp"
 
 namespace p2p {
 namespace {
@@ -156,6 +159,103 @@ TEST(UdpSocketOffload, RunsLeaveInOneMessageAndArriveSplitInOrder) {
 
 TEST(UdpSocketOffload, OffMeansOneDatagramPerMessage) {
   send_runs_and_receive(false);
+}
+
+// Queues `count` datagrams of `size` (the last one `last` bytes) for each of b and c,
+// interleaved b, c, b, c, ..., through a UdpSendBatch when `grouped`, and flushes.
+void send_interleaved(io::UdpSocket& a, const Endpoint& b, const Endpoint& c, bool grouped,
+                      std::vector<std::vector<std::uint8_t>>& to_b,
+                      std::vector<std::vector<std::uint8_t>>& to_c) {
+  for (std::size_t i = 0; i < 8; ++i) {
+    to_b.push_back(datagram(i, i == 7 ? 300 : 1200));  // a short last datagram
+    to_c.push_back(datagram(100 + i, 1000));
+  }
+  UdpSendBatch batch(64);
+  for (std::size_t i = 0; i < 8; ++i) {
+    for (auto [to, d] : {std::pair{b, &to_b[i]}, std::pair{c, &to_c[i]}}) {
+      if (grouped) {
+        ASSERT_TRUE(batch.add(to, *d));
+      } else {
+        ASSERT_TRUE(a.queue(to, *d, io::UdpSocket::Hold::kReference));
+      }
+    }
+  }
+  batch.drain([&](const Endpoint& to, std::span<const std::uint8_t> d) {
+    EXPECT_TRUE(a.queue(to, d, io::UdpSocket::Hold::kReference));
+  });
+  EXPECT_EQ(a.flush(), 16u);
+  EXPECT_EQ(a.queued(), 0u);
+}
+
+TEST(UdpSendBatchOnASocket, GroupedInterleavedRunsLeaveAsOneMessagePerDestination) {
+  for (bool grouped : {true, false}) {
+    SCOPED_TRACE(grouped ? "grouped" : "as queued");
+    boost::asio::io_context io;
+    auto a = open_udp(io, true);
+    auto b = open_udp(io, false);
+    auto c = open_udp(io, false);
+    if (a.gso() != io::UdpSocket::Offload::kOn) GTEST_SKIP() << "no UDP GSO in this kernel";
+    std::vector<std::vector<std::uint8_t>> to_b, to_c;
+    send_interleaved(a, b.local_endpoint(), c.local_endpoint(), grouped, to_b, to_c);
+    // Grouped: b's eight (seven of 1200 and a short last one) in one message, c's in another.
+    // As queued, no two neighbours share a destination: sixteen single messages.
+    EXPECT_EQ(a.stats().gso_sends, grouped ? 2u : 0u);
+    EXPECT_EQ(a.stats().sent, 16u);
+    EXPECT_EQ(receive(b, to_b.size()), to_b);
+    EXPECT_EQ(receive(c, to_c.size()), to_c);
+  }
+}
+
+TEST(UdpSocketInPlace, ViewsOfTheCoalescedBufferAreRelayedWithoutACopy) {
+  boost::asio::io_context io;
+  auto a = open_udp(io, true);
+  auto b = open_udp(io, true);
+  auto c = open_udp(io, false);
+  if (a.gso() != io::UdpSocket::Offload::kOn || b.gro() != io::UdpSocket::Offload::kOn)
+    GTEST_SKIP() << "no UDP GSO/GRO in this kernel";
+  std::vector<io::ReceivedInPlace> none(4);
+  EXPECT_FALSE(c.receive_in_place(none).has_value());  // gro off: receive_batch's job
+
+  std::vector<std::vector<std::uint8_t>> sent;
+  for (std::size_t i = 0; i < 30; ++i) {
+    sent.push_back(datagram(i, i == 29 ? 500 : 1200));
+    ASSERT_TRUE(a.queue(b.local_endpoint(), sent.back()));
+  }
+  a.flush();
+  // Read in place (a batch smaller than what is read, so some stays pending between calls),
+  // flip each datagram's first byte where it lies and send it on by reference, like the relay.
+  std::vector<io::ReceivedInPlace> views(7);
+  std::size_t got = 0, adjacent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (got < sent.size() && std::chrono::steady_clock::now() < deadline) {
+    auto n = b.receive_in_place(views);
+    ASSERT_TRUE(n.has_value());
+    if (*n == 0) {
+      pollfd p{b.native_handle(), POLLIN, 0};
+      ::poll(&p, 1, 100);
+      continue;
+    }
+    for (std::size_t i = 0; i < *n; ++i) {
+      auto bytes = views[i].bytes;
+      ASSERT_LT(got, sent.size());
+      EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), sent[got].begin(), sent[got].end()))
+          << "datagram " << got;
+      EXPECT_TRUE(b.holds(bytes));
+      EXPECT_EQ(views[i].from.port, a.local_endpoint().port);
+      if (i > 0 && views[i - 1].bytes.data() + views[i - 1].bytes.size() == bytes.data())
+        ++adjacent;  // cut from one coalesced buffer, not copied apart
+      bytes[0] ^= 0xff;
+      sent[got][0] ^= 0xff;
+      EXPECT_TRUE(b.queue(c.local_endpoint(), bytes, io::UdpSocket::Hold::kReference));
+      ++got;
+    }
+    b.flush();  // before the next receive_in_place() reuses the buffers
+  }
+  EXPECT_EQ(got, sent.size());
+  EXPECT_GE(b.stats().gro_buffers, 1u);
+  EXPECT_GE(adjacent, 1u);
+  EXPECT_FALSE(b.holds(sent[0]));
+  EXPECT_EQ(receive(c, sent.size()), sent);
 }
 
 }  // namespace
