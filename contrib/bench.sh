@@ -31,6 +31,9 @@
 # --runs: default 3; --time: iperf3 seconds, default 10; LIST: a comma-separated subset of
 # underlay,p2pvpn,relay,wireguard-go,fastd (default all). The underlay ping baseline is
 # measured in every run whatever LIST says.
+# P2P_PERFORMANCE (environment), when set, is the p2pvpn nodes' mesh.yaml `performance:` value
+# (tests/e2e/p2p.sh), e.g. P2P_PERFORMANCE='{ workers: 0 }' vs '{ workers: 1 }' to compare
+# sealing and opening on the loop alone with one worker beside it.
 #
 # Adding a row (tcp-direct and tcp-relay will come from the TCP transport work) is a setup
 # function, a probe function and one bench_row line, next to the others below:
