@@ -32,8 +32,8 @@
 //   performance: { tun_offload: true,               # false: plain TUN reads (for comparison)
 //                  udp_gso: true,                   # false: one datagram per UDP send
 //                  udp_gro: true,                   # false: one datagram per UDP receive
-//                  workers: auto }                  # 0..16 threads that seal and open
-//                                                   # beside the loop; auto: cores - 1
+//                  workers: 0 }                     # 0..16 threads that seal and open
+//                                                   # beside the loop, or auto: cores - 1
 //
 // Every key but node, ca and coordinators may be left out (the defaults are the values above
 // and the member initialisers below). Anything invalid, including an unknown key, throws
@@ -152,7 +152,8 @@ struct MeshConfig {
     bool udp_gso = true;      // UDP_SEGMENT where the kernel has it
     bool udp_gro = true;      // UDP_GRO where the kernel has it
     // Threads that seal and open beside the loop (crypto/crypto_workers.hpp); nullopt: auto.
-    std::optional<std::uint32_t> workers;
+    // Off by default: on 2 cores shared with the applications it costs more than it gains.
+    std::optional<std::uint32_t> workers = 0;
     bool operator==(const Performance&) const = default;
   };
   Performance performance;

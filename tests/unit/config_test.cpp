@@ -814,7 +814,7 @@ TEST_F(ConfigTest, PerformanceSwitchesDefaultOnAndTurnOff) {
 }
 
 TEST_F(ConfigTest, PerformanceWorkersAutoOrACount) {
-  EXPECT_EQ(mesh(kMeshBase).performance.workers, std::nullopt);
+  EXPECT_EQ(mesh(kMeshBase).performance.workers, 0u);  // off unless asked for
   EXPECT_EQ(mesh(kMeshBase + "performance: { workers: auto }\n").performance.workers, std::nullopt);
   EXPECT_EQ(mesh(kMeshBase + "performance: { workers: 0 }\n").performance.workers, 0u);
   EXPECT_EQ(mesh(kMeshBase + "performance: { workers: 16 }\n").performance.workers, 16u);
