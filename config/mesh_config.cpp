@@ -165,10 +165,17 @@ const Schema<L> kLimits{{
      into(&L::queued_bytes, integer_in<std::uint32_t>(65'536, 1u << 30))},
 }};
 
+// `auto` (nullopt) or a number of worker threads, 0..16.
+std::optional<std::uint32_t> read_workers(const Value& v) {
+  if (v.plain_scalar("auto or a number of workers (0..16)") == "auto") return std::nullopt;
+  return static_cast<std::uint32_t>(read_integer(v, 0, 16));
+}
+
 const Schema<M::Performance> kPerformance{{
     {"tun_offload", kOptional, into(&M::Performance::tun_offload, read_bool)},
     {"udp_gso", kOptional, into(&M::Performance::udp_gso, read_bool)},
     {"udp_gro", kOptional, into(&M::Performance::udp_gro, read_bool)},
+    {"workers", kOptional, into(&M::Performance::workers, read_workers)},
 }};
 
 const Schema<M> kMesh{

@@ -31,7 +31,9 @@
 //   metrics: { listen: 127.0.0.1:9101 }             # Prometheus /metrics; off when absent
 //   performance: { tun_offload: true,               # false: plain TUN reads (for comparison)
 //                  udp_gso: true,                   # false: one datagram per UDP send
-//                  udp_gro: true }                  # false: one datagram per UDP receive
+//                  udp_gro: true,                   # false: one datagram per UDP receive
+//                  workers: 0 }                     # 0..16 threads that seal and open
+//                                                   # beside the loop, or auto: cores - 1
 //
 // Every key but node, ca and coordinators may be left out (the defaults are the values above
 // and the member initialisers below). Anything invalid, including an unknown key, throws
@@ -149,6 +151,9 @@ struct MeshConfig {
     bool tun_offload = true;  // IFF_VNET_HDR + TSO/USO where the kernel has them
     bool udp_gso = true;      // UDP_SEGMENT where the kernel has it
     bool udp_gro = true;      // UDP_GRO where the kernel has it
+    // Threads that seal and open beside the loop (crypto/crypto_workers.hpp); nullopt: auto.
+    // Off by default: on 2 cores shared with the applications it costs more than it gains.
+    std::optional<std::uint32_t> workers = 0;
     bool operator==(const Performance&) const = default;
   };
   Performance performance;

@@ -40,6 +40,9 @@
 # are measured only when their probe finds the pair on the intended path and transport (both
 # ends registered over TCP; TCP direct, or settled on the relay). The underlay ping baseline
 # is measured in every run whatever LIST says.
+# P2P_PERFORMANCE (environment), when set, is the p2pvpn nodes' mesh.yaml `performance:` value
+# (tests/e2e/p2p.sh), e.g. P2P_PERFORMANCE='{ workers: 0 }' vs '{ workers: 1 }' to compare
+# sealing and opening on the loop alone with one worker beside it.
 #
 # Adding a row is a setup function, a probe function and one bench_row line, next to the
 # others below (setup_tcp_direct and probe_tcp_direct are an example):

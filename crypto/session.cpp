@@ -4,11 +4,17 @@
 
 namespace p2p::crypto {
 
-Expected<void, TransportError> Session::seal(Time now, PacketView& v) {
+Expected<void, TransportError> Session::seal(Time now, PacketView& v, CryptoJobs* defer) {
   if (v.headroom() < wire::kDataHeaderSize || v.tailroom() < wire::kTagSize)
     return fail(TransportError::too_short);
   const std::size_t len = v.size();
-  auto counter = transport.encrypt(now, v.span_with_tailroom(), len);
+  auto buffer = v.span_with_tailroom();
+  const auto sealed = buffer.first(len + wire::kTagSize);
+  const bool deferred = defer && defer->takes(sealed);
+  auto counter =
+      deferred ? transport.reserve(now, buffer.size(), len) : transport.encrypt(now, buffer, len);
+  if (counter && deferred)
+    (void)defer->add(CryptoJob::Kind::kSeal, transport.send_key(), *counter, sealed);
   if (!counter) return fail(counter.error());
   v.resize(len + wire::kTagSize);
   v.push_front(wire::kDataHeaderSize);

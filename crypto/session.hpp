@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "crypto/crypto_workers.hpp"
 #include "crypto/transport.hpp"
 #include "net/expected.hpp"
 #include "net/packet_view.hpp"
@@ -25,7 +26,11 @@ struct Session {
 
   // Encrypts `v` in place, appends the tag and puts the Data header in front. Errors:
   // too_short (no headroom or tailroom), expired, exhausted; `v` is unchanged on error.
-  Expected<void, TransportError> seal(Time now, PacketView& v);
+  Expected<void, TransportError> seal(Time now, PacketView& v) { return seal(now, v, nullptr); }
+  // The same, but when `defer` takes the packet's bytes only the counter is reserved and the
+  // header written: the encryption is a job in `defer` (crypto/crypto_workers.hpp), and the
+  // datagram must not leave before the job has run.
+  Expected<void, TransportError> seal(Time now, PacketView& v, CryptoJobs* defer);
 };
 
 }  // namespace p2p::crypto

@@ -6,18 +6,12 @@ namespace p2p::crypto {
 
 std::string_view to_string(TransportError e) {
   switch (e) {
-    case TransportError::replayed:
-      return "replayed";
-    case TransportError::too_old:
-      return "too_old";
-    case TransportError::auth_failed:
-      return "auth_failed";
-    case TransportError::expired:
-      return "expired";
-    case TransportError::too_short:
-      return "too_short";
-    case TransportError::exhausted:
-      return "exhausted";
+    case TransportError::replayed: return "replayed";
+    case TransportError::too_old: return "too_old";
+    case TransportError::auth_failed: return "auth_failed";
+    case TransportError::expired: return "expired";
+    case TransportError::too_short: return "too_short";
+    case TransportError::exhausted: return "exhausted";
   }
   return "unknown";
 }
@@ -54,26 +48,46 @@ TransportSession::TransportSession(noise::TransportKeys keys, Time created, bool
       created_(created),
       initiator_(initiator) {}
 
-Expected<std::uint64_t, TransportError> TransportSession::encrypt(
-    Time now, std::span<std::uint8_t> buffer, std::size_t plaintext_len,
-    std::span<const std::uint8_t> ad) {
-  if (buffer.size() < kTransportTagLen || plaintext_len > buffer.size() - kTransportTagLen) {
+Expected<std::uint64_t, TransportError> TransportSession::reserve(Time now, std::size_t buffer_size,
+                                                                  std::size_t plaintext_len) {
+  if (buffer_size < kTransportTagLen || plaintext_len > buffer_size - kTransportTagLen) {
     return fail(TransportError::too_short);
   }
   if (is_expired(now)) return fail(TransportError::expired);
   if (send_counter_ >= kRejectAfterMessages) return fail(TransportError::exhausted);
-  const std::uint64_t counter = send_counter_++;
-  noise::seal(send_key_.span(), counter, ad, buffer.first(plaintext_len),
+  return send_counter_++;
+}
+
+Expected<std::uint64_t, TransportError> TransportSession::encrypt(
+    Time now, std::span<std::uint8_t> buffer, std::size_t plaintext_len,
+    std::span<const std::uint8_t> ad) {
+  auto counter = reserve(now, buffer.size(), plaintext_len);
+  if (!counter) return counter;
+  noise::seal(send_key_.span(), *counter, ad, buffer.first(plaintext_len),
               buffer.subspan(plaintext_len).first<kTransportTagLen>());
   return counter;
+}
+
+Expected<void, TransportError> TransportSession::check_open(Time now, std::uint64_t counter,
+                                                            std::size_t packet_size) const {
+  if (packet_size < kTransportTagLen) return fail(TransportError::too_short);
+  if (is_expired(now)) return fail(TransportError::expired);
+  return window_.check(counter);
+}
+
+Expected<void, TransportError> TransportSession::accept_opened(Time now, std::uint64_t counter,
+                                                               bool authentic) {
+  if (is_expired(now)) return fail(TransportError::expired);
+  if (auto r = window_.check(counter); !r) return r;
+  if (!authentic) return fail(TransportError::auth_failed);
+  window_.update(counter);
+  return {};
 }
 
 Expected<std::size_t, TransportError> TransportSession::decrypt(Time now, std::uint64_t counter,
                                                                 std::span<std::uint8_t> packet,
                                                                 std::span<const std::uint8_t> ad) {
-  if (packet.size() < kTransportTagLen) return fail(TransportError::too_short);
-  if (is_expired(now)) return fail(TransportError::expired);
-  if (auto r = window_.check(counter); !r) return fail(r.error());
+  if (auto r = check_open(now, counter, packet.size()); !r) return fail(r.error());
   const std::size_t len = packet.size() - kTransportTagLen;
   if (!noise::open(recv_key_.span(), counter, ad, packet.first(len),
                    packet.subspan(len).first<kTransportTagLen>())) {

@@ -80,6 +80,22 @@ class TransportSession {
                                                 std::span<std::uint8_t> packet,
                                                 std::span<const std::uint8_t> ad = {});
 
+  // encrypt() and decrypt() in parts, for sealing and opening on other threads
+  // (crypto/crypto_workers.hpp). reserve() makes encrypt()'s checks and consumes the counter,
+  // which the caller then seals with: noise::seal(send_key(), counter, ...) on any thread.
+  // check_open() makes decrypt()'s checks before the cryptography (changes nothing);
+  // noise::open(recv_key(), ...) on any thread; then accept_opened() on this session's thread
+  // with whether the tag verified: checks again in decrypt()'s order (an earlier packet may
+  // have taken the counter meanwhile) and advances the window for an authentic packet. The
+  // results (errors included) equal encrypt()'s and decrypt()'s.
+  Expected<std::uint64_t, TransportError> reserve(Time now, std::size_t buffer_size,
+                                                  std::size_t plaintext_len);
+  Expected<void, TransportError> check_open(Time now, std::uint64_t counter,
+                                            std::size_t packet_size) const;
+  Expected<void, TransportError> accept_opened(Time now, std::uint64_t counter, bool authentic);
+  std::span<const std::uint8_t, noise::kKeyLen> send_key() const { return send_key_.span(); }
+  std::span<const std::uint8_t, noise::kKeyLen> recv_key() const { return recv_key_.span(); }
+
   // Time to start a new handshake, checked when sending. Both sides: kRekeyAfterMessages
   // sent. Initiator: age >= kRekeyAfterTime. Responder: age >= kRejectAfterTime -
   // kKeepaliveTimeout - kRekeyTimeout (165 s), so a responder that is the only sender renews

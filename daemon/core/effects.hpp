@@ -11,6 +11,10 @@
 #include "daemon/core/tcp_punch.hpp"
 #include "net/ip.hpp"
 
+namespace p2p::crypto {
+class CryptoJobs;  // crypto/crypto_workers.hpp
+}
+
 namespace p2p::core {
 
 class PunchSocketEffects;  // birthday_punch.hpp
@@ -50,6 +54,10 @@ class NodeEffects {
   virtual void send_stream(std::uint32_t /*stream*/, std::span<const std::uint8_t> /*datagram*/) {}
   // Closes the stream (its path is gone or unwanted); nothing more arrives from it.
   virtual void close_stream(std::uint32_t /*stream*/) {}
+  // Sealing on worker threads (mesh.yaml performance: workers): while a batch is handed in,
+  // the jobs it may defer the encryption of packets sent by send_udp() to (the shell runs them
+  // before the batch's datagrams leave); nullptr: everything is sealed at once.
+  virtual crypto::CryptoJobs* crypto_jobs() { return nullptr; }
 
   std::uint64_t random_u64() {
     std::uint64_t v = 0;

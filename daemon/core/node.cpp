@@ -214,7 +214,10 @@ bool Node::send_to_peer(Time now, Peer& p, PacketView packet, bool is_probe_or_k
   auto& s = *p.sessions.current;
   if (s.transport.should_rekey(now) && !p.sessions.pending) start_handshake(now, p);
   const std::size_t len = packet.size();
-  if (!s.seal(now, packet)) return false;
+  // Only what leaves by reference from the node's own socket may be sealed later.
+  const Path* direct = p.paths.active();
+  const bool by_socket = direct && direct->transport == Transport::kUdp && direct->socket == 0;
+  if (!s.seal(now, packet, by_socket ? fx_.crypto_jobs() : nullptr)) return false;
   if (!is_probe_or_keepalive) {
     p.bytes_out += len;
     ++p.packets_out;
@@ -225,7 +228,7 @@ bool Node::send_to_peer(Time now, Peer& p, PacketView packet, bool is_probe_or_k
   }
   p.last_sent = now;
   p.keepalive_due.reset();
-  send_datagram(now, p, packet, p.paths.active());
+  send_datagram(now, p, packet, direct);
   return true;
 }
 
@@ -313,7 +316,9 @@ void Node::on_data(Time now, const Endpoint& from, bool via_relay, PacketView d)
   Peer* pp = peers_.find(Ipv4{owner->vip});
   if (!pp) return;
   Peer& p = *pp;
-  auto n = p.sessions.open(now, *h, body.span());
+  // Opened ahead on a worker (on_udp with a job): only the window is left to check.
+  auto n = opened_ && opened_->data == body.data() ? p.sessions.finish_open(now, *h, *opened_)
+                                                   : p.sessions.open(now, *h, body.span());
   if (!n) {
     if (n.error() == SessionSlots::OpenError::kFailed) ++drops_.decrypt_failed;
     return;

@@ -158,6 +158,14 @@ class Node : private CoordinatorEvents {
                     PacketView packet) noexcept;
   void on_tick(Time now);
   Time next_deadline() const { return deadline_; }
+  // Opening on worker threads (node_workers.cpp, crypto/crypto_workers.hpp). Before a batch of
+  // datagrams goes to on_udp(): prepare_open() adds a job to open the datagram in place when
+  // it is Data for a peer's session that would take it now, and returns the job's index
+  // (nullopt: nothing to open ahead). Once the jobs have run, on_udp() with the datagram's job
+  // uses its outcome instead of opening it; replays and order are decided there, serially.
+  std::optional<std::size_t> prepare_open(Time now, PacketView packet, crypto::CryptoJobs& jobs);
+  void on_udp(Time now, const Endpoint& from, PacketView packet,
+              const crypto::CryptoJob* opened) noexcept;
   // The coordinator link's TCP carrier (NodeEffects::coordinator_stream_open): the stream to
   // coordinator `slot` opened (`open`), or closed or failed; a frame read from it (one
   // datagram). node_carrier.cpp.
@@ -382,6 +390,8 @@ class Node : private CoordinatorEvents {
   std::map<std::uint32_t, Ipv4> tcp_owners_;
   std::uint32_t tcp_handles_ = 0, tcp_requests_ = 0;
   std::uint32_t in_stream_ = 0;
+  // The job that opened the datagram being handled (on_udp with a job), else nullptr.
+  const crypto::CryptoJob* opened_ = nullptr;
 };
 
 }  // namespace p2p::core

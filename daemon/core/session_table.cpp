@@ -78,6 +78,27 @@ Expected<std::size_t, SessionSlots::OpenError> SessionSlots::open(Time now,
   return fail(OpenError::kNotOurs);
 }
 
+std::optional<std::size_t> SessionSlots::prepare_open(Time now, const wire::DataHeader& h,
+                                                      std::span<std::uint8_t> body,
+                                                      crypto::CryptoJobs& jobs) const {
+  for (const auto* s : {&current, &previous}) {
+    if (!*s || (*s)->local_index != h.receiver_index) continue;
+    if (!(*s)->transport.check_open(now, h.counter, body.size())) return std::nullopt;
+    return jobs.add(crypto::CryptoJob::Kind::kOpen, (*s)->transport.recv_key(), h.counter, body);
+  }
+  return std::nullopt;
+}
+
+Expected<std::size_t, SessionSlots::OpenError> SessionSlots::finish_open(
+    Time now, const wire::DataHeader& h, const crypto::CryptoJob& opened) {
+  for (auto* s : {&current, &previous}) {
+    if (!*s || (*s)->local_index != h.receiver_index) continue;
+    if (!(*s)->transport.accept_opened(now, h.counter, opened.ok)) return fail(OpenError::kFailed);
+    return opened.length;
+  }
+  return fail(OpenError::kNotOurs);
+}
+
 std::span<const std::uint8_t> SessionSlots::seal_initiation(Time now, wire::Pattern p,
                                                             std::span<const std::uint8_t> noise,
                                                             std::size_t padded_size,

@@ -96,6 +96,15 @@ struct SessionSlots {
   enum class OpenError { kNotOurs, kFailed };
   Expected<std::size_t, OpenError> open(Time now, const wire::DataHeader& h,
                                         std::span<std::uint8_t> body);
+  // open() in two steps, for opening on worker threads (crypto/crypto_workers.hpp):
+  // prepare_open() adds a job to open `body` when a session has the index and would take the
+  // counter now (nullopt: not taken, call open() later as usual); once the job has run,
+  // finish_open() answers what open() would have, and advances the window.
+  std::optional<std::size_t> prepare_open(Time now, const wire::DataHeader& h,
+                                          std::span<std::uint8_t> body,
+                                          crypto::CryptoJobs& jobs) const;
+  Expected<std::size_t, OpenError> finish_open(Time now, const wire::DataHeader& h,
+                                               const crypto::CryptoJob& opened);
 };
 
 }  // namespace p2p::core

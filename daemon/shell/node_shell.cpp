@@ -194,6 +194,7 @@ NodeShell::NodeShell(asio::io_context& io, const config::MeshConfig& config,
   }
   if (config.port_mapping.enabled) mapper_.emplace(io, *log_.nat);
   open_punch_sockets(config);
+  open_workers(config);
   node_->set_stun_sink([this](Time now, const Endpoint& from, std::span<const std::uint8_t> d) {
     // Only feeds the run; a run this completes is finished in after_event(), outside the Node.
     discovery_.on_stun(now, from, d);
@@ -288,10 +289,12 @@ void NodeShell::send_udp(const Endpoint& to, std::span<const std::uint8_t> datag
   // the flush at the end of the batch: send it from there.
   auto hold = batch_pool_ && batch_pool_->contains(datagram) ? io::UdpSocket::Hold::kReference
                                                              : io::UdpSocket::Hold::kCopy;
+  before_queue(hold);
   udp_.queue(to, datagram, hold);
 }
 
 void NodeShell::send(const Endpoint& to, std::span<const std::uint8_t> datagram) {
+  before_queue(io::UdpSocket::Hold::kCopy);
   udp_.queue(to, datagram, io::UdpSocket::Hold::kCopy);
 }
 

@@ -72,6 +72,7 @@
 #include "config/mesh_config.hpp"
 #include "config/revocation_file.hpp"
 #include "config/startup.hpp"
+#include "crypto/crypto_workers.hpp"
 #include "daemon/core/network_settle.hpp"
 #include "daemon/core/node.hpp"
 #include "daemon/nat/discovery_scheduler.hpp"
@@ -149,6 +150,8 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   core::TcpPunchEffects* tcp_punch() override;
   void send_stream(std::uint32_t stream, std::span<const std::uint8_t> datagram) override;
   void close_stream(std::uint32_t stream) override;
+  // Sealing on the workers (node_shell_workers.cpp); nullptr without workers or batch.
+  crypto::CryptoJobs* crypto_jobs() override;
 
  private:
   NodeShell(boost::asio::io_context& io, const config::MeshConfig& config,
@@ -261,6 +264,19 @@ class NodeShell final : public core::NodeEffects, private nat::SchedulerEffects 
   void open_punch_sockets(const config::MeshConfig& config);
   std::unique_ptr<PunchSockets> punch_;
   std::unique_ptr<TcpPaths> tcp_paths_;  // made at the first TCP punch
+  // Sealing and opening on worker threads (node_shell_workers.cpp, crypto/crypto_workers.hpp;
+  // mesh.yaml performance.workers). A batch runs between begin_batch() and end_batch(): its
+  // Data datagrams are opened ahead (on_udp_readable), what the Node seals into its pool is
+  // sealed at end_batch(), before the flush; and before anything could make the UDP queue
+  // flush in between (before_queue()).
+  void open_workers(const config::MeshConfig& config);
+  void begin_batch(io::PacketPool& pool);
+  void run_crypto();
+  void end_batch();
+  void before_queue(io::UdpSocket::Hold hold);
+  std::unique_ptr<crypto::CryptoWorkers> workers_;  // none: everything on the loop
+  crypto::CryptoJobs crypto_jobs_{4 * kBatch};
+  std::array<std::optional<std::size_t>, kBatch> opened_{};  // per datagram: its open job
 };
 
 }  // namespace p2p::daemon

@@ -60,11 +60,22 @@ void NodeShell::on_udp_readable() {
     }
     if (*n == 0) break;
     now = Clock::now();
-    batch_pool_ = &udp_pool_;
-    for (std::size_t i = 0; i < *n; ++i) {
-      node_->on_udp(now, received_[i].from, udp_pool_.view(i, received_[i].length));
+    begin_batch(udp_pool_);
+    if (workers_) {
+      // Open the batch's Data on the workers first; the Node then takes it in order.
+      for (std::size_t i = 0; i < *n; ++i)
+        opened_[i] = node_->prepare_open(now, udp_pool_.view(i, received_[i].length), crypto_jobs_);
+      run_crypto();
+      for (std::size_t i = 0; i < *n; ++i) {
+        node_->on_udp(now, received_[i].from, udp_pool_.view(i, received_[i].length),
+                      opened_[i] ? &crypto_jobs_[*opened_[i]] : nullptr);
+      }
+    } else {
+      for (std::size_t i = 0; i < *n; ++i) {
+        node_->on_udp(now, received_[i].from, udp_pool_.view(i, received_[i].length));
+      }
     }
-    batch_pool_ = nullptr;
+    end_batch();
     flush_tun();
     flush_udp();
     if (*n < kBatch && !udp_.has_pending()) break;
@@ -99,11 +110,11 @@ Time NodeShell::read_tun_frames() {
   Time now{};
   std::size_t used = 0, handed = 0;
   auto hand_over = [&] {
-    batch_pool_ = &tun_pool_;
+    begin_batch(tun_pool_);
     for (std::size_t i = 0; i < used; ++i) {
       node_->on_tun(now, tun_pool_.view(i, tun_slots_[i].length));
     }
-    batch_pool_ = nullptr;
+    end_batch();
     handed += used;
     used = 0;
     flush_udp();
@@ -149,11 +160,11 @@ Time NodeShell::read_tun_packets() {
     }
     if (*n == 0) break;
     now = Clock::now();
-    batch_pool_ = &tun_pool_;
+    begin_batch(tun_pool_);
     for (std::size_t i = 0; i < *n; ++i) {
       node_->on_tun(now, tun_pool_.view(i, tun_slots_[i].length));
     }
-    batch_pool_ = nullptr;
+    end_batch();
     flush_udp();
     if (*n < kBatch) break;
   }

@@ -19,6 +19,7 @@ core::NodeStatus NodeShell::status_at(Time now) const {
                                                                : "unsupported";
   s.performance.udp_gso = io::to_string(udp_.gso());
   s.performance.udp_gro = io::to_string(udp_.gro());
+  s.performance.workers = static_cast<std::uint32_t>(workers_ ? workers_->threads() : 0);
   return s;
 }
 

@@ -164,6 +164,7 @@ struct NodeStatus {
     std::string tun_offload = "off";  // IFF_VNET_HDR with TSO: super-segments both ways
     std::string udp_gso = "off";      // UDP_SEGMENT
     std::string udp_gro = "off";      // UDP_GRO
+    std::uint32_t workers = 0;        // threads sealing and opening beside the loop (0: none)
   } performance;
   std::string coordinator_transport = "udp";  // of `coordinator`: "udp" or "tcp"
 };

@@ -168,7 +168,7 @@ std::string port_mapping_line(const json& node) {
 }
 
 // "offloads: tun_offload off, udp_gro unsupported": the ones not on; empty when all are (or
-// from a daemon before they were reported).
+// from a daemon before they were reported). Then "crypto workers: N beside the loop" if any.
 std::string performance_line(const json& node) {
   auto it = node.find("performance");
   if (it == node.end()) return "";
@@ -177,7 +177,11 @@ std::string performance_line(const json& node) {
     const auto value = it->at(key).get<std::string>();
     if (value != "on") out += fmt::format("{}{} {}", out.empty() ? "" : ", ", key, value);
   }
-  return out.empty() ? "" : "offloads: " + out + "\n";
+  out = out.empty() ? "" : "offloads: " + out + "\n";
+  // An older daemon has no workers.
+  if (const auto workers = it->value("workers", 0); workers > 0)
+    out += fmt::format("crypto workers: {} beside the loop\n", workers);
+  return out;
 }
 
 std::string node_line(const json& node) {
@@ -291,7 +295,8 @@ json status_to_json(const core::NodeStatus& s) {
       {"revoked", s.revoked}};
   node["performance"] = {{"tun_offload", s.performance.tun_offload},
                          {"udp_gso", s.performance.udp_gso},
-                         {"udp_gro", s.performance.udp_gro}};
+                         {"udp_gro", s.performance.udp_gro},
+                         {"workers", s.performance.workers}};
   node["birthday_punch"] = {{"attempts", s.counters.birthday_attempts},
                             {"probes", s.counters.birthday_probes},
                             {"successes", s.counters.birthday_successes}};

@@ -829,6 +829,19 @@ TEST_F(ConfigTest, CoordinatorPerformanceSwitchesDefaultOnAndTurnOff) {
             "performance.tun_offload", "");
 }
 
+TEST_F(ConfigTest, PerformanceWorkersAutoOrACount) {
+  EXPECT_EQ(mesh(kMeshBase).performance.workers, 0u);  // off unless asked for
+  EXPECT_EQ(mesh(kMeshBase + "performance: { workers: auto }\n").performance.workers, std::nullopt);
+  EXPECT_EQ(mesh(kMeshBase + "performance: { workers: 0 }\n").performance.workers, 0u);
+  EXPECT_EQ(mesh(kMeshBase + "performance: { workers: 16 }\n").performance.workers, 16u);
+  expect_at(mesh_error(kMeshBase + "performance: { workers: 17 }\n"), 7, 25, "performance.workers",
+            "");
+  expect_at(mesh_error(kMeshBase + "performance:\n  workers: many\n"), 8, 12, "performance.workers",
+            "");
+  expect_at(mesh_error(kMeshBase + "performance: { workers: \"auto\" }\n"), 7, 25,
+            "performance.workers", "");
+}
+
 }  // namespace
 }  // namespace p2p::config
 

@@ -246,6 +246,54 @@ TEST(SessionSlots, OpenDecryptsWithCurrentOrPreviousByReceiverIndex) {
   EXPECT_EQ(r.error(), SessionSlots::OpenError::kFailed);
 }
 
+// Opening ahead (workers): a batch holding a datagram, its replay, a forgery and one for a
+// stranger. prepare_open() takes what a session would take now; finish_open() then answers,
+// in order, what open() answers serially: the replay inside the batch fails, and a session
+// dropped between the two steps makes its datagram not ours.
+TEST(SessionSlots, OpenAheadAnswersAsOpenInOrder) {
+  ScriptedEffects fx;
+  SessionTable table(fx);
+  fx.script = {61, 62};
+  SessionSlots slots;
+  auto p = make_sessions(table.allocate(kPeer), 7);
+  slots.install(table, std::move(p.ours));
+  const Bytes once = sealed(p.theirs, text("once"));
+  Bytes forged = sealed(p.theirs, text("forged"));
+  forged[wire::kDataHeaderSize] ^= 0x01;
+  auto stranger = make_sessions(4242, 8);
+  std::vector<Bytes> batch{once, once, forged, sealed(stranger.theirs, text("x")),
+                           sealed(p.theirs, text("last"))};
+  Bytes pool(batch.size() * 256);
+  crypto::CryptoJobs jobs(batch.size());
+  jobs.set_region(pool);
+  std::vector<std::optional<std::size_t>> job;
+  std::vector<wire::DataHeader> header;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    std::copy(batch[i].begin(), batch[i].end(), pool.begin() + i * 256);
+    header.push_back(*wire::parse_data(batch[i]));
+    auto body = std::span(pool).subspan(i * 256 + wire::kDataHeaderSize,
+                                        batch[i].size() - wire::kDataHeaderSize);
+    job.push_back(slots.prepare_open(kT0, header[i], body, jobs));
+  }
+  EXPECT_EQ(job, (std::vector<std::optional<std::size_t>>{0, 1, 2, std::nullopt, 3}));
+  crypto::CryptoWorkers(1).run(jobs.pending());
+  auto r = slots.finish_open(kT0, header[0], jobs[*job[0]]);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Bytes(pool.begin() + wire::kDataHeaderSize, pool.begin() + wire::kDataHeaderSize + *r),
+            text("once"));
+  r = slots.finish_open(kT0, header[1], jobs[*job[1]]);  // the replay
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), SessionSlots::OpenError::kFailed);
+  r = slots.finish_open(kT0, header[2], jobs[*job[2]]);  // the forgery
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), SessionSlots::OpenError::kFailed);
+  slots.clear(table);  // dropped in the middle of the batch
+  r = slots.finish_open(kT0, header[4], jobs[*job[4]]);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), SessionSlots::OpenError::kNotOurs);
+  jobs.clear();
+}
+
 // A dropped session's index is not ours any more.
 TEST(SessionSlots, OpenAfterExpiryIsNotOurs) {
   ScriptedEffects fx;

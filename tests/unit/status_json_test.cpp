@@ -78,7 +78,7 @@ core::NodeStatus sample_status() {
   s.nat = {wire::NatType::kSymmetric, wire::PortAllocation::kSequential, 2};
   s.coordinator = ep("203.0.113.10:7400");
   s.coordinator_state = "registered";
-  s.performance = {"on", "on", "on"};
+  s.performance = {"on", "on", "on", 0};
   s.peers = {direct_peer(), relayed_peer(), connecting_peer()};
   s.drops.malformed = 3;
   s.drops.bad_source = 1;
@@ -138,17 +138,26 @@ TEST(StatusJson, RevocationList) {
 TEST(StatusJson, PerformanceOffloads) {
   auto s = sample_status();
   EXPECT_EQ(status_to_json(s)["node"]["performance"],
-            json({{"tun_offload", "on"}, {"udp_gso", "on"}, {"udp_gro", "on"}}));
+            json({{"tun_offload", "on"}, {"udp_gso", "on"}, {"udp_gro", "on"}, {"workers", 0}}));
   EXPECT_EQ(render_status(status_to_json(s))->find("offloads"), std::string::npos);
-  s.performance = {"off", "on", "unsupported"};
+  EXPECT_EQ(render_status(status_to_json(s))->find("workers"), std::string::npos);
+  s.performance = {"off", "on", "unsupported", 2};
   const json j = status_to_json(s);
-  EXPECT_EQ(j["node"]["performance"],
-            json({{"tun_offload", "off"}, {"udp_gso", "on"}, {"udp_gro", "unsupported"}}));
+  EXPECT_EQ(
+      j["node"]["performance"],
+      json(
+          {{"tun_offload", "off"}, {"udp_gso", "on"}, {"udp_gro", "unsupported"}, {"workers", 2}}));
   const auto text = render_status(j);
   ASSERT_TRUE(text);
   EXPECT_NE(text->find("offloads: tun_offload off, udp_gro unsupported\n"), std::string::npos)
       << *text;
+  EXPECT_NE(text->find("crypto workers: 2 beside the loop\n"), std::string::npos) << *text;
   EXPECT_EQ(core::NodeStatus{}.performance.udp_gso, "off");
+  EXPECT_EQ(core::NodeStatus{}.performance.workers, 0u);
+  // A daemon from before workers: no line, no error.
+  json old = j;
+  old["node"]["performance"].erase("workers");
+  EXPECT_EQ(render_status(old)->find("workers"), std::string::npos);
 }
 
 TEST(StatusJson, UnknownValuesAreNullNotAbsent) {
@@ -462,7 +471,7 @@ TEST(RenderStatus, CertificateWarnings) {
 TEST(RenderStatus, NoPeersAndNothingDropped) {
   core::NodeStatus s;
   s.name = "lonely";
-  s.performance = {"on", "on", "on"};
+  s.performance = {"on", "on", "on", 0};
   s.vip = Ipv4Prefix::parse("10.9.0.1/24").value();
   s.coordinator_state = "refused: certificate revoked";
   const auto text = render_status(status_to_json(s));
@@ -476,7 +485,7 @@ TEST(RenderStatus, NoPeersAndNothingDropped) {
 TEST(RenderStatus, NatWithoutAnswerIsNotCalledUdpBlocked) {
   core::NodeStatus s;
   s.name = "lonely";
-  s.performance = {"on", "on", "on"};
+  s.performance = {"on", "on", "on", 0};
   s.vip = Ipv4Prefix::parse("10.9.0.1/24").value();
   s.nat.type = wire::NatType::kUdpBlocked;
   s.coordinator_state = "connecting";
