@@ -18,28 +18,13 @@ source "$here/p2p.sh"
 
 NODE_YAML="punch: { timeout: 3s, tcp_assist: 7402 }"
 
-block_udp() {  # ROUTER: drop every UDP packet it would forward, the coordinator's included
-  lab_exec "$1" nft -f - <<'EOT'
-table ip tcpd {
-  chain udpblock {
-    type filter hook forward priority filter - 10; policy accept;
-    meta l4proto udp counter drop
-  }
-}
-EOT
-}
-
-unblock_udp() {  # ROUTER
-  lab_exec "$1" nft delete table ip tcpd
-}
-
-coord_transport() {  # NAME: how it reaches the coordinator (udp or tcp)
-  p2p_status "$1" 2>/dev/null | jq -r '.node.coordinator.transport // empty' 2>/dev/null || true
+unblock_udp() {  # ROUTER: undoes p2p_block_udp
+  lab_exec "$1" nft delete table ip p2p_udpblock
 }
 
 expect_coord_transport() {  # NAME TRANSPORT
-  [ "$(coord_transport "$1")" = "$2" ] ||
-    fail "$1 reaches the coordinator over '$(coord_transport "$1")', not $2"
+  p2p_coordinator_over "$1" "$2" ||
+    fail "$1 is not registered over $2: $(p2p_status "$1" | jq -c .node.coordinator)"
 }
 
 registered_both() {  # NAME NAME
@@ -50,9 +35,6 @@ registered_both() {  # NAME NAME
   done
 }
 
-on_transport() {  # NAME PEER TRANSPORT
-  p2p_path_is "$1" "$2" direct && [ "$(p2p_peer "$1" "$2" transport)" = "$3" ]
-}
 
 # Brings up NAME1 and NAME2 (behind routers that already drop UDP), waits for the TCP path
 # both ways and reports the time from the first ping to it.
@@ -67,10 +49,10 @@ tcp_case() {  # CASE A A_VIP B B_VIP
   p2p_wait_ping "$a" "$bvip" 20 || fail "$label: $a cannot ping $b (relay)"
   t0=$(now_ms)
   lab_exec "$a" ping -q -n -i 0.2 -c 100 "$bvip" >/dev/null 2>&1 &
-  wait_for 60 "$a -> $b direct tcp" on_transport "$a" "$b" tcp ||
+  wait_for 60 "$a -> $b direct tcp" p2p_on_direct "$a" "$b" tcp ||
     fail "$label: $a -> $b never got a TCP path ($(p2p_peer "$a" "$b" relay_reason))"
   ms=$(($(now_ms) - t0))
-  wait_for 10 "$b -> $a direct tcp" on_transport "$b" "$a" tcp ||
+  wait_for 10 "$b -> $a direct tcp" p2p_on_direct "$b" "$a" tcp ||
     fail "$label: $b -> $a not on the TCP path"
   lab_report "$label: direct tcp path $(ms_to_s "$ms") s after the first ping" \
     "(remote $(p2p_peer "$a" "$b" endpoint))"
@@ -87,21 +69,21 @@ main() {
   # Case 1: one side drops UDP.
   lab_host alice port-restricted 1
   lab_host bob port-restricted 2
-  block_udp r-alice
+  p2p_block_udp r-alice
   tcp_case "one side blocks UDP" alice 10.77.0.2 bob 10.77.0.3
   expect_coord_transport alice tcp
   expect_coord_transport bob udp
   t0=$(now_ms)
   p2p_transfer alice bob 10.77.0.3 5001 50 120 || fail "50 MiB over the TCP path: corrupt or short"
   ms=$(($(now_ms) - t0))
-  on_transport alice bob tcp || fail "alice left the TCP path during the transfer"
+  p2p_on_direct alice bob tcp || fail "alice left the TCP path during the transfer"
   lab_report "one side blocks UDP: 50 MiB intact over the TCP path in $(ms_to_s "$ms") s"
 
   # Case 2: both sides drop UDP; then UDP comes back mid-transfer.
   lab_host carol port-restricted 3
   lab_host dave port-restricted 4
-  block_udp r-carol
-  block_udp r-dave
+  p2p_block_udp r-carol
+  p2p_block_udp r-dave
   tcp_case "both sides block UDP" carol 10.77.0.4 dave 10.77.0.5
   expect_coord_transport carol tcp
   expect_coord_transport dave tcp
@@ -119,7 +101,7 @@ main() {
   unblock_udp r-carol
   unblock_udp r-dave
   t0=$(now_ms)
-  wait_for 90 "carol -> dave direct udp" on_transport carol dave udp ||
+  wait_for 90 "carol -> dave direct udp" p2p_on_direct carol dave udp ||
     fail "carol never moved to UDP ($(p2p_peer carol dave path) $(p2p_peer carol dave transport))"
   ms=$(($(now_ms) - t0))
   kill -0 "$transfer" 2>/dev/null || fail "the transfer ended before the move: nothing proven"
