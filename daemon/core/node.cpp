@@ -508,6 +508,7 @@ void Node::peer_tick(Time now, Peer& p) {
 void Node::on_tick(Time now) {
   deadline_ = Time::max();
   coord_.tick(now);
+  watch_carrier(now);
   expire_lookup_pings(now);
   std::vector<Ipv4> expired;
   peers_.for_each([&](Peer& p) {

@@ -317,6 +317,9 @@ class Node : private CoordinatorEvents {
   // Whether UDP between us and `p` is known not to work (our coordinator link runs over TCP,
   // or the peer's NAT discovery found UDP blocked).
   bool udp_blocked_with(const Peer& p) const;
+  bool coordinator_over_tcp() const;
+  // After the coordinator link's tick: UDP back at the coordinator re-punches UDP at once.
+  void watch_carrier(Time now);
   std::string relay_reason(const Peer& p) const;
   // Paths and timers.
   void start_punching(Time now, Peer& p);
@@ -392,6 +395,7 @@ class Node : private CoordinatorEvents {
   std::uint32_t in_stream_ = 0;
   // The job that opened the datagram being handled (on_udp with a job), else nullptr.
   const crypto::CryptoJob* opened_ = nullptr;
+  bool coordinator_was_over_tcp_ = false;  // watch_carrier()
 };
 
 }  // namespace p2p::core

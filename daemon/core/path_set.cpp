@@ -355,6 +355,13 @@ bool PathSet::on_stream_ack(Time now, std::uint64_t probe_id, std::uint32_t stre
   return false;
 }
 
+void PathSet::retry_udp_soon(Time now) {
+  if (on_udp() || punching_ || force_ == Force::kRelay) return;
+  backoff_ = kFirstPunchBackoff;
+  next_retry_ = now;
+  schedule(now);
+}
+
 void PathSet::reset(std::string reason) {
   paths_.clear();
   active_ = -1;

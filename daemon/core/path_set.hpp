@@ -166,6 +166,9 @@ class PathSet {
   TickResult tick(Time now, bool traffic, PathEffects& fx);
   // The session lapsed: forget every path; the peer is relayed for `reason` until punched again.
   void reset(std::string reason);
+  // UDP has just been seen to work again (our coordinator answers over UDP once more): unless
+  // a UDP path is in use or a round is under way, punch UDP again at once, backoff reset.
+  void retry_udp_soon(Time now);
 
   const Path* active() const { return active_ >= 0 ? &paths_[active_] : nullptr; }
   std::span<const Path> paths() const { return paths_; }

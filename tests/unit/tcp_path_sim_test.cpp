@@ -25,6 +25,7 @@ struct TcpLab {
   SimNode* a = nullptr;
   SimNode* b = nullptr;
   bool udp_between_nats_blocked = true;
+  int nat_a = -1;
 
   // `a_udp_blocked`: a's network drops all UDP, so a registers over the coordinator's TCP
   // main port (443).
@@ -52,6 +53,7 @@ struct TcpLab {
     int na = net.add_nat(ip("198.51.100.1"), NatModel::port_restricted());
     int nb = net.add_nat(ip("198.51.100.2"), NatModel::port_restricted());
     if (a_udp_blocked) net.set_blocked(na, true);
+    nat_a = na;
     auto sa = settings;
     sa.policies = {core::PeerPolicy{std::string("b"), core::Force::kAuto, a_policy}};
     a = &net.add_node("a", na, ep("192.168.1.2:41000"), ca.issue("a", "10.77.0.2/24"),
@@ -115,6 +117,21 @@ TEST(TcpPathSim, AUdpBlockedNodePunchesTcpWithoutAUdpRound) {
   // UDP punch round (10 s): the introduction, the assist exchange and the handshake.
   EXPECT_LT(*t, 3s);
   EXPECT_TRUE(lab.delivers("from a udp-blocked network"));
+  // A while on the TCP path: the background UDP rounds fail and back off (15, 30, 60 s...).
+  lab.run_with_traffic([] { return false; }, 100s);
+  ASSERT_TRUE(lab.on("direct", "tcp"));
+  // UDP comes back: once a's coordinator answers over UDP again, the pair moves to UDP at
+  // once rather than after what is left of the backoff.
+  lab.net.set_blocked(lab.nat_a, false);
+  lab.udp_between_nats_blocked = false;
+  auto over_udp = [&] {
+    return lab.a->node().status(lab.net.now()).coordinator_transport == "udp";
+  };
+  ASSERT_TRUE(lab.run_with_traffic(over_udp, 40s)) << lab.net.trace_tail();
+  auto moved = lab.run_with_traffic([&] { return lab.on("direct", "udp"); }, 60s);
+  ASSERT_TRUE(moved) << lab.net.trace_tail();
+  EXPECT_LT(*moved, 3s);
+  EXPECT_TRUE(lab.delivers("back on udp"));
 }
 
 TEST(TcpPathSim, NatsThatResetEarlySynsStillGiveATcpPath) {
