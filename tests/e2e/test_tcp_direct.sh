@@ -92,8 +92,9 @@ main() {
   ms=$(($(now_ms) - t0))
   lab_report "both sides block UDP: 50 MiB intact over the TCP path in $(ms_to_s "$ms") s"
 
-  # Slow the sender so that the transfer outlasts the background UDP retry (every 15-30 s).
-  lab_exec carol tc qdisc add dev eth0 root tbf rate 12mbit burst 64kb latency 100ms
+  # Slow the sender so that the transfer (50 MiB at 8 Mbit/s: 52 s) outlasts the move: the
+  # node probes its coordinator over UDP every 30 s, and UDP there again re-punches at once.
+  lab_exec carol tc qdisc add dev eth0 root tbf rate 8mbit burst 64kb latency 100ms
   p2p_transfer carol dave 10.77.0.5 5003 50 150 &
   transfer=$!
   sleep 2
