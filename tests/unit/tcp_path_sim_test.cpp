@@ -56,10 +56,9 @@ struct TcpLab {
     nat_a = na;
     auto sa = settings;
     sa.policies = {core::PeerPolicy{std::string("b"), core::Force::kAuto, a_policy}};
-    a = &net.add_node("a", na, ep("192.168.1.2:41000"), ca.issue("a", "10.77.0.2/24"),
-                      ca.cert, sa);
-    b = &net.add_node("b", nb, ep("192.168.2.2:41000"), ca.issue("b", "10.77.0.3/24"),
-                      ca.cert, settings);
+    a = &net.add_node("a", na, ep("192.168.1.2:41000"), ca.issue("a", "10.77.0.2/24"), ca.cert, sa);
+    b = &net.add_node("b", nb, ep("192.168.2.2:41000"), ca.issue("b", "10.77.0.3/24"), ca.cert,
+                      settings);
     streams->attach(*a, ip("198.51.100.1"));
     streams->attach(*b, ip("198.51.100.2"));
     EXPECT_TRUE(net.run_until([&] { return a->node().registered() && b->node().registered(); },
