@@ -58,6 +58,16 @@ tcp_case() {  # CASE A A_VIP B B_VIP
     "(remote $(p2p_peer "$a" "$b" endpoint))"
 }
 
+# 50 MiB from A to B over their TCP path, intact, still on it afterwards; reports the time.
+tcp_transfer() {  # CASE A B B_VIP PORT
+  local t0 ms
+  t0=$(now_ms)
+  p2p_transfer "$2" "$3" "$4" "$5" 50 120 || fail "$1: 50 MiB over the TCP path: corrupt or short"
+  ms=$(($(now_ms) - t0))
+  p2p_on_direct "$2" "$3" tcp || fail "$1: $2 left the TCP path during the transfer"
+  lab_report "$1: 50 MiB intact over the TCP path in $(ms_to_s "$ms") s"
+}
+
 main() {
   local t0 ms transfer status=0
   p2p_lab 203.0.113.11 "tcp: { main: 203.0.113.10:7401, assist: 203.0.113.10:7402 }"
@@ -73,11 +83,7 @@ main() {
   tcp_case "one side blocks UDP" alice 10.77.0.2 bob 10.77.0.3
   expect_coord_transport alice tcp
   expect_coord_transport bob udp
-  t0=$(now_ms)
-  p2p_transfer alice bob 10.77.0.3 5001 50 120 || fail "50 MiB over the TCP path: corrupt or short"
-  ms=$(($(now_ms) - t0))
-  p2p_on_direct alice bob tcp || fail "alice left the TCP path during the transfer"
-  lab_report "one side blocks UDP: 50 MiB intact over the TCP path in $(ms_to_s "$ms") s"
+  tcp_transfer "one side blocks UDP" alice bob 10.77.0.3 5001
 
   # Case 2: both sides drop UDP; then UDP comes back mid-transfer.
   lab_host carol port-restricted 3
@@ -87,10 +93,7 @@ main() {
   tcp_case "both sides block UDP" carol 10.77.0.4 dave 10.77.0.5
   expect_coord_transport carol tcp
   expect_coord_transport dave tcp
-  t0=$(now_ms)
-  p2p_transfer carol dave 10.77.0.5 5002 50 120 || fail "50 MiB over the TCP path: corrupt or short"
-  ms=$(($(now_ms) - t0))
-  lab_report "both sides block UDP: 50 MiB intact over the TCP path in $(ms_to_s "$ms") s"
+  tcp_transfer "both sides block UDP" carol dave 10.77.0.5 5002
 
   # Slow the sender so that the transfer (50 MiB at 8 Mbit/s: 52 s) outlasts the move: the
   # node probes its coordinator over UDP every 30 s, and UDP there again re-punches at once.
