@@ -155,7 +155,7 @@ p2p_configure() {  # NAME HOST VIP [YAML [CA]]
 # Starts NAME's daemon (appending to its log) and waits until its TUN is up.
 p2p_start() {  # NAME
   local name=$1 host=${P2P_HOST[$1]}
-  echo "---- start $(date +%T.%N)" >>"$LAB_DIR/logs/$name.log"
+  echo "---- start $(date -u +%T.%N)" >>"$LAB_DIR/logs/$name.log"  # UTC, as the log lines
   lab_spawn "$host" "$LAB_DIR/logs/$name.log" "$P2P_DAEMON" -c "$LAB_DIR/nodes/$name/mesh.yaml"
   P2P_PID[$name]=$LAB_LAST_PID
   wait_for 10 "$name's TUN p2p0 up" p2p_tun_up "$host" ||

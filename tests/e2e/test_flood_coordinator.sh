@@ -38,10 +38,13 @@ registered() {  # NAME
 # Milliseconds from NAME's last start (p2p_start's marker in its log) to the daemon's first
 # "registered" log line after it; empty if there is none. The status poll's figure includes
 # starting p2pvpnctl, which takes tenths of a second on a busy machine.
-registered_in_log_ms() {  # NAME
-  awk '/^---- start / {split($3, t, ":"); s = (t[1] * 3600 + t[2] * 60 + t[3]) * 1000; r = ""; next}
+registered_in_log_ms() {  # NAME: from its "---- start" line (UTC) to "registered" in its log
+  # Log lines begin "[2026-12-01T07:30:03.163Z] [node] [info] registered ...".
+  awk 'function ms(hms,  t) {split(hms, t, ":"); return (t[1] * 3600 + t[2] * 60 + t[3]) * 1000}
+       /^---- start / {s = ms($3); r = ""; next}
        r == "" && s != "" && /\] registered / {
-         x = $2; sub(/\]$/, "", x); split(x, t, ":"); r = (t[1] * 3600 + t[2] * 60 + t[3]) * 1000 - s
+         x = $1; sub(/^\[[^T]*T/, "", x); sub(/Z?\]$/, "", x); r = ms(x) - s
+         if (r < 0) r += 86400000  # past midnight
        }
        END {if (r != "") printf "%d\n", r}' "$LAB_DIR/logs/$1.log"
 }

@@ -40,7 +40,7 @@ log: { level: $P2P_LOG_LEVEL }
 relay: { enabled: true, rate_limit: 16mbit }
 EOF
   fi
-  echo "---- start $(date +%T.%N)" >>"$LAB_DIR/logs/$name.log"
+  echo "---- start $(date -u +%T.%N)" >>"$LAB_DIR/logs/$name.log"  # UTC, as the log lines
   lab_spawn "$name" "$LAB_DIR/logs/$name.log" "$P2P_COORDINATOR" -c "$dir/coordinator.yaml"
   COORD_PID[$name]=$LAB_LAST_PID
   wait_for 10 "$name listening" p2p_listening "$name" "$addr:7400" || fail "$name did not start"
