@@ -22,4 +22,30 @@ Expected<void, TransportError> Session::seal(Time now, PacketView& v, CryptoJobs
   return {};
 }
 
+Expected<void, TransportError> Session::seal_relay(Time now, PacketView& v, wire::PacketType type,
+                                                   std::uint32_t vip) {
+  if (v.headroom() < wire::kRelayHeaderSize) return fail(TransportError::too_short);
+  const std::size_t inner = v.size();
+  std::uint8_t* h = v.data() - wire::kRelayHeaderSize;
+  // The counter is reserved before the header is written: the fields hold it.
+  const std::span<std::uint8_t> tag(h + wire::kRelayFieldsSize, wire::kTagSize);
+  auto counter = transport.reserve(now, tag.size(), 0);
+  if (!counter) return fail(counter.error());
+  wire::write_relay_fields(h, type, remote_index, *counter, vip);
+  const auto ad = wire::relay_ad(h, inner);
+  noise::seal(transport.send_key(), *counter, ad, {}, tag.first<wire::kTagSize>());
+  v.push_front(wire::kRelayHeaderSize);
+  return {};
+}
+
+Expected<void, TransportError> Session::open_relay(Time now, std::uint64_t counter,
+                                                   std::span<std::uint8_t> frame) {
+  if (frame.size() <= wire::kRelayHeaderSize) return fail(TransportError::too_short);
+  const auto ad = wire::relay_ad(frame.data(), frame.size() - wire::kRelayHeaderSize);
+  auto n =
+      transport.decrypt(now, counter, frame.subspan(wire::kRelayFieldsSize, wire::kTagSize), ad);
+  if (!n) return fail(n.error());
+  return {};
+}
+
 }  // namespace p2p::crypto

@@ -105,16 +105,6 @@ struct Encoder {
     w.str8(m.reason.substr(0, kMaxReasonLength));
   }
   void operator()(const Goodbye&) { w.u8(static_cast<std::uint8_t>(ControlType::kGoodbye)); }
-  void operator()(const Relay& m) {
-    w.u8(static_cast<std::uint8_t>(ControlType::kRelay));
-    w.u32(m.to.value);
-    w.bytes(m.inner);
-  }
-  void operator()(const Relayed& m) {
-    w.u8(static_cast<std::uint8_t>(ControlType::kRelayed));
-    w.u32(m.from.value);
-    w.bytes(m.inner);
-  }
   void operator()(const PathProbe& m) {
     w.u8(static_cast<std::uint8_t>(ControlType::kPathProbe));
     w.u64(m.probe_id);
@@ -236,14 +226,6 @@ std::optional<ControlMessage> decode_body(ControlType type, ByteReader& r) {
       return PeerUnknown{*id, std::move(*s)};
     }
     case ControlType::kGoodbye: return Goodbye{};
-    case ControlType::kRelay:
-    case ControlType::kRelayed: {
-      auto vip = r.u32();
-      auto inner = r.rest();
-      if (!vip || inner.empty()) return std::nullopt;
-      if (type == ControlType::kRelay) return Relay{Ipv4{*vip}, inner};
-      return Relayed{Ipv4{*vip}, inner};
-    }
     case ControlType::kPathProbe:
     case ControlType::kPathProbeAck: {
       auto id = r.u64();
@@ -348,7 +330,7 @@ std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plain
   auto t = r.u8();
   if (!t) return std::nullopt;
   auto type = static_cast<ControlType>(*t);
-  bool known = (*t >= 0x01 && *t <= 0x09) || *t == 0x10 || *t == 0x11 || (*t >= 0x20 && *t <= 0x27);
+  bool known = (*t >= 0x01 && *t <= 0x07) || *t == 0x10 || *t == 0x11 || (*t >= 0x20 && *t <= 0x27);
   if (!known) return std::nullopt;
   auto m = decode_body(type, r);
   if (!m || !r.done()) return std::nullopt;
@@ -357,20 +339,12 @@ std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plain
 
 const char* control_name(const ControlMessage& m) {
   static constexpr const char* kNames[] = {
-      "Register",        "RegisterOk",     "Refused",         "PeerRequest", "Introduce",
-      "PeerUnknown",     "Goodbye",        "Relay",           "Relayed",     "PathProbe",
-      "PathProbeAck",    "RevocationHave", "RevocationChunk", "Ping",        "Pong",
-      "TcpPunchRequest", "TcpPunchOffer",  "TcpPunchGo",      "TcpPunchFailed"};
+      "Register",        "RegisterOk",    "Refused",   "PeerRequest",     "Introduce",
+      "PeerUnknown",     "Goodbye",       "PathProbe", "PathProbeAck",    "RevocationHave",
+      "RevocationChunk", "Ping",          "Pong",      "TcpPunchRequest", "TcpPunchOffer",
+      "TcpPunchGo",      "TcpPunchFailed"};
   static_assert(std::size(kNames) == std::variant_size_v<ControlMessage>);
   return kNames[m.index()];
-}
-
-void write_relay_header(std::uint8_t* at, ControlType type, Ipv4 vip) {
-  at[0] = static_cast<std::uint8_t>(type);
-  at[1] = static_cast<std::uint8_t>(vip.value >> 24);
-  at[2] = static_cast<std::uint8_t>(vip.value >> 16);
-  at[3] = static_cast<std::uint8_t>(vip.value >> 8);
-  at[4] = static_cast<std::uint8_t>(vip.value);
 }
 
 }  // namespace p2p::wire

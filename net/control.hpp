@@ -1,16 +1,17 @@
 // Control messages: the plaintext of an authenticated Data message whose first byte is
 // 0x01..0x3f (see wire/packet.hpp). Between a node and its coordinator they carry
-// registration, peer requests, introductions and the relay; between two peers they carry path
-// probes. Every message is [type u8][fields...], big-endian, strictly bounded:
-// decode_control() rejects unknown types, short fields, oversize lists and trailing bytes.
+// registration, peer requests and introductions; between two peers they carry path probes.
+// (Relayed peer datagrams are not control messages: they travel in the Relay and Relayed
+// frames of net/packet.hpp, which the coordinator forwards without decrypting.) Every message is
+// [type u8][fields...], big-endian, strictly bounded: decode_control() rejects unknown types, short
+// fields, oversize lists and trailing bytes.
 //
 //   node -> coordinator                      coordinator -> node
 //   Register {local endpoints, nat, mapped}  RegisterOk {observed endpoint, interval}
 //   PeerRequest {id, vip | name}             Refused {code, reason}
-//   Relay {to vip, inner datagram}           Introduce {id, cert, endpoints, nat, initiate}
-//   Goodbye {}                               PeerUnknown {id, reason}
+//   Goodbye {}                               Introduce {id, cert, endpoints, nat, initiate}
+//                                            PeerUnknown {id, reason}
 //   (Introduce also carries the peer's mapped endpoint, see below)
-//                                            Relayed {from vip, inner datagram}
 //   RevocationHave {sequence}                RevocationChunk {sequence, index, count, bytes}
 //   Ping {id}                                Pong {id}  (same size: liveness and RTT)
 //   peer <-> peer
@@ -88,8 +89,7 @@ enum class ControlType : std::uint8_t {
   kIntroduce = 0x05,
   kPeerUnknown = 0x06,
   kGoodbye = 0x07,
-  kRelay = 0x08,
-  kRelayed = 0x09,
+  // 0x08 and 0x09 were the relay's wrapping before it became its own frame: refused.
   kPathProbe = 0x10,
   kPathProbeAck = 0x11,
   kRevocationHave = 0x20,
@@ -150,15 +150,6 @@ struct PeerUnknown {
 };
 struct Goodbye {
   bool operator==(const Goodbye&) const = default;
-};
-// Relay and Relayed carry a complete peer datagram (handshake or Data), opaque to the relay.
-struct Relay {
-  Ipv4 to;
-  std::span<const std::uint8_t> inner;
-};
-struct Relayed {
-  Ipv4 from;
-  std::span<const std::uint8_t> inner;
 };
 struct PathProbe {
   std::uint64_t probe_id;
@@ -230,8 +221,8 @@ struct TcpPunchFailed {
 };
 
 using ControlMessage =
-    std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce, PeerUnknown, Goodbye, Relay,
-                 Relayed, PathProbe, PathProbeAck, RevocationHave, RevocationChunk, Ping, Pong,
+    std::variant<Register, RegisterOk, Refused, PeerRequest, Introduce, PeerUnknown, Goodbye,
+                 PathProbe, PathProbeAck, RevocationHave, RevocationChunk, Ping, Pong,
                  TcpPunchRequest, TcpPunchOffer, TcpPunchGo, TcpPunchFailed>;
 
 // Appends the encoding of `m` to `out` (out is not cleared, so a caller can encode after a
@@ -242,12 +233,7 @@ void encode_control(std::vector<std::uint8_t>& out, const ControlMessage& m);
 // Encodes `m` into `buffer` (reused, resized) behind kHeadroom bytes and with kTailroom after
 // it: a view ready to be sealed in place (crypto::Session::seal). Valid while `buffer` is.
 PacketView encode_control_packet(std::vector<std::uint8_t>& buffer, const ControlMessage& m);
-// Views into `plaintext` (Relay/Relayed spans) stay valid as long as it does.
 std::optional<ControlMessage> decode_control(std::span<const std::uint8_t> plaintext);
 const char* control_name(const ControlMessage& m);
-
-// Relay and Relayed headers are fixed (type + vip): the relay hot path writes them in place.
-inline constexpr std::size_t kRelayHeaderSize = 5;
-void write_relay_header(std::uint8_t* at, ControlType type, Ipv4 vip);
 
 }  // namespace p2p::wire

@@ -24,6 +24,8 @@ DatagramKind classify(std::span<const std::uint8_t> d) {
       return DatagramKind::kHandshakeFinal;
     case static_cast<std::uint8_t>(PacketType::kData): return DatagramKind::kData;
     case static_cast<std::uint8_t>(PacketType::kCookieReply): return DatagramKind::kCookieReply;
+    case static_cast<std::uint8_t>(PacketType::kRelay): return DatagramKind::kRelay;
+    case static_cast<std::uint8_t>(PacketType::kRelayed): return DatagramKind::kRelayed;
     default: return DatagramKind::kUnknown;
   }
 }
@@ -72,6 +74,20 @@ std::optional<DataHeader> parse_data(std::span<const std::uint8_t> d) {
   for (int i = 7; i >= 0; --i) h.counter = h.counter << 8 | d[8 + i];
   h.ciphertext = d.subspan(kDataHeaderSize);
   return h;
+}
+
+std::optional<RelayFrame> parse_relay(std::span<const std::uint8_t> d) {
+  if (d.size() <= kRelayHeaderSize || (d[0] != 0x86 && d[0] != 0x87)) return std::nullopt;
+  ByteReader r(d.subspan(4, 4));
+  RelayFrame f;
+  f.type = static_cast<PacketType>(d[0]);
+  f.receiver_index = *r.u32();
+  f.counter = 0;
+  for (int i = 7; i >= 0; --i) f.counter = f.counter << 8 | d[8 + i];
+  ByteReader v(d.subspan(16, 4));
+  f.vip = *v.u32();
+  f.inner = d.subspan(kRelayHeaderSize);
+  return f;
 }
 
 void build_handshake_init(std::vector<std::uint8_t>& out, Pattern p, std::uint32_t sender,
@@ -125,6 +141,28 @@ void write_data_header(std::uint8_t* h, std::uint32_t receiver, std::uint64_t co
   h[6] = static_cast<std::uint8_t>(receiver >> 8);
   h[7] = static_cast<std::uint8_t>(receiver);
   for (int i = 0; i < 8; ++i) h[8 + i] = static_cast<std::uint8_t>(counter >> (8 * i));
+}
+
+void write_relay_fields(std::uint8_t* h, PacketType type, std::uint32_t receiver,
+                        std::uint64_t counter, std::uint32_t vip) {
+  write_data_header(h, receiver, counter);
+  h[0] = static_cast<std::uint8_t>(type);
+  h[16] = static_cast<std::uint8_t>(vip >> 24);
+  h[17] = static_cast<std::uint8_t>(vip >> 16);
+  h[18] = static_cast<std::uint8_t>(vip >> 8);
+  h[19] = static_cast<std::uint8_t>(vip);
+}
+
+std::array<std::uint8_t, kRelayAdSize> relay_ad(const std::uint8_t* header,
+                                                std::size_t inner_size) {
+  std::array<std::uint8_t, kRelayAdSize> ad;
+  std::memcpy(ad.data(), header, kRelayFieldsSize);
+  const auto n = static_cast<std::uint32_t>(inner_size);
+  ad[20] = static_cast<std::uint8_t>(n >> 24);
+  ad[21] = static_cast<std::uint8_t>(n >> 16);
+  ad[22] = static_cast<std::uint8_t>(n >> 8);
+  ad[23] = static_cast<std::uint8_t>(n);
+  return ad;
 }
 
 }  // namespace p2p::wire

@@ -8,6 +8,23 @@
 //   0x83        HandshakeFinal  [type][pad 3][receiver_index u32][noise message 3] (XX only)
 //   0x84        Data            [type][pad 3][receiver_index u32][counter u64][ciphertext][tag16]
 //   0x85        CookieReply     [type][pad 3][receiver_index u32][nonce 24][cookie 16][tag 16]
+//   0x86        Relay           [type][pad 3][receiver_index u32][counter u64][to vip u32]
+//                               [tag 16][inner peer datagram]        node -> coordinator
+//   0x87        Relayed         [type][pad 3][receiver_index u32][counter u64][from vip u32]
+//                               [tag 16][inner peer datagram]        coordinator -> node
+//
+// The relay frames carry a peer's datagram (a handshake message or Data, already end-to-end
+// encrypted for the other peer) through the coordinator, which forwards it without opening or
+// re-sealing it. The tag is the node<->coordinator session's ChaCha20-Poly1305 over an empty
+// plaintext, with the 20 header bytes before it and the inner datagram's length (u32) as
+// associated data (relay_ad()), under the session counter and replay window: it proves who
+// sent the frame, to or from whom, how large it is, and that it is not a replay. The inner
+// bytes are not covered: they are the peers' to authenticate, and do. An attacker on the path
+// could swap them for others of the same length in a frame it intercepts; the receiving peer
+// refuses those, so this does no more than dropping the frame would. Forwarding costs the
+// coordinator two ChaCha20 blocks and two Poly1305 passes over 24 bytes instead of opening
+// and sealing the whole payload, and the header is rewritten in place: the frame keeps its
+// size, so a Relay becomes a Relayed in the same buffer.
 //
 // The initiation is the only datagram anyone may send us unprompted, so it carries what makes
 // it cheap to refuse (crypto/handshake_guard.hpp, WireGuard's scheme): mac1 is a keyed BLAKE2b
@@ -33,6 +50,7 @@
 //   - a control message (first byte 0x01..0x3f) - wire/control.hpp.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -46,6 +64,8 @@ enum class PacketType : std::uint8_t {
   kHandshakeFinal = 0x83,
   kData = 0x84,
   kCookieReply = 0x85,
+  kRelay = 0x86,
+  kRelayed = 0x87,
 };
 
 enum class Pattern : std::uint8_t { kIK = 1, kXX = 2 };
@@ -63,6 +83,9 @@ inline constexpr std::size_t kMinInitSize = 512;
 inline constexpr std::size_t kCookieNonceSize = 24;
 inline constexpr std::size_t kCookieSize = 16;
 inline constexpr std::size_t kCookieReplySize = 8 + kCookieNonceSize + kCookieSize + kTagSize;
+inline constexpr std::size_t kRelayFieldsSize = 20;  // the header bytes before the tag
+inline constexpr std::size_t kRelayHeaderSize = kRelayFieldsSize + kTagSize;
+inline constexpr std::size_t kRelayAdSize = kRelayFieldsSize + 4;
 
 struct HandshakeInit {
   Pattern pattern;
@@ -90,6 +113,13 @@ struct DataHeader {
   std::uint64_t counter;
   std::span<const std::uint8_t> ciphertext;  // includes the tag, >= kTagSize bytes
 };
+struct RelayFrame {
+  PacketType type;  // kRelay or kRelayed
+  std::uint32_t receiver_index;
+  std::uint64_t counter;
+  std::uint32_t vip;                    // Relay: the destination; Relayed: the sender
+  std::span<const std::uint8_t> inner;  // the peer datagram, never empty
+};
 
 // What a datagram on a p2pvpn socket is: the one classifier, used by the node (for what
 // arrives on its socket and what arrives through the relay) and by the coordinator. STUN is
@@ -102,6 +132,8 @@ enum class DatagramKind : std::uint8_t {
   kHandshakeFinal,
   kData,
   kCookieReply,
+  kRelay,
+  kRelayed,
   kUnknown,
 };
 DatagramKind classify(std::span<const std::uint8_t> d);
@@ -114,6 +146,8 @@ std::optional<HandshakeFinal> parse_handshake_final(std::span<const std::uint8_t
 std::optional<DataHeader> parse_data(std::span<const std::uint8_t> d);
 // Exactly kCookieReplySize bytes.
 std::optional<CookieReply> parse_cookie_reply(std::span<const std::uint8_t> d);
+// A Relay or a Relayed frame: at least kRelayHeaderSize + 1 bytes.
+std::optional<RelayFrame> parse_relay(std::span<const std::uint8_t> d);
 
 // Builders append to `out` (cleared first).
 // The initiation padded to max(padded_size, kMinInitSize) bytes (never less than its content),
@@ -129,5 +163,10 @@ void build_cookie_reply(std::vector<std::uint8_t>& out, std::uint32_t receiver,
                         std::span<const std::uint8_t, kCookieSize + kTagSize> sealed);
 // Writes the 16-byte Data header in place at `header` (the caller's headroom).
 void write_data_header(std::uint8_t* header, std::uint32_t receiver, std::uint64_t counter);
+// Writes a relay frame's kRelayFieldsSize header bytes in place at `header` (not the tag).
+void write_relay_fields(std::uint8_t* header, PacketType type, std::uint32_t receiver,
+                        std::uint64_t counter, std::uint32_t vip);
+// The associated data a relay frame's tag covers: its header fields and `inner_size`.
+std::array<std::uint8_t, kRelayAdSize> relay_ad(const std::uint8_t* header, std::size_t inner_size);
 
 }  // namespace p2p::wire

@@ -14,9 +14,10 @@
 
 namespace p2p {
 
-// Data header (16) + relay header (5) + the coordinator's data header (16), rounded up.
-inline constexpr std::size_t kHeadroom = 48;
-// Two tags: the peer session's and, when relayed, the coordinator session's.
+// Data header (16) + relay frame header (36, net/packet.hpp), rounded up to keep the packet
+// 16-byte aligned in an aligned buffer.
+inline constexpr std::size_t kHeadroom = 64;
+// The peer session's tag, and room for one more.
 inline constexpr std::size_t kTailroom = 32;
 inline constexpr std::size_t kMaxPacket = 65535;
 inline constexpr std::size_t kBufferSize = kHeadroom + kMaxPacket + kTailroom;

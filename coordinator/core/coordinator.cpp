@@ -106,9 +106,11 @@ void Coordinator::on_datagram(Time now, ServerSocket socket, const Carrier& from
     case wire::DatagramKind::kHandshakeInit: on_init(now, from, packet); break;
     case wire::DatagramKind::kHandshakeFinal: on_final(now, from, packet); break;
     case wire::DatagramKind::kData: on_data(now, from, packet); break;
+    case wire::DatagramKind::kRelay: on_relay(now, from, packet); break;
     case wire::DatagramKind::kStun:
     case wire::DatagramKind::kHandshakeResp:
     case wire::DatagramKind::kCookieReply:
+    case wire::DatagramKind::kRelayed:
     case wire::DatagramKind::kUnknown: ++counters_.malformed; break;
   }
 }
@@ -246,26 +248,13 @@ void Coordinator::on_data(Time now, const Carrier& from, PacketView d) {
   Entry* found = registry_.by_index(h->receiver_index);
   if (!found) return;
   Entry& e = *found;
-  auto* keys = e.current && e.current->local_index == h->receiver_index     ? &*e.current
-               : e.previous && e.previous->local_index == h->receiver_index ? &*e.previous
-                                                                            : nullptr;
+  auto* keys = session_for(e, h->receiver_index);
   if (!keys) return;
   PacketView body = d.sub(wire::kDataHeaderSize, d.size() - wire::kDataHeaderSize);
   auto n = keys->transport.decrypt(now, h->counter, body.span());
   if (!n) return;
-  e.last_seen = now;
-  if (e.observed != from.endpoint || e.tcp != from.tcp) {
-    log_->info("node={} moved endpoint={} carrier={} (was {})", e.cert.name,
-               from.endpoint.to_string(), from.tcp != 0 ? "tcp" : "udp", e.observed.to_string());
-    e.observed = from.endpoint;
-    e.tcp = from.tcp;
-    if (from.tcp != 0) tcp_nodes_.insert_or_assign(from.tcp, e.cert.public_key);
-  }
+  authenticated(now, e, from);
   if (*n == 0) return;  // keepalive
-  if (body.data()[0] == static_cast<std::uint8_t>(wire::ControlType::kRelay)) {
-    relay(now, e, d, *n);
-    return;
-  }
   auto m = wire::decode_control(body.span().first(*n));
   if (!m) {
     ++counters_.malformed;
@@ -275,32 +264,50 @@ void Coordinator::on_data(Time now, const Carrier& from, PacketView d) {
   on_control(now, e, *m);
 }
 
-void Coordinator::relay(Time now, Entry& from, PacketView d, std::size_t plain_len) {
-  std::uint8_t* body = d.data() + wire::kDataHeaderSize;
-  if (!settings_.relay_enabled || !from.registered || plain_len <= wire::kRelayHeaderSize) {
-    ++from.relay_dropped;
-    ++counters_.relay_dropped;
+crypto::Session* Coordinator::session_for(Entry& e, std::uint32_t index) {
+  if (e.current && e.current->local_index == index) return &*e.current;
+  if (e.previous && e.previous->local_index == index) return &*e.previous;
+  return nullptr;
+}
+
+void Coordinator::authenticated(Time now, Entry& e, const Carrier& from) {
+  e.last_seen = now;
+  if (e.observed == from.endpoint && e.tcp == from.tcp) return;
+  log_->info("node={} moved endpoint={} carrier={} (was {})", e.cert.name,
+             from.endpoint.to_string(), from.tcp != 0 ? "tcp" : "udp", e.observed.to_string());
+  e.observed = from.endpoint;
+  e.tcp = from.tcp;
+  if (from.tcp != 0) tcp_nodes_.insert_or_assign(from.tcp, e.cert.public_key);
+}
+
+void Coordinator::on_relay(Time now, const Carrier& from, PacketView d) {
+  auto f = wire::parse_relay(d.span());
+  if (!f) {
+    ++counters_.malformed;
     return;
   }
-  Ipv4 to{std::uint32_t{body[1]} << 24 | std::uint32_t{body[2]} << 16 |
-          std::uint32_t{body[3]} << 8 | body[4]};
-  Entry* target = registry_.by_vip(to);
-  if (!target || !target->current || target == &from) {
-    ++from.relay_dropped;
+  Entry* found = registry_.by_index(f->receiver_index);
+  if (!found) return;
+  Entry& e = *found;
+  auto* keys = session_for(e, f->receiver_index);
+  if (!keys || !keys->open_relay(now, f->counter, d.span())) return;
+  authenticated(now, e, from);
+  const std::size_t inner = f->inner.size();
+  auto refuse = [&] {
+    ++e.relay_dropped;
     ++counters_.relay_dropped;
+  };
+  if (!settings_.relay_enabled || !e.registered) return refuse();
+  Entry* target = registry_.by_vip(Ipv4{f->vip});
+  if (!target || !target->current || target == &e) return refuse();
+  if (!e.relay_bucket.take(now, inner)) return refuse();
+  // The same buffer, rewrapped for the target: the inner datagram is neither copied nor
+  // opened.
+  PacketView v = d.sub(wire::kRelayHeaderSize, inner);
+  if (!target->current->seal_relay(now, v, wire::PacketType::kRelayed, e.cert.vip.address.value))
     return;
-  }
-  if (!from.relay_bucket.take(now, plain_len)) {
-    ++from.relay_dropped;
-    ++counters_.relay_dropped;
-    return;
-  }
-  // Re-sealed in place for the target: the same buffer, the payload never copied.
-  wire::write_relay_header(body, wire::ControlType::kRelayed, from.cert.vip.address);
-  PacketView v = d.sub(wire::kDataHeaderSize, plain_len);
-  if (!target->current->seal(now, v)) return;
-  from.relayed_bytes += plain_len;
-  counters_.relayed_bytes += plain_len;
+  e.relayed_bytes += inner;
+  counters_.relayed_bytes += inner;
   ++counters_.relayed_packets;
   send_to(Carrier{target->observed, target->tcp}, v.span());
 }

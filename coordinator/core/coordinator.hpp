@@ -8,10 +8,11 @@
 // next tick is due. Outputs: CoordinatorEffects::send_udp() out of one of the (up to four)
 // local sockets; only STUN ever leaves through a socket other than the primary one.
 //
-// Relay hot path (no copy): a node's Data message to us decrypts in place to
-// [Relay][to vip][inner]; the header is rewritten in place to [Relayed][from vip], encrypted
-// in place for the target (its tag lands where the old tag was) behind a new data header
-// written over the old one.
+// Relay hot path (no copy, no payload cryptography): a node's Relay frame (net/packet.hpp)
+// names the target's virtual IP and carries the peer datagram, end-to-end encrypted; its tag,
+// with the node's session, covers only the header and the size. Once that verifies, the header
+// is rewritten in place as a Relayed frame naming the sender, tagged with the target's
+// session, and the same bytes leave for the target.
 //
 // Lookups (relay target, PeerRequest, session index, static key) are O(1) in the Registry
 // (registry.hpp); on_tick() does work in proportion to what expired.
@@ -197,7 +198,11 @@ class Coordinator {
   void on_data(Time now, const Carrier& from, PacketView d);
   void send_to(const Carrier& to, std::span<const std::uint8_t> datagram);
   void on_control(Time now, Entry& e, const wire::ControlMessage& m);
-  void relay(Time now, Entry& from, PacketView header_and_body, std::size_t plain_len);
+  void on_relay(Time now, const Carrier& from, PacketView d);
+  // The session of `e` that `index` names, if any.
+  static crypto::Session* session_for(Entry& e, std::uint32_t index);
+  // A datagram from `e` authenticated: seen now, and answered the way it came.
+  void authenticated(Time now, Entry& e, const Carrier& from);
   void send_control(Time now, Entry& e, const wire::ControlMessage& m);
   void introduce(Time now, Entry& to, const Entry& about, std::uint32_t request_id, bool initiate);
   void on_peer_request(Time now, Entry& e, const wire::PeerRequest& q);

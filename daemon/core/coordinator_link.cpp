@@ -132,11 +132,8 @@ bool CoordinatorLink::send(Time now, const wire::ControlMessage& m) {
 }
 
 bool CoordinatorLink::send_relayed(Time now, Ipv4 to, PacketView d) {
-  if (!slots_.current || (carrier_ == Carrier::kTcp && stream_ != Stream::kOpen) ||
-      !d.push_front(wire::kRelayHeaderSize))
-    return false;
-  wire::write_relay_header(d.data(), wire::ControlType::kRelay, to);
-  if (!slots_.current->seal(now, d)) return false;
+  if (!slots_.current || (carrier_ == Carrier::kTcp && stream_ != Stream::kOpen)) return false;
+  if (!slots_.current->seal_relay(now, d, wire::PacketType::kRelay, to.value)) return false;
   transmit(carrier_, d.span());
   return true;
 }
@@ -229,18 +226,18 @@ void CoordinatorLink::on_data(Time now, const wire::DataHeader& h, PacketView bo
   on_message(now, body.sub(0, *n));
 }
 
+void CoordinatorLink::on_relayed_frame(Time now, const wire::RelayFrame& f, PacketView frame) {
+  if (!slots_.open_relay(now, f, frame.span())) {
+    ++drops_.decrypt_failed;
+    return;
+  }
+  last_received_ = now;
+  events_.on_relayed(now, endpoint_, frame.sub(wire::kRelayHeaderSize, f.inner.size()));
+}
+
 void CoordinatorLink::on_message(Time now, PacketView plain) {
   last_received_ = now;
   if (plain.size() == 0) return;  // keepalive
-  if (plain.data()[0] == static_cast<std::uint8_t>(wire::ControlType::kRelayed)) {
-    if (plain.size() <= wire::kRelayHeaderSize) {
-      ++drops_.malformed;
-      return;
-    }
-    events_.on_relayed(now, endpoint_,
-                       plain.sub(wire::kRelayHeaderSize, plain.size() - wire::kRelayHeaderSize));
-    return;
-  }
   auto m = wire::decode_control(plain.span());
   if (!m) {
     ++drops_.malformed;

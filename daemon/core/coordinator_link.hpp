@@ -103,7 +103,8 @@ class CoordinatorLink {
 
   // Seals a control message for the coordinator; false without a session.
   bool send(Time now, const wire::ControlMessage& m);
-  // Wraps a peer datagram (in place, using its headroom) for the relay; false without a session.
+  // Wraps a peer datagram in place (in its headroom) in a Relay frame to `to`; false without a
+  // session.
   bool send_relayed(Time now, Ipv4 to, PacketView datagram);
   std::uint32_t next_request_id() { return next_request_id_++; }
 
@@ -119,6 +120,9 @@ class CoordinatorLink {
   void on_handshake_resp(Time now, const wire::HandshakeResp& resp);
   // A Data datagram for one of our indices: decrypts it and dispatches the message.
   void on_data(Time now, const wire::DataHeader& h, PacketView body);
+  // A Relayed frame (`frame`, all of it) for one of our indices: checks its tag and hands the
+  // peer datagram inside to CoordinatorEvents::on_relayed.
+  void on_relayed_frame(Time now, const wire::RelayFrame& f, PacketView frame);
 
   bool registered() const { return state_ == State::kRegistered; }
   // Registered and its last Ping answered (or none missed yet): fit to relay through.

@@ -118,6 +118,10 @@ void CoordinatorSet::on_data(Time now, const wire::DataHeader& h, PacketView bod
   choose_relay();
 }
 
+void CoordinatorSet::on_relayed_frame(Time now, const wire::RelayFrame& f, PacketView frame) {
+  if (auto* l = link_for(f.receiver_index)) l->on_relayed_frame(now, f, frame);
+}
+
 bool CoordinatorSet::registered() const {
   return std::any_of(links_.begin(), links_.end(), [](const auto& l) { return l->registered(); });
 }
@@ -258,6 +262,9 @@ void CoordinatorSet::on_stream_frame(Time now, std::uint32_t slot, PacketView fr
       take(wire::parse_data(d), [&](const auto& h) {
         l.on_data(now, h, frame.sub(wire::kDataHeaderSize, frame.size() - wire::kDataHeaderSize));
       });
+      break;
+    case wire::DatagramKind::kRelayed:
+      take(wire::parse_relay(d), [&](const auto& f) { l.on_relayed_frame(now, f, frame); });
       break;
     default: ++drops_.malformed; break;
   }

@@ -61,6 +61,7 @@ class CoordinatorSet final : private CoordinatorEvents {
   void on_cookie_reply(Time now, const wire::CookieReply& r);
   void on_handshake_resp(Time now, const wire::HandshakeResp& resp);
   void on_data(Time now, const wire::DataHeader& h, PacketView body);
+  void on_relayed_frame(Time now, const wire::RelayFrame& f, PacketView frame);
 
   bool configured() const { return !links_.empty(); }
   bool registered() const;   // with at least one

@@ -291,10 +291,27 @@ void Node::on_datagram(Time now, const Endpoint& from, bool via_relay, PacketVie
     case wire::DatagramKind::kHandshakeResp: on_handshake_resp(now, from, via_relay, d); break;
     case wire::DatagramKind::kData: on_data(now, from, via_relay, d); break;
     case wire::DatagramKind::kCookieReply: on_cookie_reply(now, via_relay, d); break;
+    case wire::DatagramKind::kRelayed: on_relayed_frame(now, via_relay, d); break;
     case wire::DatagramKind::kStun:  // only ever on the socket, handled before
     case wire::DatagramKind::kHandshakeFinal:
+    case wire::DatagramKind::kRelay:
     case wire::DatagramKind::kUnknown: ++drops_.malformed; break;
   }
+}
+
+// A Relayed frame from a coordinator (never inside another).
+void Node::on_relayed_frame(Time now, bool via_relay, PacketView d) {
+  auto f = wire::parse_relay(d.span());
+  if (!f || via_relay) {
+    ++drops_.malformed;
+    return;
+  }
+  auto owner = sessions_.find(f->receiver_index);
+  if (!owner || !owner->coordinator) {
+    ++drops_.unknown_index;
+    return;
+  }
+  coord_.on_relayed_frame(now, *f, d);
 }
 
 void Node::on_data(Time now, const Endpoint& from, bool via_relay, PacketView d) {

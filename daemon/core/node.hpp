@@ -297,6 +297,7 @@ class Node : private CoordinatorEvents {
                                                 crypto::Role role) const;
   // Data path.
   void on_data(Time now, const Endpoint& from, bool via_relay, PacketView d);
+  void on_relayed_frame(Time now, bool via_relay, PacketView d);
   void on_peer_plaintext(Time now, Peer& p, const Endpoint& from, bool via_relay,
                          PacketView plaintext);
   void flush_queue(Time now, Peer& p);

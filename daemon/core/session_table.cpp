@@ -78,6 +78,17 @@ Expected<std::size_t, SessionSlots::OpenError> SessionSlots::open(Time now,
   return fail(OpenError::kNotOurs);
 }
 
+Expected<void, SessionSlots::OpenError> SessionSlots::open_relay(Time now,
+                                                                 const wire::RelayFrame& f,
+                                                                 std::span<std::uint8_t> frame) {
+  for (auto* s : {&current, &previous}) {
+    if (!*s || (*s)->local_index != f.receiver_index) continue;
+    if (!(*s)->open_relay(now, f.counter, frame)) return fail(OpenError::kFailed);
+    return {};
+  }
+  return fail(OpenError::kNotOurs);
+}
+
 std::optional<std::size_t> SessionSlots::prepare_open(Time now, const wire::DataHeader& h,
                                                       std::span<std::uint8_t> body,
                                                       crypto::CryptoJobs& jobs) const {

@@ -96,6 +96,9 @@ struct SessionSlots {
   enum class OpenError { kNotOurs, kFailed };
   Expected<std::size_t, OpenError> open(Time now, const wire::DataHeader& h,
                                         std::span<std::uint8_t> body);
+  // Checks the tag of a relay frame (`frame`, all of it) with the session its index names.
+  Expected<void, OpenError> open_relay(Time now, const wire::RelayFrame& f,
+                                       std::span<std::uint8_t> frame);
   // open() in two steps, for opening on worker threads (crypto/crypto_workers.hpp):
   // prepare_open() adds a job to open `body` when a session has the index and would take the
   // counter now (nullopt: not taken, call open() later as usual); once the job has run,

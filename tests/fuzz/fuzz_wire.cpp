@@ -18,6 +18,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)p2p::wire::parse_handshake_final(d);
   (void)p2p::wire::parse_data(d);
   (void)p2p::wire::parse_cookie_reply(d);
+  if (auto f = p2p::wire::parse_relay(d)) {
+    // The inner datagram is what follows the header, all of it.
+    if (f->inner.data() != data + p2p::wire::kRelayHeaderSize ||
+        f->inner.size() + p2p::wire::kRelayHeaderSize != size)
+      __builtin_trap();
+  }
   if (auto token = p2p::wire::parse_assist_hello(d)) {
     auto again = p2p::wire::encode_assist_hello(*token);
     if (!std::equal(again.begin(), again.end(), data)) __builtin_trap();

@@ -54,6 +54,10 @@ std::uint64_t FleetNode::unix_nanos() {
 }
 
 void FleetNode::receive(Time now, std::span<const std::uint8_t> d) {
+  // As the shell hands it over: in a buffer with headroom and tailroom.
+  std::vector<std::uint8_t> buf(kHeadroom + d.size() + kTailroom);
+  std::copy(d.begin(), d.end(), buf.begin() + kHeadroom);
+  PacketView v(buf.data(), buf.size(), kHeadroom, d.size());
   switch (wire::classify(d)) {
     case wire::DatagramKind::kHandshakeResp: {
       auto r = wire::parse_handshake_resp(d);
@@ -62,12 +66,15 @@ void FleetNode::receive(Time now, std::span<const std::uint8_t> d) {
       break;
     }
     case wire::DatagramKind::kData: {
-      std::vector<std::uint8_t> buf(kHeadroom + d.size() + kTailroom);
-      std::copy(d.begin(), d.end(), buf.begin() + kHeadroom);
-      PacketView v(buf.data(), buf.size(), kHeadroom, d.size());
       auto h = wire::parse_data(v.span());
       if (!h || table.find(h->receiver_index) != core::SessionOwner{true, 0}) break;
       link.on_data(now, *h, v.sub(wire::kDataHeaderSize, v.size() - wire::kDataHeaderSize));
+      break;
+    }
+    case wire::DatagramKind::kRelayed: {
+      auto f = wire::parse_relay(v.span());
+      if (!f || table.find(f->receiver_index) != core::SessionOwner{true, 0}) break;
+      link.on_relayed_frame(now, *f, v);
       break;
     }
     case wire::DatagramKind::kCookieReply: {

@@ -36,6 +36,8 @@ const char* describe(std::span<const std::uint8_t> d) {
     case wire::DatagramKind::kHandshakeFinal: return "final";
     case wire::DatagramKind::kData: return "data";
     case wire::DatagramKind::kCookieReply: return "cookie";
+    case wire::DatagramKind::kRelay: return "relay";
+    case wire::DatagramKind::kRelayed: return "relayed";
     case wire::DatagramKind::kUnknown: return "garbage";
   }
   return "?";

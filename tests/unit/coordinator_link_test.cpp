@@ -270,6 +270,10 @@ std::uint64_t NodeHost::unix_nanos() {
 }
 
 void NodeHost::receive(Time now, Bytes d) {
+  // As the shell hands it over: in a buffer with headroom and tailroom.
+  Bytes buf(kHeadroom + d.size() + kTailroom);
+  std::copy(d.begin(), d.end(), buf.begin() + kHeadroom);
+  PacketView v(buf.data(), buf.size(), kHeadroom, d.size());
   switch (wire::classify(d)) {
     case wire::DatagramKind::kHandshakeResp: {
       auto r = wire::parse_handshake_resp(d);
@@ -278,13 +282,17 @@ void NodeHost::receive(Time now, Bytes d) {
       break;
     }
     case wire::DatagramKind::kData: {
-      Bytes buf(kHeadroom + d.size() + kTailroom);
-      std::copy(d.begin(), d.end(), buf.begin() + kHeadroom);
-      PacketView v(buf.data(), buf.size(), kHeadroom, d.size());
       auto h = wire::parse_data(v.span());
       auto owner = h ? table.find(h->receiver_index) : std::nullopt;
       if (!owner || !owner->coordinator) break;
       link.on_data(now, *h, v.sub(wire::kDataHeaderSize, v.size() - wire::kDataHeaderSize));
+      break;
+    }
+    case wire::DatagramKind::kRelayed: {
+      auto f = wire::parse_relay(v.span());
+      auto owner = f ? table.find(f->receiver_index) : std::nullopt;
+      if (!owner || !owner->coordinator) break;
+      link.on_relayed_frame(now, *f, v);
       break;
     }
     case wire::DatagramKind::kCookieReply: {
@@ -506,7 +514,7 @@ TEST_F(CoordinatorLinkTest, RefusedNodeSaysWhyAndRetriesAfterSixtySeconds) {
 // send_relayed() wraps a peer datagram for the coordinator, which hands it to the registered
 // node it names; that node's link hands the inner datagram on, unchanged.
 TEST_F(CoordinatorLinkTest, SendRelayedReachesTheOtherRegisteredNode) {
-  coordinator(kCoordA);
+  auto& c = coordinator(kCoordA);
   auto& a = node(kNode1, "a", "10.77.0.2/24");
   auto& b = node(kNode2, "b", "10.77.0.3/24");
   a.link.start(net.now);
@@ -521,16 +529,61 @@ TEST_F(CoordinatorLinkTest, SendRelayedReachesTheOtherRegisteredNode) {
   PacketView v(buf.data(), buf.size(), kHeadroom, inner.size());
   const std::size_t before = net.log.size();
   ASSERT_TRUE(a.link.send_relayed(net.now, ip("10.77.0.3"), v));
-  // What left a is one Data datagram for the coordinator, not the inner one in the clear.
+  // What left a is one Relay frame for the coordinator: the inner datagram (end-to-end
+  // sealed in real use) behind a 36-byte header, not re-encrypted.
   ASSERT_EQ(net.log.size(), before + 1);
-  EXPECT_EQ(net.log.back().to, kCoordA);
-  EXPECT_EQ(net.log.back().kind(), wire::DatagramKind::kData);
-  EXPECT_EQ(net.log.back().data.size(),
-            inner.size() + wire::kRelayHeaderSize + wire::kDataOverhead);
+  const Datagram sent = net.log.back();
+  EXPECT_EQ(sent.to, kCoordA);
+  EXPECT_EQ(sent.kind(), wire::DatagramKind::kRelay);
+  ASSERT_EQ(sent.data.size(), inner.size() + wire::kRelayHeaderSize);
+  EXPECT_TRUE(std::equal(inner.begin(), inner.end(), sent.data.begin() + wire::kRelayHeaderSize));
   net.pump();
   ASSERT_EQ(b.relayed.size(), 1u) << trace();
   EXPECT_EQ(b.relayed[0], inner);
+  EXPECT_EQ(b.relayed_via[0], kCoordA);
   EXPECT_TRUE(a.relayed.empty());
+  // What reached b is a Relayed frame of the same size, naming a.
+  auto to_b = net.sent(kNode2, wire::DatagramKind::kRelayed);
+  ASSERT_EQ(to_b.size(), 1u);
+  auto f = wire::parse_relay(to_b[0].data);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->vip, ip("10.77.0.2").value);
+  EXPECT_EQ(to_b[0].data.size(), sent.data.size());
+
+  // The coordinator forwards nothing it cannot authenticate: the frame again (a replay),
+  // with another target, with the inner datagram a byte longer or shorter, or with a pad
+  // byte set; and b refuses a Relayed frame replayed or altered on its way.
+  auto inject = [&](Bytes d, const Endpoint& to, const Endpoint& from) {
+    net.send(from, to, d);
+    net.pump();
+  };
+  inject(sent.data, kCoordA, kNode1);
+  Bytes other = sent.data;
+  other[19] ^= 1;  // the vip's last byte
+  inject(other, kCoordA, kNode1);
+  Bytes longer = sent.data;
+  longer.push_back(0);
+  inject(longer, kCoordA, kNode1);
+  Bytes shorter = sent.data;
+  shorter.pop_back();
+  inject(shorter, kCoordA, kNode1);
+  Bytes pad = sent.data;
+  pad[2] = 1;
+  inject(pad, kCoordA, kNode1);
+  EXPECT_EQ(net.sent(kNode2, wire::DatagramKind::kRelayed).size(), 1u) << trace();
+  const auto failed_before = b.drops.decrypt_failed;
+  inject(to_b[0].data, kNode2, kCoordA);
+  EXPECT_EQ(b.relayed.size(), 1u);
+  EXPECT_EQ(b.drops.decrypt_failed, failed_before + 1);  // the replay
+  Bytes from_a = to_b[0].data;
+  from_a[19] ^= 1;  // "from" someone else
+  inject(from_a, kNode2, kCoordA);
+  EXPECT_EQ(b.relayed.size(), 1u);
+  EXPECT_EQ(b.drops.decrypt_failed, failed_before + 2);
+  // A Relay frame is the coordinator's to receive, never a node's.
+  const auto malformed_before = c.core->status(net.now).malformed;
+  inject(to_b[0].data, kCoordA, kNode1);
+  EXPECT_EQ(c.core->status(net.now).malformed, malformed_before + 1);
   // To an address nobody registered: wrapped and sent, dropped by the coordinator.
   Bytes buf2(kHeadroom + inner.size() + kTailroom);
   std::copy(inner.begin(), inner.end(), buf2.begin() + kHeadroom);

@@ -1,5 +1,6 @@
 // TransportSession and ReplayWindow: round trips, tampering, replay and reordering against a
-// reference model, counter exhaustion, and the rekey/expiry timers at exact virtual times.
+// reference model, counter exhaustion, the rekey/expiry timers at exact virtual times, and the
+// relay frame's tag (Session::seal_relay / open_relay).
 #include "crypto/transport.hpp"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,8 @@
 #include <random>
 #include <set>
 #include <vector>
+
+#include "crypto/session.hpp"
 
 namespace p2p::crypto {
 namespace {
@@ -315,6 +318,75 @@ TEST(Transport, ErrorNamesAreDistinct) {
     names.insert(to_string(e));
   }
   EXPECT_EQ(names.size(), 6u);
+}
+
+// Session::seal_relay / open_relay (net/packet.hpp's relay frames): the tag covers the header
+// and the inner datagram's size, never its bytes, and shares the session's counter and window.
+TEST(RelayFrame, TagCoversHeaderAndSizeButNotTheInnerBytes) {
+  auto link = make_link();
+  Session a{std::move(link.a), 1, 2}, b{std::move(link.b), 2, 1};
+  const Bytes inner = text("an end-to-end sealed datagram");
+  auto frame = [&](std::uint32_t vip) {
+    Bytes buf(kHeadroom + inner.size() + kTailroom);
+    std::copy(inner.begin(), inner.end(), buf.begin() + kHeadroom);
+    PacketView v(buf.data(), buf.size(), kHeadroom, inner.size());
+    EXPECT_TRUE(a.seal_relay(kT0, v, wire::PacketType::kRelay, vip));
+    return Bytes(v.span().begin(), v.span().end());
+  };
+  auto open = [&](Bytes f) -> Expected<void, TransportError> {
+    auto parsed = wire::parse_relay(f);
+    if (!parsed) return fail(TransportError::too_short);
+    return b.open_relay(kT0, parsed->counter, f);
+  };
+  Bytes f0 = frame(0x0a000002);
+  ASSERT_EQ(f0.size(), wire::kRelayHeaderSize + inner.size());
+  auto parsed = wire::parse_relay(f0);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->type, wire::PacketType::kRelay);
+  EXPECT_EQ(parsed->receiver_index, 2u);  // a's remote index, b's local one
+  EXPECT_EQ(parsed->counter, 0u);
+  EXPECT_EQ(parsed->vip, 0x0a000002u);
+  EXPECT_TRUE(std::equal(inner.begin(), inner.end(), parsed->inner.begin(), parsed->inner.end()));
+
+  // Every header byte and the size are covered; a refused frame leaves the window alone.
+  for (std::size_t i = 0; i < wire::kRelayHeaderSize; ++i) {
+    if (i >= 8 && i < 16) continue;  // the counter: another nonce, checked below
+    Bytes bad = f0;
+    bad[i] ^= 0x01;
+    EXPECT_FALSE(open(bad)) << "byte " << i;
+  }
+  Bytes longer = f0;
+  longer.push_back(0);
+  EXPECT_EQ(open(longer).error(), TransportError::auth_failed);
+  Bytes renumbered = f0;
+  renumbered[8] = 5;
+  EXPECT_EQ(open(renumbered).error(), TransportError::auth_failed);
+  // The inner bytes are the peers' to authenticate: changing them keeps the tag valid.
+  Bytes inner_changed = f0;
+  inner_changed.back() ^= 0xff;
+  EXPECT_TRUE(open(inner_changed));
+  EXPECT_EQ(open(f0).error(), TransportError::replayed);  // counter 0 is taken now
+
+  // Counters continue the session's: a Data message and a relay frame never share one.
+  Packet data = seal(a.transport, text("control"));
+  EXPECT_EQ(data.counter, 1u);
+  Bytes f2 = frame(0x0a000003);
+  EXPECT_EQ(wire::parse_relay(f2)->counter, 2u);
+  EXPECT_TRUE(open(f2));
+  // A Relayed frame made by the other side verifies the same way.
+  Bytes buf(kHeadroom + inner.size() + kTailroom);
+  std::copy(inner.begin(), inner.end(), buf.begin() + kHeadroom);
+  PacketView v(buf.data(), buf.size(), kHeadroom, inner.size());
+  ASSERT_TRUE(b.seal_relay(kT0, v, wire::PacketType::kRelayed, 0x0a000009));
+  Bytes back(v.span().begin(), v.span().end());
+  EXPECT_EQ(wire::parse_relay(back)->type, wire::PacketType::kRelayed);
+  EXPECT_TRUE(a.open_relay(kT0, wire::parse_relay(back)->counter, back));
+  // No headroom for the header: refused, nothing consumed.
+  Bytes tight(inner.size() + kTailroom);
+  PacketView t(tight.data(), tight.size(), 0, inner.size());
+  const auto next = a.transport.send_counter();
+  EXPECT_EQ(a.seal_relay(kT0, t, wire::PacketType::kRelay, 1).error(), TransportError::too_short);
+  EXPECT_EQ(a.transport.send_counter(), next);
 }
 
 }  // namespace

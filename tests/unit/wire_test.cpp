@@ -132,26 +132,10 @@ TEST(Control, MappedEndpointIsAnOptionalTail) {
   EXPECT_FALSE(decode_control(bad));
 }
 
-TEST(Control, RelayCarriesTheInnerDatagramUntouched) {
-  Bytes inner = {0x84, 0, 0, 0, 1, 2, 3, 4};
-  Bytes out;
-  encode_control(out, Relay{Ipv4{0x0a000002}, inner});
-  ASSERT_EQ(out.size(), kRelayHeaderSize + inner.size());
-  auto m = decode_control(out);
-  ASSERT_TRUE(m && std::holds_alternative<Relay>(*m));
-  auto& r = std::get<Relay>(*m);
-  EXPECT_EQ(r.to, Ipv4{0x0a000002});
-  EXPECT_TRUE(std::equal(r.inner.begin(), r.inner.end(), inner.begin(), inner.end()));
-  Bytes in_place(kRelayHeaderSize);
-  write_relay_header(in_place.data(), ControlType::kRelayed, Ipv4{0x0a000003});
-  in_place.insert(in_place.end(), inner.begin(), inner.end());
-  auto m2 = decode_control(in_place);
-  ASSERT_TRUE(m2 && std::holds_alternative<Relayed>(*m2));
-  EXPECT_EQ(std::get<Relayed>(*m2).from, Ipv4{0x0a000003});
-  // An empty relay is meaningless and refused.
-  Bytes empty(kRelayHeaderSize);
-  write_relay_header(empty.data(), ControlType::kRelay, Ipv4{1});
-  EXPECT_FALSE(decode_control(empty).has_value());
+TEST(Control, TheOldRelayTypesAreRefused) {
+  // 0x08/0x09 wrapped relayed datagrams before the relay frames (net/packet.hpp) replaced them.
+  EXPECT_FALSE(decode_control(Bytes{0x08, 10, 0, 0, 2, 0x84}).has_value());
+  EXPECT_FALSE(decode_control(Bytes{0x09, 10, 0, 0, 2, 0x84}).has_value());
 }
 
 TEST(Control, RejectsHostileFields) {
@@ -197,7 +181,7 @@ TEST(Control, RandomBytesNeverCrashTheDecoder) {
     for (auto& x : b) x = static_cast<std::uint8_t>(rng());
     if (!b.empty()) b[0] = static_cast<std::uint8_t>(rng() % 0x12);
     auto m = decode_control(b);
-    if (m && !std::holds_alternative<Relay>(*m) && !std::holds_alternative<Relayed>(*m)) {
+    if (m) {
       Bytes again;
       encode_control(again, *m);
       EXPECT_EQ(again, b);  // the encoding is canonical
@@ -259,6 +243,26 @@ TEST(Packet, HeadersRoundTrip) {
   EXPECT_EQ(d->counter, 0x1122334455667788u);
   EXPECT_EQ(d->ciphertext.size(), kTagSize + 10);
   EXPECT_EQ(data[8], 0x88);  // counter is little-endian on the wire
+
+  // A relay frame: the data header's fields, the vip, the tag, the inner datagram.
+  Bytes relay(kRelayHeaderSize + 3, 0xee);
+  write_relay_fields(relay.data(), PacketType::kRelayed, 0x01020304, 0x1122334455667788,
+                     0x0a4d0002);
+  EXPECT_EQ(classify(relay), DatagramKind::kRelayed);
+  auto f = parse_relay(relay);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->type, PacketType::kRelayed);
+  EXPECT_EQ(f->receiver_index, 0x01020304u);
+  EXPECT_EQ(f->counter, 0x1122334455667788u);
+  EXPECT_EQ(f->vip, 0x0a4d0002u);
+  EXPECT_EQ(f->inner.data(), relay.data() + kRelayHeaderSize);
+  EXPECT_EQ(f->inner.size(), 3u);
+  EXPECT_EQ(relay[1] | relay[2] | relay[3], 0);  // pad
+  // The associated data: the 20 header bytes, then the inner size big-endian.
+  auto ad = relay_ad(relay.data(), 0x01020304);
+  EXPECT_TRUE(std::equal(ad.begin(), ad.begin() + kRelayFieldsSize, relay.begin()));
+  EXPECT_EQ(ad[20], 1);
+  EXPECT_EQ(ad[23], 4);
 }
 
 TEST(Packet, ClassifiesEveryKindByItsFirstBytes) {
@@ -272,7 +276,9 @@ TEST(Packet, ClassifiesEveryKindByItsFirstBytes) {
   EXPECT_EQ(classify(Bytes{0x83}), DatagramKind::kHandshakeFinal);
   EXPECT_EQ(classify(Bytes{0x84}), DatagramKind::kData);
   EXPECT_EQ(classify(Bytes{0x85}), DatagramKind::kCookieReply);
-  EXPECT_EQ(classify(Bytes{0x86}), DatagramKind::kUnknown);
+  EXPECT_EQ(classify(Bytes{0x86}), DatagramKind::kRelay);
+  EXPECT_EQ(classify(Bytes{0x87}), DatagramKind::kRelayed);
+  EXPECT_EQ(classify(Bytes{0x88}), DatagramKind::kUnknown);
   EXPECT_EQ(classify(Bytes{0x45, 0, 0, 20}), DatagramKind::kUnknown);  // a bare IPv4 packet
 }
 
@@ -299,6 +305,10 @@ TEST(Packet, RejectsShortAndForeignDatagrams) {
   EXPECT_FALSE(parse_data(Bytes(kDataOverhead - 1, 0x84)));
   Bytes wrong(kDataOverhead, 0x83);
   EXPECT_FALSE(parse_data(wrong));
+  // A relay frame carries something: the header alone is refused, as are other types.
+  EXPECT_FALSE(parse_relay(Bytes(kRelayHeaderSize, 0x86)));
+  EXPECT_TRUE(parse_relay(Bytes(kRelayHeaderSize + 1, 0x86)));
+  EXPECT_FALSE(parse_relay(Bytes(kRelayHeaderSize + 1, 0x84)));
 }
 
 }  // namespace
