@@ -4,14 +4,24 @@
 
 namespace p2p::core {
 
+PeerTable::Slot* PeerTable::slot(std::uint32_t vip) const {
+  if (last_ && last_vip_ == vip) return last_;
+  ++hashed_;
+  auto it = peers_.find(vip);
+  if (it == peers_.end()) return nullptr;
+  last_ = const_cast<Slot*>(&it->second);
+  last_vip_ = vip;
+  return last_;
+}
+
 Peer* PeerTable::find(Ipv4 vip) {
-  auto it = peers_.find(vip.value);
-  return it == peers_.end() ? nullptr : it->second.peer.get();
+  Slot* s = slot(vip.value);
+  return s ? s->peer.get() : nullptr;
 }
 
 const Peer* PeerTable::find(Ipv4 vip) const {
-  auto it = peers_.find(vip.value);
-  return it == peers_.end() ? nullptr : it->second.peer.get();
+  const Slot* s = slot(vip.value);
+  return s ? s->peer.get() : nullptr;
 }
 
 Peer* PeerTable::by_request(std::uint32_t request_id) {
@@ -48,6 +58,7 @@ void PeerTable::erase(Ipv4 vip) {
   }
   lru_.erase(it->second.lru);
   peers_.erase(it);
+  last_ = nullptr;
 }
 
 void PeerTable::set_request(Peer& p, std::uint32_t request_id) {
@@ -62,9 +73,9 @@ void PeerTable::named(Peer& p) {
 }
 
 void PeerTable::touch(Peer& p) {
-  auto it = peers_.find(p.vip.value);
-  if (it == peers_.end() || it->second.lru == lru_.begin()) return;
-  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  Slot* s = slot(p.vip.value);
+  if (!s || s->lru == lru_.begin()) return;
+  lru_.splice(lru_.begin(), lru_, s->lru);
 }
 
 void UnknownAddresses::add(Time now, Ipv4 vip) {

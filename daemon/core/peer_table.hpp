@@ -61,17 +61,27 @@ class PeerTable {
   }
   std::size_t size() const { return peers_.size(); }
   std::uint64_t walks() const { return walks_; }
+  // Hash lookups by virtual IP made by find() and touch() (tests: a run of one peer's packets
+  // costs one).
+  std::uint64_t hashed() const { return hashed_; }
 
  private:
   struct Slot {
     std::unique_ptr<Peer> peer;
     std::list<std::uint32_t>::iterator lru;
   };
+  // The slot of `vip`: the one last found when it is that one, else by hash. A run of one
+  // peer's packets (a split TCP super-segment, a batch of its datagrams) hashes once; the
+  // element pointers of an unordered_map survive rehashing, and erase() forgets it.
+  Slot* slot(std::uint32_t vip) const;
   std::unordered_map<std::uint32_t, Slot> peers_;                // by virtual IP
   std::unordered_map<std::uint32_t, std::uint32_t> by_request_;  // request id -> vip
   std::unordered_map<std::string, std::uint32_t> by_name_;       // certificate name -> vip
   std::list<std::uint32_t> lru_;                                 // most recent first
   mutable std::uint64_t walks_ = 0;
+  mutable Slot* last_ = nullptr;
+  mutable std::uint32_t last_vip_ = 0;
+  mutable std::uint64_t hashed_ = 0;
 };
 
 class UnknownAddresses {

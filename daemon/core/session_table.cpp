@@ -16,8 +16,12 @@ std::uint32_t SessionTable::allocate(SessionOwner owner) {
 }
 
 std::optional<SessionOwner> SessionTable::find(std::uint32_t index) const {
+  if (index != 0 && index == last_index_) return last_owner_;
+  ++hashed_;
   auto it = index_.find(index);
   if (it == index_.end()) return std::nullopt;
+  last_index_ = index;
+  last_owner_ = it->second;
   return it->second;
 }
 

@@ -35,13 +35,23 @@ class SessionTable {
   explicit SessionTable(NodeEffects& fx) : fx_(fx) {}
   // A fresh random non-zero index not in use, now owned by `owner`.
   std::uint32_t allocate(SessionOwner owner);
-  void release(std::uint32_t index) { index_.erase(index); }
+  void release(std::uint32_t index) {
+    index_.erase(index);
+    if (index == last_index_) last_index_ = 0;
+  }
+  // A run of datagrams for one index (a peer's batch) hashes once: the last index found is
+  // remembered until released.
   std::optional<SessionOwner> find(std::uint32_t index) const;
   std::size_t size() const { return index_.size(); }
+  // Hash lookups find() made (tests).
+  std::uint64_t hashed() const { return hashed_; }
 
  private:
   NodeEffects& fx_;
   std::unordered_map<std::uint32_t, SessionOwner> index_;
+  mutable std::uint32_t last_index_ = 0;  // 0: none (never an index)
+  mutable SessionOwner last_owner_;
+  mutable std::uint64_t hashed_ = 0;
 };
 
 // When this side renews a session: the initiator after kRekeyAfterTime, the responder (which

@@ -56,6 +56,30 @@ TEST(PeerTable, TenThousandPeersAreFoundWithoutAWalk) {
   EXPECT_EQ(f.table.walks(), walks + 1);
 }
 
+// A run of one peer's packets (find, then touch, per packet) hashes once; erasing a peer
+// forgets it at once, and a new peer at its address is found, not the old one.
+TEST(PeerTable, ARunForOnePeerHashesOnce) {
+  Fixture f;
+  f.add(0x0a4d0002);
+  f.add(0x0a4d0003);
+  const auto before = f.table.hashed();
+  for (int i = 0; i < 64; ++i) {
+    Peer* p = f.table.find(Ipv4{0x0a4d0002});
+    ASSERT_NE(p, nullptr);
+    f.table.touch(*p);
+  }
+  EXPECT_EQ(f.table.hashed(), before + 1);
+  EXPECT_EQ(f.table.least_recent([](const Peer&) { return true; }, 8)->vip, Ipv4{0x0a4d0003});
+  f.table.erase(Ipv4{0x0a4d0002});
+  EXPECT_EQ(f.table.find(Ipv4{0x0a4d0002}), nullptr);
+  Peer& again = f.add(0x0a4d0002);
+  EXPECT_EQ(f.table.find(Ipv4{0x0a4d0002}), &again);
+  // Many inserts (rehashing the table) keep the remembered peer valid.
+  for (std::uint32_t i = 0; i < 5000; ++i) f.add(0x0b000000 + i);
+  EXPECT_EQ(f.table.find(Ipv4{0x0a4d0002}), &again);
+  EXPECT_EQ(f.table.find(Ipv4{0x0b000000 + 4999})->vip, Ipv4{0x0b000000 + 4999});
+}
+
 // A lookup's id finds its peer only while it is the peer's latest; erasing a peer unindexes it.
 TEST(PeerTable, RequestIdsAndNamesFollowThePeer) {
   Fixture f;

@@ -141,6 +141,27 @@ TEST(SessionTable, ReleaseAndFind) {
   EXPECT_EQ(table.allocate(kPeer), 5u);  // reused
 }
 
+// A run of datagrams for one index hashes once; the remembered index is forgotten when it is
+// released, so a released index is unknown at once, and a reused one names its new owner.
+TEST(SessionTable, ARunForOneIndexHashesOnce) {
+  ScriptedEffects fx;
+  SessionTable table(fx);
+  fx.script = {5, 6, 5};
+  auto a = table.allocate(kPeer);
+  auto b = table.allocate(kCoordinator);
+  const auto before = table.hashed();
+  for (int i = 0; i < 64; ++i) ASSERT_EQ(table.find(a), kPeer);
+  EXPECT_EQ(table.hashed(), before + 1);
+  EXPECT_EQ(table.find(b), kCoordinator);  // another index: hashed
+  EXPECT_EQ(table.find(a), kPeer);
+  EXPECT_EQ(table.hashed(), before + 3);
+  table.release(a);
+  EXPECT_FALSE(table.find(a));
+  EXPECT_EQ(table.allocate(kCoordinator), 5u);  // reused by another owner
+  EXPECT_EQ(table.find(a), kCoordinator);
+  EXPECT_FALSE(table.find(0));  // 0 is never an index, remembered or not
+}
+
 // --- rekey_time ----------------------------------------------------------------------------
 
 // The initiator renews after kRekeyAfterTime; the responder only at 165 s, after it.
