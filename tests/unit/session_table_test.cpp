@@ -155,11 +155,11 @@ TEST(SessionTable, ARunForOneIndexHashesOnce) {
   EXPECT_EQ(table.find(b), kCoordinator);  // another index: hashed
   EXPECT_EQ(table.find(a), kPeer);
   EXPECT_EQ(table.hashed(), before + 3);
-  table.release(a);
+  table.release(a);             // a was the one remembered: now none is
+  EXPECT_FALSE(table.find(0));  // 0 means "none remembered", never an index
   EXPECT_FALSE(table.find(a));
   EXPECT_EQ(table.allocate(kCoordinator), 5u);  // reused by another owner
   EXPECT_EQ(table.find(a), kCoordinator);
-  EXPECT_FALSE(table.find(0));  // 0 is never an index, remembered or not
 }
 
 // --- rekey_time ----------------------------------------------------------------------------
